@@ -1,0 +1,3 @@
+from circuitpress.cli import main
+
+main()

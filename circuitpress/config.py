@@ -1,0 +1,314 @@
+"""`circuitpress.toml` into typed, frozen objects. Every error names the file, the line and the key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from circuitpress.errors import UserError, choices_hint
+
+CONFIG_NAME = "circuitpress.toml"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    url: str | None = None
+    affiliation: str | None = None
+    affiliation_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How images reach a model: pixel range, normalisation, input size (height, width)."""
+
+    input_range: tuple[float, float] = (0.0, 1.0)
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    input_size: tuple[int, int] = (64, 64)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One `[models.NAME]` table. Exactly one of zoo, lucent, factory is set."""
+
+    name: str
+    zoo: str | None = None
+    lucent: str | None = None
+    factory: str | None = None
+    weights: Path | None = None  # absolute path, resolved against the site folder
+    dataset: str | None = None  # a procedural dataset name, or a folder (absolute) of images
+    preprocessing: Preprocessing | None = None  # None: the source's defaults
+    line: int = 1  # line of the table header, for errors
+
+    @property
+    def source(self) -> str:
+        if self.zoo:
+            return f"zoo:{self.zoo}"
+        if self.lucent:
+            return f"lucent:{self.lucent}"
+        return f"factory:{self.factory}"
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    title: str = "Untitled site"
+    base_url: str = "/"  # path or full URL; only its path is used for internal links
+    description: str = ""
+    authors: tuple[Author, ...] = ()
+    language: str = "en"
+    license: str = "CC-BY 4.0"
+    repository: str | None = None  # for "updates and corrections" links
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    device: str = "auto"
+    theme: str = "distill"
+    jobs: int = 1
+    dataset_sample: int = 2048  # images per model used by examples / universality / claims
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    root: Path  # the site folder (absolute)
+    path: Path  # the config file (absolute)
+    site: SiteSettings = field(default_factory=SiteSettings)
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    build: BuildSettings = field(default_factory=BuildSettings)
+
+    @property
+    def base_path(self) -> str:
+        """The URL path the site lives under, always starting and ending with '/'."""
+        return base_path_of(self.site.base_url)
+
+    def display_path(self) -> str:
+        return CONFIG_NAME
+
+
+def base_path_of(base_url: str) -> str:
+    path = re.sub(r"^[a-z][a-z0-9+.-]*://[^/]*", "", base_url.strip(), flags=re.I)
+    path = "/" + path.strip("/")
+    return path if path == "/" else path + "/"
+
+
+def _line_of(text: str, table: str | None, key: str | None) -> int:
+    """Best-effort line number of `key` inside `[table]` (tomllib gives no positions)."""
+    lines = text.splitlines()
+    start = 0
+    if table is not None:
+        header = re.compile(r"^\s*\[\s*" + re.escape(table).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
+        quoted = re.compile(
+            r"^\s*\[\s*" + r"\s*\.\s*".join(f'"?{re.escape(p)}"?' for p in table.split(".", 1)) + r"\s*\]"
+        )
+        for i, line in enumerate(lines):
+            if header.match(line) or quoted.match(line):
+                start = i
+                break
+        else:
+            return 1
+        if key is None:
+            return start + 1
+    if key is not None:
+        pat = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=")
+        for i in range(start, len(lines)):
+            if i > start and table is not None and lines[i].lstrip().startswith("["):
+                break
+            if pat.match(lines[i]):
+                return i + 1
+    return start + 1
+
+
+class _Reader:
+    """Type-checked access to one TOML table, raising located UserErrors."""
+
+    def __init__(self, text: str, path: Path, table: str | None, data: dict[str, Any], allowed: set[str]):
+        self.text, self.path, self.table, self.data = text, path, table, data
+        for key in data:
+            if key not in allowed:
+                where = f"[{table}]" if table else "the top level"
+                raise self.error(key, f"unknown key '{key}' in {where}", choices_hint(key, allowed))
+
+    def error(self, key: str | None, message: str, hint: str | None = None) -> UserError:
+        return UserError(message, file=CONFIG_NAME, line=_line_of(self.text, self.table, key), hint=hint)
+
+    def str(self, key: str, default: str | None = None) -> str | None:
+        value = self.data.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.error(key, f"'{key}' must be a string", f"got {type(value).__name__}")
+        return value
+
+    def int(self, key: str, default: int, lo: int, hi: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.error(key, f"'{key}' must be a whole number from {lo} to {hi}", f"got {value!r}")
+        return value
+
+    def floats(self, key: str, n: int) -> tuple[float, ...] | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if (
+            not isinstance(value, list)
+            or len(value) != n
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
+            raise self.error(key, f"'{key}' must be a list of {n} numbers", f"got {value!r}")
+        return tuple(float(v) for v in value)
+
+
+def load_config(site_dir: str | Path) -> SiteConfig:
+    """Read `SITE/circuitpress.toml`. A missing file is an error with a hint to run `new`."""
+    root = Path(site_dir).resolve()
+    path = root / CONFIG_NAME
+    if not path.is_file():
+        raise UserError(
+            f"no {CONFIG_NAME} in {root}",
+            file=CONFIG_NAME,
+            line=1,
+            hint="run 'circuitpress new DIR' to make a site, or pass the site folder",
+        )
+    text = path.read_text(encoding="utf-8")
+    return parse_config(text, root, path)
+
+
+def parse_config(text: str, root: Path, path: Path) -> SiteConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) if match else 1
+        raise UserError(
+            f"invalid TOML: {re.sub(r' \(at line.*', '', str(exc))}",
+            file=CONFIG_NAME,
+            line=line,
+            hint="see https://toml.io for the syntax",
+        ) from None
+    top = _Reader(text, path, None, data, {"site", "models", "build"})
+    for section in ("site", "models", "build"):
+        if section in data and not isinstance(data[section], dict):
+            raise top.error(section, f"'{section}' must be a table", f"write [{section}]")
+    site = _parse_site(text, path, data.get("site", {}))
+    models = {
+        name: _parse_model(text, path, root, name, table)
+        for name, table in data.get("models", {}).items()
+    }
+    build = _parse_build(text, path, data.get("build", {}))
+    return SiteConfig(root=root, path=path, site=site, models=models, build=build)
+
+
+def _parse_site(text: str, path: Path, data: dict[str, Any]) -> SiteSettings:
+    keys = {"title", "base_url", "description", "authors", "language", "license", "repository"}
+    r = _Reader(text, path, "site", data, keys)
+    authors = tuple(parse_authors(data.get("authors", []), lambda msg, hint: r.error("authors", msg, hint)))
+    return SiteSettings(
+        title=r.str("title", SiteSettings.title) or SiteSettings.title,
+        base_url=r.str("base_url", "/") or "/",
+        description=r.str("description", "") or "",
+        authors=authors,
+        language=r.str("language", "en") or "en",
+        license=r.str("license", SiteSettings.license) or SiteSettings.license,
+        repository=r.str("repository"),
+    )
+
+
+def parse_authors(value: Any, error: Any) -> list[Author]:
+    """Authors as strings or tables {name, url, affiliation, affiliation_url}; shared with front matter."""
+    if not isinstance(value, list):
+        raise error("'authors' must be a list", "e.g. authors = [\"Ada Lovelace\"]")
+    out = []
+    for item in value:
+        if isinstance(item, str):
+            out.append(Author(name=item))
+        elif isinstance(item, dict):
+            unknown = set(item) - {"name", "url", "affiliation", "affiliation_url"}
+            if unknown or not isinstance(item.get("name"), str):
+                bad = sorted(unknown)[0] if unknown else "name"
+                raise error(
+                    f"author entry has a bad key '{bad}'",
+                    "an author is a name, or a table with name, url, affiliation, affiliation_url",
+                )
+            out.append(
+                Author(
+                    name=item["name"],
+                    url=_opt_str(item.get("url")),
+                    affiliation=_opt_str(item.get("affiliation")),
+                    affiliation_url=_opt_str(item.get("affiliation_url")),
+                )
+            )
+        else:
+            raise error("an author must be a name or a table", f"got {item!r}")
+    return out
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> ModelConfig:
+    table = f"models.{name}"
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) or "/" in name:
+        raise UserError(
+            f"bad model name '{name}'",
+            file=CONFIG_NAME,
+            line=_line_of(text, table, None),
+            hint="use letters, digits, '-', '_' and '.'",
+        )
+    if not isinstance(data, dict):
+        raise UserError(f"[models.{name}] must be a table", file=CONFIG_NAME, line=_line_of(text, None, name))
+    keys = {"zoo", "lucent", "factory", "weights", "dataset", "input_range", "mean", "std", "input_size"}
+    r = _Reader(text, path, table, data, keys)
+    sources = [k for k in ("zoo", "lucent", "factory") if k in data]
+    line = _line_of(text, table, None)
+    if len(sources) != 1:
+        raise UserError(
+            f"model '{name}' needs exactly one of zoo, lucent, factory"
+            + (f" (has {', '.join(sources)})" if sources else ""),
+            file=CONFIG_NAME,
+            line=line,
+            hint='e.g. zoo = "shapes-a"',
+        )
+    factory = r.str("factory")
+    if factory is not None and not re.fullmatch(r"[\w.]+:[\w.]+", factory):
+        raise r.error("factory", f"factory '{factory}' must be 'module:callable'", 'e.g. "mypkg.nets:build"')
+    weights = r.str("weights")
+    dataset = r.str("dataset")
+    if dataset is not None and ("/" in dataset or dataset.startswith(".")):
+        dataset = str((root / dataset).resolve())
+    pre = None
+    if any(k in data for k in ("input_range", "mean", "std", "input_size")):
+        default = Preprocessing()
+        size = r.floats("input_size", 2)
+        pre = Preprocessing(
+            input_range=r.floats("input_range", 2) or default.input_range,  # type: ignore[arg-type]
+            mean=r.floats("mean", 3) or default.mean,  # type: ignore[arg-type]
+            std=r.floats("std", 3) or default.std,  # type: ignore[arg-type]
+            input_size=(int(size[0]), int(size[1])) if size else default.input_size,
+        )
+    return ModelConfig(
+        name=name,
+        zoo=r.str("zoo"),
+        lucent=r.str("lucent"),
+        factory=factory,
+        weights=(root / weights).resolve() if weights else None,
+        dataset=dataset,
+        preprocessing=pre,
+        line=line,
+    )
+
+
+def _parse_build(text: str, path: Path, data: dict[str, Any]) -> BuildSettings:
+    r = _Reader(text, path, "build", data, {"device", "theme", "jobs", "dataset_sample"})
+    device = r.str("device", "auto") or "auto"
+    if device not in DEVICES:
+        raise r.error("device", f"unknown device '{device}'", choices_hint(device, DEVICES))
+    return BuildSettings(
+        device=device,
+        theme=r.str("theme", "distill") or "distill",
+        jobs=r.int("jobs", 1, 1, 256),
+        dataset_sample=r.int("dataset_sample", BuildSettings.dataset_sample, 16, 1_000_000),
+    )

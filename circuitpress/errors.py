@@ -1,0 +1,86 @@
+"""The error family: every mistake a user can make becomes one line `file:line: what (hint)`.
+
+Package code raises `UserError` for anything the author can fix (config, front matter, directive,
+option, reference, citation, model file). The CLI prints `err.format()` and exits 1. Anything
+else that escapes is an internal error (exit 3).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+
+class UserError(Exception):
+    """An error the author can fix. Shown as one line, never with a traceback."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.hint = hint
+
+    def located(self, file: str | Path, line: int | None) -> "UserError":
+        """Fill in a location the raiser did not know (e.g. a converter deep inside markup)."""
+        if self.file is None:
+            self.file = str(file)
+        if self.line is None:
+            self.line = line
+        return self
+
+    def format(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = f"{self.file}:{self.line if self.line is not None else 1}: "
+        hint = f" ({self.hint})" if self.hint else ""
+        # One line, always: a multi-line message would break editors' file:line parsing.
+        return (where + self.message + hint).replace("\n", " ")
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+@dataclass(frozen=True)
+class BuildWarning:
+    """A problem that does not stop the build (a failed claim, an unused label); `--strict` fails."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    hint: str | None = None
+
+    def format(self) -> str:
+        return UserError(self.message, file=self.file, line=self.line, hint=self.hint).format()
+
+
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str | None:
+    """A 'did you mean …?' hint for near misses, or None when nothing is close."""
+    options = sorted(set(candidates))
+    close = difflib.get_close_matches(word, options, n=n, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def choices_hint(word: str, candidates: Iterable[str]) -> str:
+    """'did you mean …?' when something is close, else the list of valid names."""
+    options = sorted(set(candidates))
+    near = did_you_mean(word, options)
+    if near:
+        return near
+    if not options:
+        return "none are defined"
+    shown = ", ".join(options[:12]) + (", …" if len(options) > 12 else "")
+    return f"expected one of: {shown}"

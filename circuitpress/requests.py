@@ -1,0 +1,291 @@
+"""Frozen request and result types: the only module markup, analysis and render all share.
+
+Markup turns directives into `Request`s (plain, hashable, no torch); the analysis engine turns
+each into a `Result` (JSON-able `data` plus named NumPy `arrays`); render draws results as
+images, SVG and HTML. A request's `key()` is a stable text that, with the model's and
+dataset's fingerprints and the code version, forms its cache key.
+
+Requests of one `group_key()` are computed together in one go (one batched optimisation, one
+pass over a dataset).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+
+def _fmt_coef(c: float) -> str:
+    text = f"{c:.6g}"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRef:
+    """A feature of a model: a channel, one neuron (`@Y,X`), or a direction of channels.
+
+    `terms` are (channel, coefficient) pairs; a plain channel is `((7, 1.0),)`.
+    """
+
+    model: str
+    layer: str
+    terms: tuple[tuple[int, float], ...]
+    position: tuple[int, int] | None = None
+
+    @property
+    def channel(self) -> int | None:
+        """The channel for a plain channel or neuron reference; None for a direction."""
+        if len(self.terms) == 1 and self.terms[0][1] == 1.0:
+            return self.terms[0][0]
+        return None
+
+    @property
+    def is_direction(self) -> bool:
+        return self.channel is None
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(c for c, _ in self.terms)
+
+    @property
+    def unit_text(self) -> str:
+        """The part after the colon: '7', '7@3,4', '0.7*3-0.2*7'."""
+        if self.channel is not None:
+            text = str(self.channel)
+        else:
+            parts = []
+            for i, (ch, coef) in enumerate(self.terms):
+                sign = "-" if coef < 0 else ("+" if i else "")
+                parts.append(f"{sign}{_fmt_coef(abs(coef))}*{ch}")
+            text = "".join(parts)
+        if self.position is not None:
+            text += f"@{self.position[0]},{self.position[1]}"
+        return text
+
+    @property
+    def layer_ref(self) -> str:
+        return f"{self.model}/{self.layer}"
+
+    def channel_ref(self) -> "UnitRef | None":
+        """The plain channel this reference lives in (neurons map to their channel)."""
+        if self.channel is None:
+            return None
+        return UnitRef(self.model, self.layer, ((self.channel, 1.0),))
+
+    def __str__(self) -> str:
+        return f"{self.model}/{self.layer}:{self.unit_text}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "layer": self.layer,
+            "terms": [[c, w] for c, w in self.terms],
+            "position": list(self.position) if self.position else None,
+        }
+
+
+def unit_page_path(ref: UnitRef) -> str | None:
+    """Site-relative path of the unit page ('units/MODEL/LAYER/UNIT/'), channels only.
+
+    Neurons link to their channel's page; directions have no page.
+    """
+    ch = ref.channel_ref()
+    if ch is None:
+        return None
+    return f"units/{ch.model}/{ch.layer}/{ch.channel}/"
+
+
+def _canon(value: Any) -> Any:
+    if isinstance(value, UnitRef):
+        return value.to_json()
+    if isinstance(value, tuple):
+        return [_canon(v) for v in value]
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    return value
+
+
+@dataclass(frozen=True)
+class Request:
+    """Base of all analysis requests. Subclasses are frozen dataclasses with a `kind`."""
+
+    kind: ClassVar[str] = "request"
+
+    def key(self) -> str:
+        """Stable canonical text of the request: kind and every field, sorted."""
+        body = {f.name: _canon(getattr(self, f.name)) for f in fields(self)}
+        return json.dumps({"kind": self.kind, **body}, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models whose fingerprints (and datasets) enter the cache key."""
+        return (getattr(self, "model"),)
+
+    def group_key(self) -> tuple[Any, ...]:
+        """Requests with equal group keys are computed together."""
+        return (self.kind, self.models)
+
+
+# --- model facts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfoRequest(Request):
+    """Layers of a model. Result data: {"layers": [{"name", "type", "shape": [C,H,W] or [C],
+    "units": C}], "input_shape": [3,H,W], "classes": [...], "params": N, "dataset": str}."""
+
+    kind: ClassVar[str] = "model-info"
+    model: str
+
+
+# --- features ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureVisRequest(Request):
+    """Feature visualization. Result arrays: {"images": float32 [N, size, size, 3] in 0..1}
+    (N = diversity, 1 by default); data: {"activation": [N floats], "loss_start", "loss_end"}."""
+
+    kind: ClassVar[str] = "featurevis"
+    ref: UnitRef
+    size: int = 64
+    steps: int = 256
+    seed: int = 0
+    negative: bool = False
+    diversity: int = 1
+    lr: float = 0.05
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.ref.model,)
+
+    def group_key(self) -> tuple[Any, ...]:
+        # One batched optimisation per layer and shared hyper-parameters; diversity runs
+        # separately because its objective couples the images of one unit.
+        return (self.kind, self.ref.model, self.ref.layer, self.size, self.steps, self.lr, self.diversity > 1)
+
+
+@dataclass(frozen=True)
+class ExamplesRequest(Request):
+    """Top-k dataset examples. Result arrays: {"images": float32 [k, h, w, 3] in 0..1 (cropped
+    around the receptive field of the max when crop), "heatmaps": float32 [k, h, w] in 0..1};
+    data: {"values": [k floats], "indices": [k ints], "boxes": [[y0, x0, y1, x1], …]}."""
+
+    kind: ClassVar[str] = "examples"
+    ref: UnitRef
+    k: int = 8
+    crop: bool = True
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.ref.model,)
+
+    def group_key(self) -> tuple[Any, ...]:
+        return (self.kind, self.ref.model)  # one pass over the model's dataset serves all
+
+
+# --- circuits ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeightsRequest(Request):
+    """The kernel from `src` to `dst` (plain or expanded). Result arrays: {"kernel": float32
+    [kh, kw]}; data: {"expanded": bool, "norm": float, "max_abs": float, "path": [layers]}."""
+
+    kind: ClassVar[str] = "weights"
+    src: UnitRef
+    dst: UnitRef
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.dst.model,)
+
+
+@dataclass(frozen=True)
+class TopConnectionsRequest(Request):
+    """Strongest inputs (or outputs) of a unit by (expanded) kernel norm, from/to `other_layer`
+    (default: the adjacent conv layer). Result data: {"layer": str, "expanded": bool,
+    "units": [{"channel", "norm", "sign"}]}; arrays: {"kernels": float32 [n, kh, kw]}."""
+
+    kind: ClassVar[str] = "connections"
+    ref: UnitRef
+    n: int = 8
+    direction: str = "inputs"  # or "outputs"
+    other_layer: str | None = None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.ref.model,)
+
+
+@dataclass(frozen=True)
+class TuningRequest(Request):
+    """Response of a unit to swept synthetic stimuli. Result data: {"axes": [{"name", "values"}]
+    (1 or 2 axes), "response": list (1-D) or list of lists (2-D), "position": [y, x]};
+    arrays: {"stimuli": float32 [n, h, w, 3] thumbnails along the first axis}."""
+
+    kind: ClassVar[str] = "tuning"
+    ref: UnitRef
+    stimulus: str  # "orientation", "curvature", "frequency", "colour", or "A x B"
+    steps: int = 24
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.ref.model,)
+
+
+@dataclass(frozen=True)
+class ClaimRequest(Request):
+    """Before/after measurement around an edit. `ablate` zeroes units; `ablate_weights` zeroes
+    the kernel src -> dst. `measure` is a unit, or "accuracy" / "accuracy:CLASS". Result data:
+    {"before": float, "after": float, "measure": str, "samples": int}."""
+
+    kind: ClassVar[str] = "claim"
+    model: str
+    measure: str
+    ablate: tuple[UnitRef, ...] = ()
+    ablate_weights: tuple[tuple[UnitRef, UnitRef], ...] = ()
+    stimulus: str | None = None
+
+
+@dataclass(frozen=True)
+class UniversalityRequest(Request):
+    """Match units of two layers by activation correlation on the same images. Result data:
+    {"pairs": [{"a", "b", "r"}] (Hungarian matching, strongest first), "best_a": [{"b", "r"}],
+    "mean_matched": float, "samples": int}; arrays: {"correlation": float32 [Ca, Cb]}."""
+
+    kind: ClassVar[str] = "universality"
+    model_a: str
+    layer_a: str
+    model_b: str
+    layer_b: str
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.model_a, self.model_b)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What analysis returns: JSON-able `data` and named NumPy `arrays` (no objects, no torch)."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+REQUEST_KINDS: dict[str, type[Request]] = {
+    cls.kind: cls
+    for cls in (
+        ModelInfoRequest,
+        FeatureVisRequest,
+        ExamplesRequest,
+        WeightsRequest,
+        TopConnectionsRequest,
+        TuningRequest,
+        ClaimRequest,
+        UniversalityRequest,
+    )
+}
