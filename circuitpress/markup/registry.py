@@ -173,6 +173,11 @@ class RenderContext(Protocol):
     def figure_number(self, label: str | None) -> int | None:
         """The number of a labelled, numbered figure."""
 
+    def caption(self, call: DirectiveCall) -> str:
+        """`<figcaption>` with "Figure N:" (when numbered) and the call's body as Markdown;
+        empty string when there is neither. Markup wraps every directive's output in
+        `<div class="cp-block l-LAYOUT" id="LABEL">`, so directives add no id or layout class."""
+
     def warn(self, message: str, line: int, hint: str | None = None) -> None:
         """A build warning (an error under --strict)."""
 
