@@ -1,0 +1,364 @@
+"""The build: discover → parse → plan → compute → render → write (atomic swap).
+
+All pages are parsed before any model runs, so the engine sees every request of the site at
+once. Rendering never runs a model; results come from the planner (cache or engine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from circuitpress.cache import CACHE_DIR, Cache
+from circuitpress.config import SiteConfig, load_config
+from circuitpress.errors import BuildWarning, UserError
+from circuitpress.output import SiteWriter
+from circuitpress.plan import Mention, PagePlanner, Planner, Progress
+from circuitpress.requests import Request, Result, UnitRef, unit_page_path
+
+if TYPE_CHECKING:
+    from circuitpress.markup import Markup, ParsedPage
+    from circuitpress.render.html import Theme
+
+MAX_FOLLOW_UP_ROUNDS = 6
+
+
+@dataclass
+class BuildOptions:
+    out: Path | None = None  # default SITE/_site
+    device: str | None = None  # default: [build] device
+    strict: bool = False
+    drafts: bool = False
+    jobs: int | None = None
+    progress: Progress | None = None
+    write: bool = True  # False for `check`: parse, resolve, render in memory, write nothing
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    pages: int = 0
+    unit_pages: int = 0
+    requests: int = 0
+    computed: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+    engine_imported: bool = False
+    warnings: list[BuildWarning] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PageState:
+    page: "ParsedPage"
+    planner: PagePlanner
+
+    @property
+    def slug(self) -> str:
+        return self.page.slug
+
+    @property
+    def url_path(self) -> str:
+        return f"{self.page.slug}/" if self.page.slug else ""
+
+
+class Services:
+    """RenderServices for one page: results, assets, URLs, warnings."""
+
+    def __init__(self, build: "SiteBuild", file: str):
+        self.build = build
+        self.file = file
+
+    def result(self, request: Request) -> Result:
+        return self.build.planner.result(request)
+
+    def image_url(self, array: Any, *, name: str = "fig") -> str:
+        from circuitpress.render.images import to_png
+
+        return self.asset_url(to_png(array), "png", name=name)
+
+    def asset_url(self, data: bytes, ext: str, *, name: str = "asset") -> str:
+        return self.build.theme.url(self.build.writer.asset(data, ext, name))
+
+    def url(self, site_path: str) -> str:
+        return self.build.theme.url(site_path)
+
+    def unit_url(self, ref: UnitRef) -> str | None:
+        path = unit_page_path(ref)
+        return self.build.theme.url(path) if path else None
+
+    def thumbnail_url(self, ref: UnitRef) -> str | None:
+        from circuitpress.directives.features import thumbnail_request
+
+        if ref.is_direction and ref.position is None:
+            request = thumbnail_request(ref)
+        else:
+            channel = ref.channel_ref() or ref
+            request = thumbnail_request(channel)
+        if request not in self.build.planner.results:
+            return None
+        images = self.result(request).arrays["images"]
+        return self.image_url(images[0], name=f"{ref.layer}-{ref.unit_text}")
+
+    def warn(self, message: str, line: int, hint: str | None = None) -> None:
+        self.build.warnings.append(BuildWarning(message, file=self.file, line=line, hint=hint))
+
+
+class FollowUp:
+    """The context of `Directive.follow_up`: results of this round, requests for the next."""
+
+    def __init__(self, build: "SiteBuild", state: PageState):
+        self.build, self.state = build, state
+        self.file = state.planner.file
+        self.default_model = state.planner.default_model
+        self.new: list[Request] = []
+
+    def result(self, request: Request) -> Result:
+        return self.build.planner.result(request)
+
+    def has_result(self, request: Request) -> bool:
+        return request in self.build.planner.results
+
+    def request(self, request: Request) -> None:
+        if request not in self.build.planner.results:
+            self.new.append(request)
+        self.state.planner.request(request)
+
+    def mention(self, ref: UnitRef, line: int) -> None:
+        self.state.planner.mention(ref, line)
+
+    def ref(self, text: str, line: int) -> UnitRef:
+        return self.state.planner.ref(text, line)
+
+    def layer(self, text: str, line: int) -> tuple[str, str]:
+        return self.state.planner.layer(text, line)
+
+
+class SiteBuild:
+    """One build of a site folder."""
+
+    def __init__(self, root: str | Path, options: BuildOptions | None = None):
+        self.options = options or BuildOptions()
+        self.config: SiteConfig = load_config(root)
+        self.root = self.config.root
+        self.out = (self.options.out or self.root / "_site").resolve()
+        self.warnings: list[BuildWarning] = []
+        self.cache = Cache(self.root / CACHE_DIR, warnings=self.warnings)
+        device = self.options.device or self.config.build.device
+        self.planner = Planner(self.config, self.cache, device=device, progress=self.options.progress)
+        self.writer = SiteWriter(self.out)
+        from circuitpress.markup import Markup
+        from circuitpress.markup.registry import default_registry
+        from circuitpress.render.html import Theme
+
+        self.registry = default_registry()
+        self.markup: Markup = Markup(self.config, self.registry)
+        self.theme: Theme = Theme(self.config)
+
+    # -- discover & parse ---------------------------------------------------------------------
+
+    def sources(self) -> list[Path]:
+        content = self.root / "content"
+        if not content.is_dir():
+            raise UserError(
+                "no content/ folder in the site",
+                file="content",
+                line=1,
+                hint="put articles in content/*.md (circuitpress new makes one)",
+            )
+        return sorted(p for p in content.rglob("*.md") if not any(part.startswith((".", "_")) for part in p.relative_to(content).parts))
+
+    def default_model(self, meta: Any) -> str | None:
+        if getattr(meta, "model", None):
+            return meta.model
+        if len(self.config.models) == 1:
+            return next(iter(self.config.models))
+        return None
+
+    def parse(self) -> list[PageState]:
+        states = []
+        for path in self.sources():
+            file = path.relative_to(self.root).as_posix()
+            try:
+                source = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError("file is not UTF-8 text", file=file, line=1, hint=str(exc.reason)) from None
+            holder: dict[str, PagePlanner] = {}
+
+            def plan(meta: Any, file: str = file, holder: dict[str, PagePlanner] = holder) -> PagePlanner:
+                holder["p"] = PagePlanner(file=file, default_model=self.default_model(meta))
+                return holder["p"]
+
+            page = self.markup.parse(file, source, plan)
+            planner = holder.get("p") or PagePlanner(file=file, default_model=None)
+            if page.meta.draft and not self.options.drafts:
+                continue
+            states.append(PageState(page, planner))
+        slugs: dict[str, str] = {}
+        for s in states:
+            if s.slug in slugs:
+                raise UserError(
+                    f"two articles have the slug '{s.slug}'", file=s.page.file, line=1, hint=f"also {slugs[s.slug]}"
+                )
+            slugs[s.slug] = s.page.file
+        return states
+
+    # -- plan & compute -----------------------------------------------------------------------
+
+    def unit_mentions(self, states: list[PageState]) -> dict[UnitRef, list[Mention]]:
+        """Channel units mentioned anywhere, each with the places that mention it."""
+        units: dict[UnitRef, list[Mention]] = {}
+        for s in states:
+            for m in s.planner.mentions:
+                channel = m.ref.channel_ref()
+                if channel is not None:
+                    units.setdefault(channel, []).append(m)
+        return dict(sorted(units.items(), key=lambda kv: (kv[0].model, kv[0].layer, kv[0].channel or 0)))
+
+    def plan_units(self, units: dict[UnitRef, list[Mention]]) -> list[Request]:
+        from circuitpress.directives.features import thumbnail_request, unit_page_requests
+
+        requests: list[Request] = []
+        for ref in units:
+            requests.append(thumbnail_request(ref))
+            requests.extend(unit_page_requests(ref))
+        return requests
+
+    def compute(self, states: list[PageState]) -> dict[UnitRef, list[Mention]]:
+        self.planner.validate(s.planner for s in states)
+        requests = [r for s in states for r in s.planner.requests]
+        units = self.unit_mentions(states)
+        self.planner.resolve(requests + self.plan_units(units))
+        for _ in range(MAX_FOLLOW_UP_ROUNDS):
+            new: list[Request] = []
+            before = {m: len(v) for m, v in units.items()}
+            for s in states:
+                for call in s.page.calls:
+                    directive = self.registry.directives.get(call.name)
+                    if directive is None:
+                        continue
+                    ctx = FollowUp(self, s)
+                    directive.follow_up(call, ctx)
+                    new.extend(ctx.new)
+            units = self.unit_mentions(states)
+            fresh_units = {u: v for u, v in units.items() if u not in before}
+            if not new and not fresh_units:
+                break
+            self.planner.validate(s.planner for s in states)
+            self.planner.resolve(new + self.plan_units(fresh_units))
+        return units
+
+    # -- render -------------------------------------------------------------------------------
+
+    def series_nav(self, states: list[PageState]) -> dict[str, dict[str, Any]]:
+        """prev/next links of articles in the same series, ordered by date then title."""
+        by_series: dict[str, list[PageState]] = {}
+        for s in states:
+            if s.page.meta.series:
+                by_series.setdefault(s.page.meta.series, []).append(s)
+        nav: dict[str, dict[str, Any]] = {}
+        for name, members in by_series.items():
+            members.sort(key=lambda s: (s.page.meta.published is None, s.page.meta.published or 0, s.page.meta.title))
+            for i, s in enumerate(members):
+                prev = members[i - 1] if i > 0 else None
+                nxt = members[i + 1] if i + 1 < len(members) else None
+                nav[s.page.file] = {
+                    "name": name,
+                    "index": i + 1,
+                    "count": len(members),
+                    "prev": {"title": prev.page.meta.title, "url": self.theme.url(prev.url_path)} if prev else None,
+                    "next": {"title": nxt.page.meta.title, "url": self.theme.url(nxt.url_path)} if nxt else None,
+                }
+        return nav
+
+    def render(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
+        nav = self.series_nav(states)
+        index_state = None
+        for s in states:
+            rendered = self.markup.render(s.page, Services(self, s.page.file))
+            html = self.theme.render_page(
+                s.page.meta, rendered, slug=s.slug, series_nav=nav.get(s.page.file), draft=bool(s.page.meta.draft)
+            )
+            self.writer.write(f"{s.url_path}index.html", html)
+            if s.slug == "":
+                index_state = s
+        articles = [s for s in states if s.slug != ""]
+        articles.sort(key=lambda s: (s.page.meta.published is not None, s.page.meta.published or 0, s.page.meta.title), reverse=True)
+        if index_state is None:
+            self.writer.write("index.html", self.theme.render_index([(s.slug, s.page.meta) for s in articles]))
+        self.render_units(states, units)
+        self.writer.write("404.html", self.theme.render_404())
+        self.copy_static()
+        for rel, data in self.theme.assets():
+            self.writer.write(rel, data)
+        from circuitpress.render.html import feed_xml, sitemap_xml
+
+        pages = [p for p in self.writer.paths() if p.endswith("index.html")]
+        self.writer.write("sitemap.xml", sitemap_xml(self.config, [p[: -len("index.html")] for p in pages]))
+        self.writer.write("feed.xml", feed_xml(self.config, [(s.slug, s.page.meta, "") for s in articles]))
+
+    def render_units(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
+        from circuitpress.directives.features import unit_page_context
+
+        titles = {s.page.file: (s.page.meta.title, s.url_path) for s in states}
+        for ref, mentions in units.items():
+            backlinks = []
+            seen = set()
+            for m in mentions:
+                if m.file in seen or m.file not in titles:
+                    continue
+                seen.add(m.file)
+                title, path = titles[m.file]
+                backlinks.append({"title": title, "url": self.theme.url(path), "file": m.file})
+            services = Services(self, f"units/{ref.model}/{ref.layer}/{ref.channel}")
+            context = unit_page_context(ref, services, backlinks)
+            path = unit_page_path(ref)
+            self.writer.write(f"{path}index.html", self.theme.render_template("unit.html", context))
+
+    def copy_static(self) -> None:
+        static = self.root / "static"
+        if static.is_dir():
+            for path in sorted(static.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    self.writer.copy(f"static/{path.relative_to(static).as_posix()}", path)
+
+    # -- the whole build ----------------------------------------------------------------------
+
+    def run(self) -> BuildReport:
+        start = time.perf_counter()
+        states = self.parse()
+        units = self.compute(states)
+        self.render(states, units)
+        if self.options.strict and self.warnings:
+            w = self.warnings[0]
+            raise UserError(w.message + " (--strict)", file=w.file, line=w.line, hint=w.hint)
+        if self.options.write:
+            self.writer.commit()
+        report = BuildReport(
+            out=self.out,
+            pages=len(states),
+            unit_pages=len(units),
+            requests=len(self.planner.results),
+            computed=self.planner.computed,
+            cached=self.cache.hits,
+            engine_imported=self.planner.engine_imported,
+            warnings=list(self.warnings),
+            files=self.writer.paths(),
+        )
+        report.seconds = time.perf_counter() - start
+        return report
+
+
+def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildReport:
+    """Build the site in `root`; raises UserError for anything the author must fix."""
+    return SiteBuild(root, options).run()
+
+
+def content_hash(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+    return digest.hexdigest()
