@@ -182,8 +182,9 @@ def parse_config(text: str, root: Path, path: Path) -> SiteConfig:
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) if match else 1
+        detail = re.sub(r" \(at line.*", "", str(exc))  # (py3.11: no backslash inside f-string)
         raise UserError(
-            f"invalid TOML: {re.sub(r' \(at line.*', '', str(exc))}",
+            f"invalid TOML: {detail}",
             file=CONFIG_NAME,
             line=line,
             hint="see https://toml.io for the syntax",
