@@ -66,8 +66,17 @@ class PagePlanner:
 class Planner:
     """Fingerprints, cache and engine for one build."""
 
-    def __init__(self, config: SiteConfig, cache: Cache, *, device: str, progress: Progress | None):
+    def __init__(
+        self,
+        config: SiteConfig,
+        cache: Cache,
+        *,
+        device: str,
+        progress: Progress | None,
+        memory: dict[str, Result] | None = None,
+    ):
         self.config = config
+        self.memory = memory if memory is not None else {}  # results by key, kept across builds
         self.cache = cache
         self.device = device
         self.progress = progress
@@ -91,6 +100,9 @@ class Planner:
             )
         return self._fingerprints[model]
 
+    def fingerprints_seen(self) -> dict[str, tuple[str, str]]:
+        return dict(self._fingerprints)
+
     def key_of(self, request: Request) -> str:
         parts: list[str] = []
         for model in request.models:
@@ -108,9 +120,10 @@ class Planner:
             if request in self.results or request in todo:
                 continue
             key = self.key_of(request)
-            hit = self.cache.get(key)
+            hit = self.memory.get(key) or self.cache.get(key)
             if hit is not None:
                 self.results[request] = hit
+                self.memory[key] = hit
             else:
                 todo[request] = key
         if not todo:
@@ -123,6 +136,7 @@ class Planner:
             result = computed[request]
             self.cache.put(key, result)
             self.results[request] = result
+            self.memory[key] = result
         self.computed += len(todo)
         return list(todo)
 

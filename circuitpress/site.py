@@ -17,6 +17,7 @@ from circuitpress.config import SiteConfig, load_config
 from circuitpress.errors import BuildWarning, UserError
 from circuitpress.output import SiteWriter
 from circuitpress.plan import Mention, PagePlanner, Planner, Progress
+from circuitpress.markup.registry import Directive
 from circuitpress.requests import Request, Result, UnitRef, unit_page_path
 
 if TYPE_CHECKING:
@@ -52,6 +53,24 @@ class BuildReport:
 
 
 @dataclass
+class BuildMemo:
+    """State kept between builds of one site in one process (the preview server).
+
+    Inputs are compared by content: an unchanged page is neither parsed nor rendered again,
+    results already in memory are not read from the cache again, and markup and theme objects
+    survive while the config, bibliographies and theme overrides are unchanged.
+    """
+
+    signature: str = ""
+    tools: tuple[Any, Any, Any] | None = None  # registry, markup, theme
+    parsed: dict[str, tuple[str, Any, PagePlanner]] = field(default_factory=dict)
+    rendered: dict[str, tuple[str, str, dict[str, bytes]]] = field(default_factory=dict)
+    results: dict[str, Result] = field(default_factory=dict)
+    parses: int = 0  # counters, for tests and the benchmark
+    renders: int = 0
+
+
+@dataclass
 class PageState:
     page: "ParsedPage"
     planner: PagePlanner
@@ -71,6 +90,7 @@ class Services:
     def __init__(self, build: "SiteBuild", file: str):
         self.build = build
         self.file = file
+        self.assets: dict[str, bytes] = {}  # what this page wrote, replayed on a memo hit
 
     def result(self, request: Request) -> Result:
         return self.build.planner.result(request)
@@ -81,7 +101,9 @@ class Services:
         return self.asset_url(to_png(array), "png", name=name)
 
     def asset_url(self, data: bytes, ext: str, *, name: str = "asset") -> str:
-        return self.build.theme.url(self.build.writer.asset(data, ext, name))
+        rel = self.build.writer.asset(data, ext, name)
+        self.assets[rel] = data
+        return self.build.theme.url(rel)
 
     def url(self, site_path: str) -> str:
         return self.build.theme.url(site_path)
@@ -110,10 +132,11 @@ class Services:
 class FollowUp:
     """The context of `Directive.follow_up`: results of this round, requests for the next."""
 
-    def __init__(self, build: "SiteBuild", state: PageState):
+    def __init__(self, build: "SiteBuild", state: PageState, recorder: PagePlanner):
         self.build, self.state = build, state
         self.file = state.planner.file
         self.default_model = state.planner.default_model
+        self.recorder = recorder  # this build's follow-up refs and mentions of the page
         self.new: list[Request] = []
 
     def result(self, request: Request) -> Result:
@@ -125,38 +148,64 @@ class FollowUp:
     def request(self, request: Request) -> None:
         if request not in self.build.planner.results:
             self.new.append(request)
-        self.state.planner.request(request)
+        self.recorder.request(request)
 
     def mention(self, ref: UnitRef, line: int) -> None:
-        self.state.planner.mention(ref, line)
+        self.recorder.mention(ref, line)
 
     def ref(self, text: str, line: int) -> UnitRef:
-        return self.state.planner.ref(text, line)
+        return self.recorder.ref(text, line)
 
     def layer(self, text: str, line: int) -> tuple[str, str]:
-        return self.state.planner.layer(text, line)
+        return self.recorder.layer(text, line)
 
 
 class SiteBuild:
     """One build of a site folder."""
 
-    def __init__(self, root: str | Path, options: BuildOptions | None = None):
+    def __init__(self, root: str | Path, options: BuildOptions | None = None, memo: BuildMemo | None = None):
         self.options = options or BuildOptions()
+        self.memo = memo or BuildMemo()
         self.config: SiteConfig = load_config(root)
         self.root = self.config.root
         self.out = (self.options.out or self.root / "_site").resolve()
         self.warnings: list[BuildWarning] = []
         self.cache = Cache(self.root / CACHE_DIR, warnings=self.warnings)
         device = self.options.device or self.config.build.device
-        self.planner = Planner(self.config, self.cache, device=device, progress=self.options.progress)
+        self.planner = Planner(
+            self.config, self.cache, device=device, progress=self.options.progress, memory=self.memo.results
+        )
         self.writer = SiteWriter(self.out)
-        from circuitpress.markup import Markup
-        from circuitpress.markup.registry import default_registry
-        from circuitpress.render.html import Theme
+        signature = self.input_signature()
+        if self.memo.tools is None or self.memo.signature != signature:
+            from circuitpress.markup import Markup
+            from circuitpress.markup.registry import default_registry
+            from circuitpress.render.html import Theme
 
-        self.registry = default_registry()
-        self.markup: Markup = Markup(self.config, self.registry)
-        self.theme: Theme = Theme(self.config)
+            registry = default_registry()
+            self.memo.tools = (registry, Markup(self.config, registry), Theme(self.config))
+            self.memo.signature = signature
+            self.memo.parsed.clear()
+            self.memo.rendered.clear()
+        self.registry, self.markup, self.theme = self.memo.tools
+
+    def input_signature(self) -> str:
+        """Everything besides a page's own text that parsing or rendering it depends on."""
+        from circuitpress import __version__
+
+        parts: list[bytes | str] = [__version__, self.config.path.read_bytes()]
+        for path in sorted(self.root.rglob("*.bib")):
+            if not {"_site", ".circuitpress"} & set(path.relative_to(self.root).parts):
+                parts += [path.relative_to(self.root).as_posix(), path.read_bytes()]
+        overrides = self.root / "themes"
+        if overrides.is_dir():
+            for path in sorted(overrides.rglob("*")):
+                if path.is_file():
+                    parts += [path.relative_to(self.root).as_posix(), path.read_bytes()]
+        static = self.root / "static"
+        if static.is_dir():  # {figure} checks that its image exists
+            parts += sorted(p.relative_to(static).as_posix() for p in static.rglob("*"))
+        return content_hash(*parts)
 
     # -- discover & parse ---------------------------------------------------------------------
 
@@ -183,20 +232,31 @@ class SiteBuild:
         for path in self.sources():
             file = path.relative_to(self.root).as_posix()
             try:
-                source = path.read_text(encoding="utf-8")
+                raw = path.read_bytes()
+                source = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise UserError("file is not UTF-8 text", file=file, line=1, hint=str(exc.reason)) from None
-            holder: dict[str, PagePlanner] = {}
+            digest = content_hash(raw)
+            memo = self.memo.parsed.get(file)
+            if memo is not None and memo[0] == digest:
+                page, planner = memo[1], memo[2]
+            else:
+                holder: dict[str, PagePlanner] = {}
 
-            def plan(meta: Any, file: str = file, holder: dict[str, PagePlanner] = holder) -> PagePlanner:
-                holder["p"] = PagePlanner(file=file, default_model=self.default_model(meta))
-                return holder["p"]
+                def plan(meta: Any, file: str = file, holder: dict[str, PagePlanner] = holder) -> PagePlanner:
+                    holder["p"] = PagePlanner(file=file, default_model=self.default_model(meta))
+                    return holder["p"]
 
-            page = self.markup.parse(file, source, plan)
-            planner = holder.get("p") or PagePlanner(file=file, default_model=None)
+                page = self.markup.parse(file, source, plan)
+                planner = holder.get("p") or PagePlanner(file=file, default_model=None)
+                self.memo.parsed[file] = (digest, page, planner)
+                self.memo.parses += 1
             if page.meta.draft and not self.options.drafts:
                 continue
             states.append(PageState(page, planner))
+        for gone in set(self.memo.parsed) - {s.page.file for s in states}:
+            if not (self.root / gone).exists():
+                del self.memo.parsed[gone]
         slugs: dict[str, str] = {}
         for s in states:
             if s.slug in slugs:
@@ -211,12 +271,15 @@ class SiteBuild:
     def unit_mentions(self, states: list[PageState]) -> dict[UnitRef, list[Mention]]:
         """Channel units mentioned anywhere, each with the places that mention it."""
         units: dict[UnitRef, list[Mention]] = {}
-        for s in states:
-            for m in s.planner.mentions:
+        for planner in self.all_planners(states):
+            for m in planner.mentions:
                 channel = m.ref.channel_ref()
                 if channel is not None:
                     units.setdefault(channel, []).append(m)
         return dict(sorted(units.items(), key=lambda kv: (kv[0].model, kv[0].layer, kv[0].channel or 0)))
+
+    def all_planners(self, states: list[PageState]) -> list[PagePlanner]:
+        return [s.planner for s in states] + list(self.followups.values())
 
     def plan_units(self, units: dict[UnitRef, list[Mention]]) -> list[Request]:
         from circuitpress.directives.features import thumbnail_request, unit_page_requests
@@ -228,26 +291,28 @@ class SiteBuild:
         return requests
 
     def compute(self, states: list[PageState]) -> dict[UnitRef, list[Mention]]:
+        self.followups: dict[str, PagePlanner] = {}
         self.planner.validate(s.planner for s in states)
         requests = [r for s in states for r in s.planner.requests]
         units = self.unit_mentions(states)
         self.planner.resolve(requests + self.plan_units(units))
         for _ in range(MAX_FOLLOW_UP_ROUNDS):
             new: list[Request] = []
-            before = {m: len(v) for m, v in units.items()}
             for s in states:
                 for call in s.page.calls:
                     directive = self.registry.directives.get(call.name)
-                    if directive is None:
+                    if directive is None or type(directive).follow_up is Directive.follow_up:
                         continue
-                    ctx = FollowUp(self, s)
+                    recorder = PagePlanner(file=s.page.file, default_model=s.planner.default_model)
+                    ctx = FollowUp(self, s, recorder)
                     directive.follow_up(call, ctx)
+                    self.followups[f"{s.page.file}:{call.line}"] = recorder
                     new.extend(ctx.new)
+            fresh_units = {u: v for u, v in self.unit_mentions(states).items() if u not in units}
             units = self.unit_mentions(states)
-            fresh_units = {u: v for u, v in units.items() if u not in before}
             if not new and not fresh_units:
                 break
-            self.planner.validate(s.planner for s in states)
+            self.planner.validate(self.followups.values())
             self.planner.resolve(new + self.plan_units(fresh_units))
         return units
 
@@ -278,11 +343,7 @@ class SiteBuild:
         nav = self.series_nav(states)
         index_state = None
         for s in states:
-            rendered = self.markup.render(s.page, Services(self, s.page.file))
-            html = self.theme.render_page(
-                s.page.meta, rendered, slug=s.slug, series_nav=nav.get(s.page.file), draft=bool(s.page.meta.draft)
-            )
-            self.writer.write(f"{s.url_path}index.html", html)
+            self.writer.write(f"{s.url_path}index.html", self.render_page(s, nav.get(s.page.file)))
             if s.slug == "":
                 index_state = s
         articles = [s for s in states if s.slug != ""]
@@ -299,6 +360,26 @@ class SiteBuild:
         pages = [p for p in self.writer.paths() if p.endswith("index.html")]
         self.writer.write("sitemap.xml", sitemap_xml(self.config, [p[: -len("index.html")] for p in pages]))
         self.writer.write("feed.xml", feed_xml(self.config, [(s.slug, s.page.meta, "") for s in articles]))
+
+    def render_page(self, s: PageState, nav: dict[str, Any] | None) -> str:
+        """One article's HTML; replayed from the memo when its text and context are unchanged."""
+        key = content_hash(
+            self.memo.parsed[s.page.file][0],
+            repr(nav),
+            repr(self.options.drafts),
+            repr(sorted(self.planner.fingerprints_seen().items())),  # results change with the models
+        )
+        memo = self.memo.rendered.get(s.page.file)
+        if memo is not None and memo[0] == key and all(r in self.planner.results for r in s.planner.requests):
+            for rel, data in memo[2].items():
+                self.writer.files[rel] = data
+            return memo[1]
+        services = Services(self, s.page.file)
+        rendered = self.markup.render(s.page, services)
+        html = self.theme.render_page(s.page.meta, rendered, slug=s.slug, series_nav=nav, draft=bool(s.page.meta.draft))
+        self.memo.rendered[s.page.file] = (key, html, services.assets)
+        self.memo.renders += 1
+        return html
 
     def render_units(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
         from circuitpress.directives.features import unit_page_context
