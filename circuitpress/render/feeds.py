@@ -1,0 +1,123 @@
+"""Site-level XML: `sitemap.xml` and the Atom `feed.xml`.
+
+Both are pure functions of the config and the pages, so a rebuild gives the same bytes: the feed's
+`updated` is the newest article date (or SOURCE_DATE_EPOCH when set), never the clock.
+
+URLs are absolute when `base_url` names a host. When it is only a path, the sitemap lists
+root-relative paths (`/sub/a/`) and the feed's ids are `urn:uuid:`s derived from the site title
+and path, so they stay stable however the site is later hosted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from datetime import date, datetime, timezone
+from typing import Any
+from xml.sax.saxutils import escape
+
+from circuitpress.config import SiteConfig
+from circuitpress.render.html import page_path
+
+_HOST = re.compile(r"^([a-z][a-z0-9+.-]*://[^/]+)", re.I)
+
+
+def site_url(config: SiteConfig, site_path: str) -> str:
+    """Absolute URL of a site path when base_url has a host, else the root-relative path."""
+    path = config.base_path + site_path.lstrip("/")
+    match = _HOST.match(config.site.base_url.strip())
+    return match.group(1) + path if match else path
+
+
+def _is_absolute(config: SiteConfig) -> bool:
+    return bool(_HOST.match(config.site.base_url.strip()))
+
+
+def sitemap_xml(config: SiteConfig, paths: list[str]) -> str:
+    """A sitemap of the given site paths ('', 'a/b/', 'units/m/l/3/'), sorted, without dups."""
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
+    for path in sorted(set(paths)):
+        lines.append(f"  <url><loc>{escape(site_url(config, path))}</loc></url>")
+    lines.append("</urlset>")
+    return "\n".join(lines) + "\n"
+
+
+def _timestamp(d: date | datetime) -> str:
+    if isinstance(d, datetime):
+        d = d.astimezone(timezone.utc) if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        return d.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{d.isoformat()}T00:00:00Z"
+
+
+def _entry_date(meta: Any) -> date | None:
+    return meta.updated or meta.published
+
+
+def _stable_id(config: SiteConfig, site_path: str) -> str:
+    if _is_absolute(config):
+        return site_url(config, site_path)
+    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"circuitpress:{config.site.title}:/{site_path}"))
+
+
+def feed_updated(entries: list[tuple[str, Any, str]]) -> str:
+    """The feed's `updated`: SOURCE_DATE_EPOCH when set, else the newest article date."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return _timestamp(datetime.fromtimestamp(int(epoch), tz=timezone.utc))
+    dates = [d for _, meta, _ in entries if (d := _entry_date(meta)) is not None]
+    return _timestamp(max(dates)) if dates else "1970-01-01T00:00:00Z"
+
+
+def _authors(names: list[str], indent: str) -> list[str]:
+    return [f"{indent}<author><name>{escape(n)}</name></author>" for n in names]
+
+
+def feed_xml(config: SiteConfig, entries: list[tuple[str, Any, str]]) -> str:
+    """An Atom feed of articles `(slug, meta, summary_html)`, newest first (ties by slug)."""
+    site = config.site
+    updated = feed_updated(entries)
+
+    def newest_first(entry: tuple[str, Any, str]) -> tuple[int, str]:
+        d = entry[1].published
+        return (-(d.toordinal() if d else 0), entry[0])
+
+    site_authors = [a.name for a in site.authors] or [site.title]
+    lines = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{escape(site.language)}">',
+        f"  <title>{escape(site.title)}</title>",
+    ]
+    if site.description:
+        lines.append(f"  <subtitle>{escape(site.description)}</subtitle>")
+    lines += [
+        f'  <link rel="self" type="application/atom+xml" href="{escape(site_url(config, "feed.xml"))}"/>',
+        f'  <link rel="alternate" type="text/html" href="{escape(site_url(config, ""))}"/>',
+        f"  <id>{escape(_stable_id(config, ''))}</id>",
+        f"  <updated>{updated}</updated>",
+        *_authors(site_authors, "  "),
+        '  <generator>circuitpress</generator>',
+    ]
+    for slug, meta, summary in sorted(entries, key=newest_first):
+        path = page_path(slug)
+        when = _entry_date(meta)
+        lines += [
+            "  <entry>",
+            f"    <title>{escape(meta.title)}</title>",
+            f'    <link rel="alternate" type="text/html" href="{escape(site_url(config, path))}"/>',
+            f"    <id>{escape(_stable_id(config, path))}</id>",
+            f"    <updated>{_timestamp(when) if when else updated}</updated>",
+        ]
+        if meta.published:
+            lines.append(f"    <published>{_timestamp(meta.published)}</published>")
+        lines += _authors([a.name for a in meta.authors], "    ")
+        if summary:
+            lines.append(f'    <summary type="html">{escape(summary)}</summary>')
+        elif meta.description:
+            lines.append(f"    <summary>{escape(meta.description)}</summary>")
+        lines.append("  </entry>")
+    lines.append("</feed>")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,353 @@
+"""The theme: a Jinja2 environment over `SITE/themes/NAME/` then the built-in theme, and the pages.
+
+`Theme` turns what markup produced (a `FrontMatter` and a `RenderedPage`) into whole HTML
+documents. Templates stay presentational: everything a template would otherwise compute (dates,
+the byline, the plain-text citation, meta-tag values, base-aware URLs) is computed here, so it
+is tested once and every overriding template gets it for free.
+
+Links are always absolute paths under the site's base path (`/sub/a/`), never relative ones,
+because `404.html` is served at arbitrary depths. Output depends only on the inputs: asset URLs
+carry a content hash (`?v=…`), assets are listed sorted, no clock is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from markupsafe import Markup, escape
+
+from circuitpress.config import SiteConfig
+from circuitpress.errors import UserError, choices_hint
+
+BUILTIN_THEMES = Path(__file__).resolve().parent.parent / "themes"
+DEFAULT_THEME = "distill"
+ASSET_PREFIX = "assets/theme/"
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+# Reuse licences a reader can follow; anything else is shown as text.
+LICENSE_URLS = {
+    "cc-by 4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "cc-by-sa 4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "cc-by-nc 4.0": "https://creativecommons.org/licenses/by-nc/4.0/",
+    "cc0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "cc0 1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+}
+
+
+def page_path(slug: str) -> str:
+    """Site path of an article: `content/a/b.md` (slug `a/b`) -> `a/b/`; the index -> ``."""
+    slug = slug.strip("/")
+    if slug in ("", "index"):
+        return ""
+    if slug.endswith("/index"):
+        slug = slug[: -len("/index")]
+    return slug + "/"
+
+
+def long_date(d: date | None) -> str:
+    """'March 10, 2020' — spelled out without the locale, so output never depends on it."""
+    return f"{MONTHS[d.month - 1]} {d.day}, {d.year}" if d else ""
+
+
+def scholar_name(name: str) -> str:
+    """Google Scholar wants 'Last, First'; a name that already has a comma is left alone."""
+    parts = name.strip().rsplit(" ", 1)
+    return name if "," in name or len(parts) == 1 else f"{parts[1]}, {parts[0]}"
+
+
+def surname(name: str) -> str:
+    return name.split(",")[0].strip() if "," in name else name.strip().rsplit(" ", 1)[-1]
+
+
+def citation_text(title: str, authors: list[str], journal: str, d: date | None, doi: str | None) -> str:
+    """Distill's plain-text citation: 'Olah, et al., "Zoom In", Distill, 2020.'"""
+    if len(authors) >= 3:
+        who = f"{surname(authors[0])}, et al., "
+    elif len(authors) == 2:
+        who = f"{surname(authors[0])} & {surname(authors[1])}, "
+    else:
+        who = "".join(f"{surname(a)}, " for a in authors)
+    where = f"{journal}, {d.year}." if d else f"{journal}."
+    return f"{who}\u201c{title}\u201d, {where}" + (f" https://doi.org/{doi}" if doi else "")
+
+
+class Theme:
+    """The built-in theme `config.build.theme`, overridable file by file from `SITE/themes/NAME/`."""
+
+    def __init__(self, config: SiteConfig) -> None:
+        self.config = config
+        self.name = config.build.theme
+        self.layers = self._layers()  # highest priority first
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d / "templates")) for d in self.layers]),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self._assets = self._collect_assets()
+        self._versions = {p: hashlib.sha256(b).hexdigest()[:10] for p, b in self._assets}
+        self.env.globals.update(self._globals())
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def _layers(self) -> list[Path]:
+        override = self.config.root / "themes" / self.name
+        builtin = BUILTIN_THEMES / self.name
+        if builtin.is_dir():
+            return [d for d in (override, builtin) if d.is_dir()]
+        if override.is_dir():
+            # A site's own theme: whatever it leaves out comes from the default theme.
+            return [override, BUILTIN_THEMES / DEFAULT_THEME]
+        names = [p.name for p in BUILTIN_THEMES.iterdir() if p.is_dir()]
+        raise UserError(
+            f"unknown theme '{self.name}'",
+            file="circuitpress.toml",
+            line=_key_line(self.config, "theme"),
+            hint=f"{choices_hint(self.name, names)}, or add the folder themes/{self.name}/",
+        )
+
+    def _collect_assets(self) -> list[tuple[str, bytes]]:
+        found: dict[str, bytes] = {}
+        for layer in reversed(self.layers):  # lowest priority first, so overrides win
+            root = layer / "assets"
+            if not root.is_dir():
+                continue
+            for path in root.rglob("*"):
+                rel = path.relative_to(root).as_posix()
+                if path.is_file() and not any(part.startswith(".") for part in rel.split("/")):
+                    found[ASSET_PREFIX + rel] = path.read_bytes()
+        return sorted(found.items())
+
+    def _globals(self) -> dict[str, Any]:
+        site = self.config.site
+        return {
+            "site": SiteView(site, self.config.base_path),
+            "url": self.url,
+            "asset": self.asset,
+            "absolute_url": self.absolute_url,
+            "stylesheets": self._ordered("css", "distill.css"),
+            "scripts": self._ordered("js", "distill.js"),
+            "long_date": long_date,
+            "feed_url": self.url("feed.xml"),
+        }
+
+    def _ordered(self, kind: str, first: str) -> list[str]:
+        """Every `assets/KIND/*.KIND` of the theme: the theme's own file first, then by name."""
+        prefix = f"{ASSET_PREFIX}{kind}/"
+        names = [p[len(prefix) :] for p, _ in self._assets if p.startswith(prefix) and p.endswith("." + kind)]
+        names.sort(key=lambda n: (n != first, n))
+        return [self.asset(f"{kind}/{n}") for n in names]
+
+    # --- URLs -----------------------------------------------------------------------------------
+
+    def url(self, site_path: str) -> str:
+        """URL of a path relative to the site root ('a/b/', 'assets/x.png'), under base_url's path.
+
+        External URLs and fragments pass through; a leading '/' is taken as the site root.
+        """
+        if re.match(r"^([a-z][a-z0-9+.-]*:|//|#)", site_path, flags=re.I):
+            return site_path
+        return self.config.base_path + site_path.lstrip("/")
+
+    def absolute_url(self, site_path: str) -> str | None:
+        """Full URL when base_url names a host (Open Graph, Scholar, feeds need one), else None."""
+        match = re.match(r"^([a-z][a-z0-9+.-]*://[^/]+)", self.config.site.base_url.strip(), flags=re.I)
+        if not match:
+            return None
+        url = self.url(site_path)
+        return url if "://" in url else match.group(1) + url
+
+    def asset(self, path: str) -> str:
+        """URL of a theme asset ('css/distill.css'), with a content hash so caches never go stale."""
+        site_path = ASSET_PREFIX + path.lstrip("/")
+        version = self._versions.get(site_path)
+        return self.url(site_path) + (f"?v={version}" if version else "")
+
+    # --- rendering ------------------------------------------------------------------------------
+
+    def render_page(
+        self, meta: Any, rendered: Any, *, slug: str, series_nav: dict[str, Any] | None, draft: bool
+    ) -> str:
+        path = page_path(slug)
+        return self.render_template(
+            "page.html",
+            {
+                "page": meta,
+                "rendered": rendered,
+                "article": self._article(meta, rendered, path),
+                "series": self._series(meta, series_nav),
+                "draft": draft,
+                "canonical_url": self.absolute_url(path) or self.url(path),
+                "body_html": Markup(rendered.body_html),
+            },
+        )
+
+    def render_index(self, pages: list[tuple[str, Any]]) -> str:
+        """The front page: articles in the order given (the build sorts them newest first)."""
+        articles = [
+            {
+                "url": self.url(page_path(slug)),
+                "title": meta.title,
+                "description": meta.description or "",
+                "date": long_date(meta.published),
+                "iso_date": meta.published.isoformat() if meta.published else "",
+                "authors": [a.name for a in meta.authors],
+                "draft": bool(meta.draft),
+            }
+            for slug, meta in pages
+        ]
+        return self.render_template(
+            "index.html", {"articles": articles, "canonical_url": self.absolute_url("") or self.url("")}
+        )
+
+    def render_404(self) -> str:
+        return self.render_template("404.html", {})
+
+    def render_template(self, name: str, context: dict[str, Any]) -> str:
+        """Render any template of the theme (e.g. `unit.html`) with the theme's globals."""
+        try:
+            return self.env.get_template(name).render(context)
+        except jinja2.TemplateNotFound as exc:
+            raise UserError(
+                f"theme '{self.name}' has no template '{exc.name}'",
+                file=self._display(name),
+                line=1,
+                hint="an override must keep the name of the template it replaces",
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise UserError(
+                f"template syntax error: {exc.message}", file=self._display(exc.name or name), line=exc.lineno
+            ) from None
+        except jinja2.UndefinedError as exc:
+            file, line = _template_frame(exc.__traceback__, name)
+            raise UserError(
+                f"template error: {exc.message}",
+                file=self._display(file),
+                line=line,
+                hint="check the variable names the theme's templates receive (docs/ARCHITECTURE.md)",
+            ) from None
+
+    def assets(self) -> list[tuple[str, bytes]]:
+        """Every theme asset as (site path, bytes), sorted; a site's override wins per file."""
+        return list(self._assets)
+
+    # --- page views -----------------------------------------------------------------------------
+
+    def _display(self, name: str) -> str:
+        """A template name as the author sees it: the override's path inside the site, if any."""
+        override = self.config.root / "themes" / self.name / "templates" / name
+        if override.is_file():
+            return override.relative_to(self.config.root).as_posix()
+        return f"(theme {self.name})/templates/{name}"
+
+    def _article(self, meta: Any, rendered: Any, path: str) -> dict[str, Any]:
+        site = self.config.site
+        authors = list(meta.authors) or list(site.authors)
+        published: date | None = meta.published
+        image = getattr(meta, "image", None) or (meta.extra or {}).get("image")
+        license_name = meta.license or site.license
+        names = [a.name for a in authors]
+        top = min((e.level for e in rendered.toc), default=0)  # TOC depth relative to its top level
+        return {
+            "authors": authors,
+            "has_affiliations": any(a.affiliation for a in authors),
+            "published": long_date(published),
+            "published_iso": published.isoformat() if published else "",
+            "updated": long_date(meta.updated),
+            "updated_iso": meta.updated.isoformat() if meta.updated else "",
+            "scholar_date": published.strftime("%Y/%m/%d") if published else "",
+            "scholar_authors": [scholar_name(n) for n in names],
+            "doi": meta.doi or "",
+            "doi_url": f"https://doi.org/{meta.doi}" if meta.doi else "",
+            "absolute_url": self.absolute_url(path),
+            "image": self._image(str(image)) if image else None,
+            "license": license_name,
+            "license_url": LICENSE_URLS.get(license_name.strip().lower()) if license_name else None,
+            "updates": [(long_date(d), d.isoformat(), text) for d, text in meta.updates],
+            "repository": site.repository,
+            "citation": citation_text(meta.title, names, site.title, published, meta.doi),
+            "toc": [
+                {"level": e.level, "depth": e.level - top, "id": e.id, "html": Markup(e.html)}
+                for e in rendered.toc
+            ],
+            "footnotes": [
+                {"id": f.id, "number": f.number, "html": _with_backrefs(f.html, list(f.backrefs))}
+                for f in rendered.footnotes
+            ],
+            "references": [
+                {"id": r.id, "key": r.key, "number": r.number, "html": Markup(r.html)}
+                for r in rendered.references
+            ],
+            "bibtex": rendered.bibtex or "",
+        }
+
+    def _image(self, image: str) -> str:
+        url = self.url(image)
+        return url if "://" in url else (self.absolute_url(image) or url)
+
+    def _series(self, meta: Any, nav: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not nav or not (nav.get("prev") or nav.get("next")):
+            return None
+        out: dict[str, Any] = {"name": meta.series or ""}
+        for side in ("prev", "next"):
+            item = nav.get(side)
+            out[side] = {"title": item["title"], "url": self.url(item["url"])} if item else None
+        return out
+
+
+class SiteView:
+    """`site` in templates: the [site] settings plus the base path."""
+
+    def __init__(self, settings: Any, base_path: str) -> None:
+        self.title: str = settings.title
+        self.description: str = settings.description
+        self.language: str = settings.language
+        self.authors = settings.authors
+        self.license: str = settings.license
+        self.repository: str | None = settings.repository
+        self.base_url: str = settings.base_url
+        self.base_path = base_path
+
+
+def _template_frame(tb: TracebackType | None, fallback: str) -> tuple[str, int | None]:
+    """The innermost template frame of a rendering error (Jinja maps its frames to templates)."""
+    found: tuple[str, int | None] = (fallback, None)
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith((".html", ".xml", ".j2")):
+            found = (Path(filename).name, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _with_backrefs(html: str, backrefs: list[str]) -> Markup:
+    """Footnote HTML with its ↩ links inside its last paragraph, so they don't wrap on their own."""
+    links = "".join(
+        f' <a href="#{escape(ref)}" class="cp-backref" aria-label="Back to the text">\u21a9</a>'
+        for ref in backrefs
+    )
+    body = html.rstrip()
+    if body.endswith("</p>"):
+        return Markup(body[: -len("</p>")] + links + "</p>")
+    return Markup(body + links)
+
+
+def _key_line(config: SiteConfig, key: str) -> int:
+    try:
+        lines = config.path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    for i, line in enumerate(lines, 1):
+        if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            return i
+    return 1
