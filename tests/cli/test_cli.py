@@ -1,0 +1,132 @@
+"""The commands end to end on prose sites (no models, so no torch)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from circuitpress.cli import cli
+
+
+def build(site: Path, *args: str) -> str:
+    result = CliRunner().invoke(cli, ["build", str(site), "--quiet", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_new_makes_a_site_that_builds(tmp_path):
+    result = CliRunner().invoke(cli, ["new", str(tmp_path / "notes")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "notes" / "circuitpress.toml").is_file()
+    build(tmp_path / "notes")
+    html = (tmp_path / "notes" / "_site" / "first-article" / "index.html").read_text()
+    assert "A first look inside shapes-a" in html
+
+
+def test_new_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["new", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert "not empty" in result.output
+
+
+def test_build_writes_the_interface_paths(prose_site):
+    site = prose_site()
+    build(site)
+    out = site / "_site"
+    for rel in ("index.html", "prose/index.html", "404.html", "sitemap.xml", "feed.xml"):
+        assert (out / rel).is_file(), rel
+    html = (out / "prose" / "index.html").read_text()
+    assert "<math" in html, "math is MathML at build time"
+    assert "Gödel" in html and "Über formal unentscheidbare Sätze" in html, "BibTeX accents decoded"
+    assert 'href="#ref-olah2020zoom"' in html
+
+
+def test_build_is_byte_identical(prose_site, tmp_path, monkeypatch):
+    site = prose_site()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    build(site, "--out", str(tmp_path / "one"))
+    build(site, "--out", str(tmp_path / "two"))
+    one, two = tree(tmp_path / "one"), tree(tmp_path / "two")
+    assert one == two
+    for data in one.values():
+        assert str(site).encode() not in data, "no absolute local paths in the output"
+
+
+def test_base_url_sub_path(prose_site):
+    site = prose_site({"circuitpress.toml": '[site]\ntitle = "T"\nbase_url = "https://example.org/proj/"\n'})
+    build(site)
+    html = (site / "_site" / "prose" / "index.html").read_text()
+    for url in re.findall(r'(?:href|src)="(/[^"]*)"', html):
+        assert url.startswith("/proj/"), url
+
+
+def test_drafts_are_left_out_unless_asked(prose_site):
+    site = prose_site({"content/wip.md": "---\ntitle: Work in progress\ndraft: true\n---\nSoon.\n"})
+    build(site)
+    assert not (site / "_site" / "wip").exists()
+    assert "Work in progress" not in (site / "_site" / "index.html").read_text()
+    build(site, "--drafts")
+    assert (site / "_site" / "wip" / "index.html").is_file()
+
+
+def test_static_files_and_theme_overrides(prose_site):
+    site = prose_site(
+        {
+            "static/data.txt": "hello",
+            "themes/distill/assets/css/extra.css": "body { --x: 1; }",
+        }
+    )
+    build(site)
+    assert (site / "_site" / "static" / "data.txt").read_text() == "hello"
+
+
+def test_usage_error_exits_2(prose_site):
+    result = CliRunner().invoke(cli, ["build", "--device", "tpu"])
+    assert result.exit_code == 2
+
+
+def test_internal_error_exits_3(prose_site, monkeypatch):
+    import circuitpress.site
+
+    def boom(*a, **k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(circuitpress.site, "build_site", boom)
+    result = CliRunner().invoke(cli, ["build", str(prose_site())])
+    assert result.exit_code == 3
+    assert "internal error" in result.output and "Traceback" not in result.output
+
+
+def test_check_writes_nothing(prose_site):
+    site = prose_site()
+    result = CliRunner().invoke(cli, ["check", str(site)])
+    assert result.exit_code == 0, result.output
+    assert not (site / "_site").exists()
+
+
+def test_python_dash_m():
+    out = subprocess.run([sys.executable, "-m", "circuitpress", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for command in ("new", "build", "serve", "publish", "check", "models"):
+        assert command in out.stdout
+
+
+def test_prose_build_never_imports_torch(prose_site):
+    site = prose_site()
+    code = (
+        "import sys; from circuitpress.site import build_site; "
+        f"build_site({str(site)!r}); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

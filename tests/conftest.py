@@ -1,0 +1,83 @@
+"""Shared fixtures: small sites written into temporary folders."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+PROSE_CONFIG = """\
+[site]
+title = "Test site"
+description = "A site made by a test."
+base_url = "/"
+authors = ["Ada Lovelace"]
+"""
+
+PROSE_BIB = """\
+@article{olah2020zoom,
+  author = {Olah, Chris and Cammarata, Nick},
+  title = {Zoom In: An Introduction to Circuits},
+  journal = {Distill},
+  year = {2020},
+  url = {https://distill.pub/2020/circuits/zoom-in}
+}
+@article{godel1931,
+  author = {G{\\"o}del, Kurt},
+  title = {{\\"U}ber formal unentscheidbare S{\\"a}tze},
+  journal = {Monatshefte f{\\"u}r Mathematik},
+  year = {1931}
+}
+"""
+
+PROSE_ARTICLE = """\
+---
+title: A prose article
+description: Testing the pipeline.
+authors:
+  - name: Ada Lovelace
+    affiliation: Analytical Engines
+published: 2026-01-02
+---
+
+Features are the unit of study {cite}`olah2020zoom`, and so is logic {cite}`godel1931`.
+
+## Math
+
+Inline $a^2 + b^2 = c^2$ and a footnote.[^one]
+
+[^one]: The footnote text.
+
+:::{note}
+A note.
+:::
+"""
+
+
+def write_site(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text) if rel.endswith(".md") else text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def prose_site(tmp_path: Path) -> Callable[..., Path]:
+    """make(**overrides) -> a prose-only site (no models) with the given files replaced."""
+
+    def make(files: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> Path:
+        base = {
+            "circuitpress.toml": PROSE_CONFIG,
+            "references.bib": PROSE_BIB,
+            "content/prose.md": PROSE_ARTICLE,
+        }
+        base.update(files or {})
+        for name in drop:
+            base.pop(name, None)
+        root = tmp_path / "site"
+        return write_site(root, base)
+
+    return make
