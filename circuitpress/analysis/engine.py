@@ -1,0 +1,142 @@
+"""The analysis engine: every request of the site at once, each group computed in one go.
+
+`compute` groups requests by `group_key()` (one feature-vis batch per layer and shared
+hyper-parameters, one dataset pass per model for examples, …) and hands each group to the
+handler of its kind. Handlers live in their own modules and are imported only when a group of
+their kind exists, so a build that needs only examples never imports lucent.
+
+A handler is `compute_group(requests: list, env: EngineEnv) -> dict[Request, Result]`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from circuitpress.config import SiteConfig
+from circuitpress.errors import UserError
+from circuitpress.requests import Request, Result
+
+HANDLERS: dict[str, str] = {
+    "model-info": "circuitpress.analysis.info:compute_group",
+    "featurevis": "circuitpress.analysis.featurevis:compute_group",
+    "examples": "circuitpress.analysis.examples:compute_group",
+    "weights": "circuitpress.analysis.weights:compute_group",
+    "connections": "circuitpress.analysis.weights:compute_group",
+    "tuning": "circuitpress.analysis.tuning:compute_group",
+    "claim": "circuitpress.analysis.claims:compute_group",
+    "universality": "circuitpress.analysis.universality:compute_group",
+}
+
+SEED = 0
+ProgressFn = Callable[[str, int, int], None]
+Handler = Callable[[list[Any], "EngineEnv"], dict[Any, Result]]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' → CUDA, then Apple MPS, then CPU; a named device that is missing is a UserError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device 'cuda' is not available on this machine", hint="use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise UserError("device 'mps' is not available on this machine", hint="use --device cpu or auto")
+    return torch.device(name)
+
+
+def _no_progress(label: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass
+class EngineEnv:
+    """What handlers get: the config, the models (loaded lazily), the device, progress."""
+
+    config: SiteConfig
+    device: torch.device
+    progress: ProgressFn = _no_progress
+    sample_size: int = 2048
+    batch_size: int = 128
+    _models: Any = field(default=None, repr=False)
+
+    @property
+    def models(self) -> Any:
+        """The site's `ModelRegistry`, created on first use (loading weights is not free)."""
+        if self._models is None:
+            from circuitpress.analysis.registry import ModelRegistry
+
+            self._models = ModelRegistry(self.config, self.device)
+        return self._models
+
+
+def load_handler(kind: str) -> Handler:
+    """The `compute_group` function of a request kind, imported on demand."""
+    target = HANDLERS.get(kind)
+    if target is None:
+        raise ValueError(f"no analysis handler for request kind '{kind}'")
+    module_name, func = target.split(":")
+    return getattr(importlib.import_module(module_name), func)  # type: ignore[no-any-return]
+
+
+def group_requests(requests: Sequence[Request]) -> dict[tuple[Any, ...], list[Request]]:
+    """Unique requests by group key, in first-seen order (so runs are reproducible)."""
+    groups: dict[tuple[Any, ...], list[Request]] = defaultdict(list)
+    seen: set[Request] = set()
+    for req in requests:
+        if req not in seen:
+            seen.add(req)
+            groups[req.group_key()].append(req)
+    return dict(groups)
+
+
+def seed_everything(seed: int = SEED) -> None:
+    """Fixed seeds for every library a handler might draw from (per-group reproducibility)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def compute(
+    requests: Sequence[Request],
+    config: SiteConfig,
+    *,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+) -> dict[Request, Result]:
+    """Compute one `Result` per request (duplicates computed once), group by group."""
+    env = EngineEnv(
+        config=config,
+        device=resolve_device(device if device != "auto" else config.build.device),
+        progress=progress or _no_progress,
+        sample_size=config.build.dataset_sample,
+    )
+    return compute_with(requests, env)
+
+
+def compute_with(requests: Sequence[Request], env: EngineEnv, handlers: dict[str, Handler] | None = None) -> dict[Request, Result]:
+    """`compute` with a prepared environment (and optionally other handlers, for tests)."""
+    results: dict[Request, Result] = {}
+    for _key, group in group_requests(requests).items():
+        kind = group[0].kind
+        handler = (handlers or {}).get(kind) or load_handler(kind)
+        # Each group starts from the same seeds, so a group's result does not depend on which
+        # other groups ran before it (and so on what else the site asks for).
+        seed_everything()
+        with torch.inference_mode(False):
+            out = handler(group, env)
+        missing = [r for r in group if r not in out]
+        if missing:
+            raise RuntimeError(f"handler for '{kind}' returned no result for {missing[0].key()}")
+        for req in group:
+            results[req] = out[req]
+    return results

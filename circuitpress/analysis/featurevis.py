@@ -1,0 +1,349 @@
+"""Feature visualization: one batched optimisation per group of requests.
+
+Every request of a group (same model, layer, size, steps, lr) gets its own image(s) in one
+batch, parameterised as lucent does it (`lucent.optvis.param.image`: FFT spectrum with 1/f
+scaling, colour decorrelation, sigmoid). A single vectorised objective reads each image's own
+unit from the hooked layer output with index tensors, so the backward pass costs one batch, not
+one graph per unit (summing per-unit lucent objectives is slow in backprop, lucent PR #5).
+
+Batching never changes an image: each image's initial spectrum and its transform parameters
+come from generators seeded by its own request seed, the objective of image i depends only on
+image i (eval mode, no batch statistics), and Adam is element-wise. So an image computed alone
+equals the same image computed in any batch, within floating-point noise.
+
+Transforms follow lucent's `standard_transforms` (constant pad, jitter, random scale, random
+rotation, jitter) with magnitudes suited to small 64px models; they are fused into one affine
+resampling per step, with parameters drawn per image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from circuitpress.analysis.hooks import as_maps, capture, frozen, run
+from circuitpress.requests import FeatureVisRequest, Result, UnitRef
+
+if TYPE_CHECKING:
+    from circuitpress.analysis.engine import EngineEnv
+
+# lucent's diversity tutorial weight (`channel(...) - 1e2 * diversity(...)`).
+DIVERSITY_WEIGHT = 1e2
+INIT_SD = 0.01  # lucent's default spectrum standard deviation
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """Magnitudes of the robustness transforms, as in lucent's `standard_transforms`.
+
+    lucent's defaults (pad 12, jitter 8, scale ±10%, rotate ±10°) are tuned for 224px
+    ImageNet models; for 64px inputs they would move the image by a fifth of its width.
+    """
+
+    pad: int = 4
+    jitter: int = 4  # lucent: jitter(8) before scaling
+    scales: tuple[float, ...] = tuple(1 + (i - 5) / 100.0 for i in range(11))  # 0.95 … 1.05
+    angles: tuple[float, ...] = tuple(float(a) for a in range(-5, 6)) + (0.0,) * 3
+    jitter2: int = 2  # lucent: jitter(4) after rotation
+
+    @classmethod
+    def for_size(cls, size: int) -> "TransformSpec":
+        unit = max(1, round(size / 64))
+        return cls(pad=4 * unit, jitter=4 * unit, jitter2=2 * unit)
+
+    def lucent_transforms(self) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+        """The same magnitudes as lucent transform functions (for the benchmark's peer)."""
+        from lucent.optvis import transform
+
+        return [
+            transform.pad(self.pad, mode="constant", constant_value=0.5),
+            transform.jitter(self.jitter),
+            transform.random_scale(list(self.scales)),
+            transform.random_rotate(list(self.angles)),
+            transform.jitter(self.jitter2),
+        ]
+
+
+def _seed(*parts: object) -> int:
+    """A 63-bit seed from parts; stable across runs and platforms (no Python hash())."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image of the batch: which unit, which sign, which seed (request seed, image index)."""
+
+    ref: UnitRef
+    negative: bool
+    seed: int
+    index: int = 0
+
+
+def _initial_spectrum(spec: ImageSpec, size: int) -> torch.Tensor:
+    """The image's own initial FFT spectrum, shaped as lucent's `fft_image` parameter."""
+    width = size // 2 + 2 if size % 2 else size // 2 + 1
+    gen = torch.Generator().manual_seed(_seed("init", spec.seed, spec.index))
+    return torch.randn((1, 3, size, width, 2), generator=gen) * INIT_SD
+
+
+def _transform_params(specs: Sequence[ImageSpec], steps: int, tf: TransformSpec) -> torch.Tensor:
+    """Per image and step: [B, steps, 6] = (dx1, dy1, scale, angle in degrees, dx2, dy2).
+
+    Drawn up front from each image's own generator, so a batch draws exactly what each image
+    alone would draw.
+    """
+    rows = []
+    scales = torch.tensor(tf.scales)
+    angles = torch.tensor(tf.angles)
+    for spec in specs:
+        gen = torch.Generator().manual_seed(_seed("transform", spec.seed, spec.index))
+        j1 = torch.randint(0, tf.jitter, (steps, 2), generator=gen).float() - (tf.jitter - 1) / 2
+        s = scales[torch.randint(0, len(scales), (steps,), generator=gen)]
+        a = angles[torch.randint(0, len(angles), (steps,), generator=gen)]
+        j2 = torch.randint(0, tf.jitter2, (steps, 2), generator=gen).float() - (tf.jitter2 - 1) / 2
+        rows.append(torch.cat([j1, s[:, None], a[:, None], j2], dim=1))
+    return torch.stack(rows)  # [B, steps, 6]
+
+
+class Transforms:
+    """lucent's pad → jitter → scale → rotate → jitter, fused into one `grid_sample` per step.
+
+    The output has the input's size: the padded, moved image is cropped back to the centre, so
+    neuron positions `@Y,X` keep meaning the model's own output grid.
+    """
+
+    def __init__(self, specs: Sequence[ImageSpec], size: int, steps: int, tf: TransformSpec, device: torch.device):
+        self.size = size
+        self.pad = tf.pad
+        self.params = _transform_params(specs, steps, tf).to(device)
+
+    def __call__(self, images: torch.Tensor, step: int) -> torch.Tensor:
+        p = self.params[:, step]
+        padded = F.pad(images, [self.pad] * 4, mode="constant", value=0.5)
+        full = self.size + 2 * self.pad
+        # Pixel offsets to normalised [-1, 1] coordinates of the padded image.
+        unit = 2.0 / full
+        theta_rad = p[:, 3] * (math.pi / 180.0)
+        cos, sin = torch.cos(theta_rad) / p[:, 2], torch.sin(theta_rad) / p[:, 2]
+        # Output pixel u maps to input: R(-angle)/scale · (u - j2) - j1, cropped to the centre.
+        crop = self.size / full
+        a11, a12 = cos * crop, sin * crop
+        a21, a22 = -sin * crop, cos * crop
+        tx = -(cos * p[:, 4] + sin * p[:, 5]) * unit - p[:, 0] * unit
+        ty = -(-sin * p[:, 4] + cos * p[:, 5]) * unit - p[:, 1] * unit
+        theta = torch.stack(
+            [torch.stack([a11, a12, tx], dim=1), torch.stack([a21, a22, ty], dim=1)], dim=1
+        )
+        grid = F.affine_grid(theta, [images.shape[0], 3, self.size, self.size], align_corners=False)
+        return F.grid_sample(padded, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class Objective:
+    """Each image's own unit activation, vectorised over the batch with index tensors.
+
+    A unit is a weighted sum of channels (a plain channel has one term of weight 1), averaged
+    over the map or read at one position `@Y,X`; `negative` flips the sign. Terms are padded to
+    the longest direction with weight 0.
+    """
+
+    def __init__(self, specs: Sequence[ImageSpec], device: torch.device, native: tuple[int, int] | None = None):
+        width = max(len(s.ref.terms) for s in specs)
+        channels = torch.zeros(len(specs), width, dtype=torch.long)
+        weights = torch.zeros(len(specs), width)
+        for i, spec in enumerate(specs):
+            for j, (ch, coef) in enumerate(spec.ref.terms):
+                channels[i, j] = ch
+                weights[i, j] = coef
+        self.channels = channels.to(device)
+        self.weights = weights.to(device)
+        self.sign = torch.tensor([-1.0 if s.negative else 1.0 for s in specs], device=device)
+        self.positions = [s.ref.position for s in specs]
+        self.native = native  # the layer grid the positions refer to (model's own input size)
+        self.rows = torch.arange(len(specs), device=device)[:, None]
+
+    def unit_maps(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B, H, W]: image i's unit map (weighted sum of its channels)."""
+        picked = acts[self.rows, self.channels]  # [B, T, H, W]
+        return torch.einsum("bthw,bt->bhw", picked, self.weights)
+
+    def activation(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B]: each image's unit activation (mean over the map, or the neuron's value)."""
+        maps = self.unit_maps(as_maps(acts))
+        if all(p is None for p in self.positions):
+            return maps.mean(dim=(1, 2))
+        h, w = maps.shape[1:]
+        mask = torch.full_like(maps, 1.0 / (h * w))
+        for i, pos in enumerate(self.positions):
+            if pos is not None:
+                y, x = self._scaled(pos, h, w)
+                mask[i].zero_()
+                mask[i, y, x] = 1.0
+        return (maps * mask).sum(dim=(1, 2))
+
+    def _scaled(self, pos: tuple[int, int], h: int, w: int) -> tuple[int, int]:
+        """A neuron position on this run's grid (the image size may differ from the model's)."""
+        y, x = pos
+        if self.native is not None and self.native != (h, w):
+            y = int(round((y + 0.5) * h / self.native[0] - 0.5))
+            x = int(round((x + 0.5) * w / self.native[1] - 0.5))
+        return min(max(y, 0), h - 1), min(max(x, 0), w - 1)
+
+    def loss(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B]: per-image loss to minimise (minus the signed activation)."""
+        return -self.sign * self.activation(acts)
+
+
+def diversity_penalty(acts: torch.Tensor, blocks: torch.Tensor, n_blocks: int) -> torch.Tensor:
+    """lucent's `objectives.diversity`, per block of images, vectorised; returns [n_blocks].
+
+    For the images of one block: the Gram matrices of their activations, L2-normalised, and
+    the sum over ordered pairs i != j of their dot products, divided by the block size — the
+    quantity lucent's diversity objective negates. Here it is returned positive (a penalty).
+    """
+    maps = as_maps(acts)
+    b, c = maps.shape[:2]
+    flat = maps.reshape(b, c, -1)
+    grams = torch.matmul(flat, flat.transpose(1, 2)).reshape(b, -1)
+    grams = F.normalize(grams, p=2, dim=1)
+    sums = torch.zeros(n_blocks, grams.shape[1], device=grams.device).index_add(0, blocks, grams)
+    sizes = torch.zeros(n_blocks, device=grams.device).index_add(0, blocks, torch.ones(b, device=grams.device))
+    # sum_{i != j} <g_i, g_j> = |sum g|^2 - sum |g|^2 (each |g| = 1).
+    pair_sum = (sums * sums).sum(dim=1) - sizes
+    return pair_sum / sizes
+
+
+def _expand(requests: Sequence[FeatureVisRequest]) -> tuple[list[ImageSpec], list[int]]:
+    """One ImageSpec per image (diversity N gives N images) and each image's request index."""
+    specs, owner = [], []
+    for r_index, req in enumerate(requests):
+        for j in range(req.diversity):
+            specs.append(ImageSpec(req.ref, req.negative, req.seed, j))
+            owner.append(r_index)
+    return specs, owner
+
+
+def visualize(
+    module: nn.Module,
+    layer: nn.Module,
+    requests: Sequence[FeatureVisRequest],
+    *,
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    device: torch.device | str = "cpu",
+    native_grid: tuple[int, int] | None = None,
+    transforms: TransformSpec | None = None,
+    progress: Progress | None = None,
+) -> dict[FeatureVisRequest, Result]:
+    """Optimise every request's image(s) in one batch. All requests share size, steps and lr.
+
+    `module` is the model, `layer` the submodule whose output the units index; `normalize`
+    maps 0..1 images to the model's input; `native_grid` is the layer's (H, W) at the model's
+    own input size, for neuron positions when `size` differs.
+    """
+    from lucent.optvis import param
+
+    if not requests:
+        return {}
+    first = requests[0]
+    size, steps, lr = first.size, first.steps, first.lr
+    if any((r.size, r.steps, r.lr) != (size, steps, lr) for r in requests):
+        raise ValueError("a feature-vis group must share size, steps and lr")
+    device = torch.device(device)
+    norm = normalize or (lambda x: x)
+    tf = transforms or TransformSpec.for_size(size)
+    specs, owner = _expand(requests)
+    owner_t = torch.tensor(owner, device=device)
+    use_diversity = any(r.diversity > 1 for r in requests)
+
+    # lucent's parameterisation; its random init is replaced by each image's seeded spectrum.
+    params, image_f = param.image(size, batch=len(specs), fft=True, decorrelate=True)
+    spectrum = params[0]
+    with torch.no_grad():
+        spectrum.copy_(torch.cat([_initial_spectrum(s, size) for s in specs]).to(spectrum.device))
+    optimizer = torch.optim.Adam([spectrum], lr=lr)
+    transform = Transforms(specs, size, steps, tf, device)
+    objective = Objective(specs, device, native_grid)
+
+    def request_losses(acts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        per_image = objective.loss(acts)
+        per_request = torch.zeros(len(requests), device=device).index_add(0, owner_t, per_image)
+        if use_diversity:
+            per_request = per_request + DIVERSITY_WEIGHT * diversity_penalty(acts, owner_t, len(requests))
+        return per_image, per_request
+
+    loss_start = loss_end = None
+    module = module.to(device)
+    with frozen(module), capture([layer]) as outputs:
+        for step in range(steps):
+            optimizer.zero_grad(set_to_none=True)
+            images = image_f().to(device)
+            (acts,) = run(module, norm(transform(images, step)), outputs)
+            _, per_request = request_losses(acts)
+            per_request.sum().backward()
+            optimizer.step()
+            if step == 0:
+                loss_start = per_request.detach().cpu()
+            if progress is not None and ((step + 1) % 8 == 0 or step + 1 == steps):
+                progress(step + 1, steps)
+        with torch.no_grad():
+            final = image_f().to(device)
+            (acts,) = run(module, norm(final), outputs)
+            activation = objective.activation(acts).cpu()
+            _, end = request_losses(acts)
+            loss_end = end.cpu()
+    if loss_start is None:  # steps == 0: nothing optimised, start equals end
+        loss_start = loss_end
+    counts = torch.zeros(len(requests)).index_add(0, owner_t.cpu(), torch.ones(len(specs)))
+    pixels = final.detach().permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
+
+    results: dict[FeatureVisRequest, Result] = {}
+    for r_index, req in enumerate(requests):
+        rows = [i for i, o in enumerate(owner) if o == r_index]
+        results[req] = Result(
+            data={
+                "activation": [float(activation[i]) for i in rows],
+                "loss_start": float(loss_start[r_index] / counts[r_index]),
+                "loss_end": float(loss_end[r_index] / counts[r_index]),
+            },
+            arrays={"images": np.ascontiguousarray(pixels[rows])},
+        )
+    return results
+
+
+def compute_group(requests: list[FeatureVisRequest], env: "EngineEnv") -> dict[FeatureVisRequest, Result]:
+    """Engine handler: one group = one model, layer, size, steps, lr (and diversity or not)."""
+    ref = requests[0].ref
+    model = env.models.get(ref.model)
+    layer = model.layer(ref.layer)
+    native = _native_grid(model, ref.layer, env)
+    label = f"feature vis {ref.model}/{ref.layer} ({len(requests)})"
+    with torch.random.fork_rng(devices=[]):
+        return visualize(
+            model.module,
+            layer,
+            requests,
+            normalize=model.normalize,
+            device=env.device,
+            native_grid=native,
+            progress=lambda done, total: env.progress(label, done, total),
+        )
+
+
+def _native_grid(model: object, layer_name: str, env: "EngineEnv") -> tuple[int, int] | None:
+    """The layer's output grid at the model's own input size, when the model says it."""
+    shape_of = getattr(model, "layer_shape", None)
+    if callable(shape_of):
+        shape = shape_of(layer_name)
+        if shape is not None and len(shape) == 3:
+            return int(shape[1]), int(shape[2])
+    return None
+
