@@ -1,0 +1,112 @@
+"""Helpers shared by the circuits directives (weights, circuit, claim, tuning, universality).
+
+Not a directive module (the leading underscore keeps it out of the registry): argument
+grammar for `A -> B`, layer order from cached model facts, and small HTML pieces.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any, Sequence
+
+import numpy as np
+
+from circuitpress.markup.registry import DirectiveCall
+from circuitpress.render import svg
+from circuitpress.requests import ModelInfoRequest, Request, Result, UnitRef
+
+PAIR_HINT = "write EARLIER -> LATER, e.g. shapes-a/conv1:3 -> shapes-a/conv2:7"
+
+
+def split_pair(text: str, call: DirectiveCall, line: int, what: str) -> tuple[str, str]:
+    """`A -> B` into its two sides (the arrow may also be written →)."""
+    parts = text.replace("→", "->").split("->")
+    if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+        raise call.error(f"{what} must be two features joined by '->', got '{text}'", hint=PAIR_HINT, line=line)
+    return parts[0].strip(), parts[1].strip()
+
+
+def check_same_model(src: UnitRef, dst: UnitRef, call: DirectiveCall, line: int, what: str) -> None:
+    if src.model != dst.model:
+        raise call.error(
+            f"{what}: '{src}' and '{dst}' are in different models",
+            hint="weights connect layers of one model; compare models with {universality}",
+            line=line,
+        )
+    if src.layer == dst.layer:
+        raise call.error(
+            f"{what}: '{src}' and '{dst}' are in the same layer",
+            hint="weights connect an earlier layer to a later one",
+            line=line,
+        )
+
+
+def result_or_none(ctx: Any, request: Request) -> Result | None:
+    """A result when this build round has it (follow-up contexts know `has_result`)."""
+    has = getattr(ctx, "has_result", None)
+    if has is not None and not has(request):
+        return None
+    try:
+        return ctx.result(request)  # type: ignore[no-any-return]
+    except (KeyError, RuntimeError):
+        return None
+
+
+def layer_info(ctx: Any, model: str) -> dict[str, dict[str, Any]] | None:
+    """`layer name -> info` (in forward order) from the cached model facts, if available."""
+    result = result_or_none(ctx, ModelInfoRequest(model))
+    if result is None:
+        return None
+    return {layer["name"]: layer for layer in result.data["layers"]}
+
+
+def check_order(ctx: Any, src: UnitRef, dst: UnitRef, call: DirectiveCall, line: int, what: str) -> None:
+    """An error naming the file, line and option when `src`'s layer does not come first."""
+    layers = layer_info(ctx, src.model)
+    if layers is None:
+        return
+    names = list(layers)
+    if src.layer in layers and dst.layer in layers and names.index(src.layer) > names.index(dst.layer):
+        raise call.error(
+            f"{what}: layer '{src.layer}' comes after '{dst.layer}' in {src.model}",
+            hint=f"the earlier layer goes first: {dst} -> {src}",
+            line=line,
+        )
+
+
+def unit_link(ref: UnitRef, ctx: Any, text: str | None = None) -> str:
+    label = escape(text if text is not None else str(ref))
+    url = ctx.unit_url(ref)
+    return f'<a class="cp-unit-link" href="{escape(url, quote=True)}">{label}</a>' if url else label
+
+
+def thumb(ref: UnitRef, ctx: Any, size: int = 64) -> str:
+    url = ctx.thumbnail_url(ref)
+    if not url:
+        return f'<span class="cp-thumb cp-thumb-missing" style="width:{size}px;height:{size}px"></span>'
+    return (
+        f'<img class="cp-thumb" src="{escape(url, quote=True)}" width="{size}" height="{size}" '
+        f'alt="feature visualization of {escape(str(ref), quote=True)}" loading="lazy">'
+    )
+
+
+def kernel_cell(kernel: np.ndarray, scale: float, *, pixels: float = 96, label: str = "kernel") -> str:
+    """A kernel as inline SVG at about `pixels` wide, on the shared symmetric scale."""
+    k = np.asarray(kernel, dtype=np.float64)
+    cell = max(2.0, pixels / max(k.shape[1], 1))
+    return svg.kernel_svg(k.tolist(), scale, cell=cell, label=label)
+
+
+def kernel_json(kernel: np.ndarray) -> str:
+    """Compact JSON of a kernel for data attributes (4 significant digits)."""
+    return json.dumps([[float(f"{v:.4g}") for v in row] for row in np.asarray(kernel, dtype=np.float64)], separators=(",", ":"))
+
+
+def channel_ref(model: str, layer: str, channel: int) -> UnitRef:
+    return UnitRef(model, layer, ((int(channel), 1.0),))
+
+
+def symmetric_scale(kernels: Sequence[np.ndarray]) -> float:
+    values = [float(np.abs(k).max()) for k in kernels if np.asarray(k).size]
+    return max(values, default=0.0) or 1.0
