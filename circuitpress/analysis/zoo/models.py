@@ -10,57 +10,12 @@ Layer naming contract (other modules and articles rely on it):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from circuitpress.analysis.procedural import DATASETS, TRAIN_SEED
-from circuitpress.config import Preprocessing
+from circuitpress.analysis.zoo.specs import ZOO, ZOO_PREPROCESSING, ZooSpec, get_spec
 
-# Zoo models see images in 0..1, normalised around mid-grey.
-ZOO_PREPROCESSING = Preprocessing(
-    input_range=(0.0, 1.0), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), input_size=(64, 64)
-)
-
-
-@dataclass(frozen=True)
-class ZooSpec:
-    """Everything that determines a zoo model: architecture, data and training recipe."""
-
-    name: str
-    seed: int
-    widths: tuple[int, ...] = (16, 32, 48)  # output channels of conv1, conv2, conv3, ...
-    kernel1: int = 5  # conv1's kernel; 5x5 lets oriented edge detectors form
-    dataset: str = "shapes"
-    train_images: int = 30_000
-    train_seed: int = TRAIN_SEED
-    epochs: int = 8
-    batch_size: int = 64
-    lr: float = 2e-3
-    description: str = ""
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return DATASETS[self.dataset].classes
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return tuple(f"conv{i + 1}" for i in range(len(self.widths)))
-
-
-ZOO: dict[str, ZooSpec] = {
-    "shapes-a": ZooSpec("shapes-a", seed=1, description="3 conv layers (16, 32, 48 channels)"),
-    "shapes-b": ZooSpec(
-        "shapes-b", seed=2, description="the architecture of shapes-a trained from another seed"
-    ),
-    "shapes-deep": ZooSpec(
-        "shapes-deep",
-        seed=3,
-        widths=(16, 32, 48, 64),
-        description="4 conv layers (16, 32, 48, 64 channels): a deeper relative of shapes-a",
-    ),
-}
+__all__ = ["ZOO", "ZOO_PREPROCESSING", "ZooSpec", "ShapesNet", "build_model", "get_spec"]
 
 
 class ShapesNet(nn.Module):
@@ -89,14 +44,6 @@ class ShapesNet(nn.Module):
             if i < self.depth:
                 x = getattr(self, f"pool{i}")(x)
         return self.head(self.flatten(self.gap(x)))
-
-
-def get_spec(name: str) -> ZooSpec:
-    """The spec of a zoo model; KeyError listing the known names when unknown."""
-    try:
-        return ZOO[name]
-    except KeyError:
-        raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(sorted(ZOO))}") from None
 
 
 def build_model(name: str) -> ShapesNet:
