@@ -1,0 +1,129 @@
+"""What the preview server serves: the last good build, the current error, and the rebuild gate.
+
+One builder thread publishes snapshots; many request threads read them. A request that arrives
+while a rebuild runs waits for it (a half-built site is never served), and the server-sent-event
+threads wait here for the next change.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One complete build, in memory: generated files and static files copied as they are."""
+
+    files: dict[str, bytes]
+    copies: dict[str, Path]
+    base_path: str = "/"
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def has(self, rel: str) -> bool:
+        return rel in self.files or rel in self.copies
+
+    def same_output(self, other: "Snapshot") -> bool:
+        """True when serving `other` instead of self shows exactly the same site."""
+        return (
+            self.base_path == other.base_path
+            and self.files == other.files
+            and self.copies == other.copies
+            and copies_stamp(self.copies) == copies_stamp(other.copies)
+        )
+
+
+def copies_stamp(copies: dict[str, Path]) -> tuple[tuple[str, int, int], ...]:
+    """(path, size, mtime) of every static file, so an edited image counts as a change."""
+    stamp = []
+    for rel, source in sorted(copies.items()):
+        try:
+            st = os.stat(source)
+            stamp.append((rel, st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamp.append((rel, -1, -1))
+    return tuple(stamp)
+
+
+@dataclass(frozen=True)
+class View:
+    """What one request sees: consistent, taken under the lock."""
+
+    snapshot: Snapshot | None
+    error: str | None
+    generation: str
+    version: int
+
+
+class PreviewState:
+    """The shared state of the preview server, guarded by one condition variable."""
+
+    def __init__(self, token: str) -> None:
+        self._cond = threading.Condition()
+        self._token = token  # differs per server process, so a restarted server reloads pages
+        self._snapshot: Snapshot | None = None
+        self._error: str | None = None
+        self._good = 0  # successful builds that changed the output
+        self._version = 0  # any change a browser should hear about (reload or error)
+        self._building = False
+        self.stopping = False
+
+    def _view(self) -> View:
+        return View(self._snapshot, self._error, f"{self._token}-{self._good}", self._version)
+
+    def begin_build(self) -> None:
+        with self._cond:
+            self._building = True
+
+    def finish_build(self, snapshot: Snapshot | None, error: str | None) -> bool:
+        """Publish a build's outcome (a snapshot, or an error); True when pages must reload."""
+        with self._cond:
+            self._building = False
+            reload = False
+            if error is not None:
+                changed = error != self._error
+                self._error = error
+            else:
+                if snapshot is None:
+                    raise ValueError("a good build needs a snapshot")
+                # A fix that restores the last good output still reloads: the overlay must go.
+                reload = (
+                    self._snapshot is None
+                    or self._error is not None
+                    or not self._snapshot.same_output(snapshot)
+                )
+                self._snapshot = snapshot
+                self._error = None
+                if reload:
+                    self._good += 1
+                changed = reload
+            if changed:
+                self._version += 1
+            self._cond.notify_all()
+            return reload
+
+    def current(self, timeout: float) -> View:
+        """The state once no rebuild is running (or after `timeout` seconds: the last good site)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._building or self.stopping, timeout)
+            return self._view()
+
+    def peek(self) -> View:
+        with self._cond:
+            return self._view()
+
+    def next_change(self, seen: int, timeout: float) -> View | None:
+        """The state after the next change past version `seen`; None on timeout or stop."""
+        with self._cond:
+            ok = self._cond.wait_for(lambda: self._version != seen or self.stopping, timeout)
+            if self.stopping or not ok:
+                return None
+            return self._view()
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopping = True
+            self._cond.notify_all()
