@@ -18,9 +18,18 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from circuitpress.config import SiteConfig
-from circuitpress.render.html import page_path
 
 _HOST = re.compile(r"^([a-z][a-z0-9+.-]*://[^/]+)", re.I)
+
+
+def page_path(slug: str) -> str:
+    """Site path of an article: `content/a/b.md` (slug `a/b`) -> `a/b/`; the index -> ``."""
+    slug = slug.strip("/")
+    if slug in ("", "index"):
+        return ""
+    if slug.endswith("/index"):
+        slug = slug[: -len("/index")]
+    return slug + "/"
 
 
 def site_url(config: SiteConfig, site_path: str) -> str:

@@ -24,6 +24,9 @@ from markupsafe import Markup, escape
 
 from circuitpress.config import SiteConfig
 from circuitpress.errors import UserError, choices_hint
+from circuitpress.render.feeds import feed_xml, page_path, sitemap_xml
+
+__all__ = ["Theme", "feed_xml", "page_path", "sitemap_xml"]
 
 BUILTIN_THEMES = Path(__file__).resolve().parent.parent / "themes"
 DEFAULT_THEME = "distill"
@@ -40,16 +43,6 @@ LICENSE_URLS = {
     "cc0": "https://creativecommons.org/publicdomain/zero/1.0/",
     "cc0 1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
 }
-
-
-def page_path(slug: str) -> str:
-    """Site path of an article: `content/a/b.md` (slug `a/b`) -> `a/b/`; the index -> ``."""
-    slug = slug.strip("/")
-    if slug in ("", "index"):
-        return ""
-    if slug.endswith("/index"):
-        slug = slug[: -len("/index")]
-    return slug + "/"
 
 
 def long_date(d: date | None) -> str:
@@ -89,7 +82,7 @@ class Theme:
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d / "templates")) for d in self.layers]),
             autoescape=True,
-            undefined=jinja2.StrictUndefined,
+            undefined=_Undefined,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
@@ -301,8 +294,21 @@ class Theme:
         out: dict[str, Any] = {"name": meta.series or ""}
         for side in ("prev", "next"):
             item = nav.get(side)
-            out[side] = {"title": item["title"], "url": self.url(item["url"])} if item else None
+            if item:
+                # The build may pass URLs (already under the base path) or bare site paths.
+                link = item["url"] if item["url"].startswith("/") else self.url(item["url"])
+                out[side] = {"title": item["title"], "url": link}
+            else:
+                out[side] = None
         return out
+
+
+class _Undefined(jinja2.StrictUndefined):
+    """Printing or using a missing variable fails loudly (a typo in a template must not vanish
+    silently), but `{% if name %}` is False, so templates can test optional context."""
+
+    def __bool__(self) -> bool:
+        return False
 
 
 class SiteView:

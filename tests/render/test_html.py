@@ -53,8 +53,13 @@ def test_document_skeleton_and_assets(tmp_path):
     doc = Doc(html)
     css = [a["href"] for t, a in doc.tags if t == "link" and a.get("rel") == "stylesheet"]
     js = [a["src"] for t, a in doc.tags if t == "script"]
-    assert css == [l for l in css if l.startswith("/circuits/assets/theme/css/distill.css?v=")]
-    assert js and js[0].startswith("/circuits/assets/theme/js/distill.js?v=")
+    # Every stylesheet and script of the theme (other modules add theirs), the theme's own first.
+    theme_dir = Path(__file__).parents[2] / "circuitpress" / "themes" / "distill" / "assets"
+    names = lambda kind: sorted(p.name for p in (theme_dir / kind).glob(f"*.{kind}"))  # noqa: E731
+    assert [c.split("/")[-1].split("?v=")[0] for c in css] == sorted(names("css"), key=lambda n: n != "distill.css")
+    assert [j.split("/")[-1].split("?v=")[0] for j in js] == sorted(names("js"), key=lambda n: n != "distill.js")
+    assert all(c.startswith("/circuits/assets/theme/css/") for c in css)
+    assert all(j.startswith("/circuits/assets/theme/js/") for j in js)
 
 
 def test_title_block_and_byline(tmp_path):
@@ -265,3 +270,17 @@ def test_no_local_paths_in_output(tmp_path):
     html = render(tmp_path)
     assert str(tmp_path) not in html
     assert not re.search(r"/(home|root|tmp|work)/", html)
+
+
+def test_series_urls_already_under_the_base_are_kept(tmp_path):
+    nav = {"prev": {"title": "P", "url": "/circuits/p/"}, "next": None}
+    assert 'href="/circuits/p/"' in render(tmp_path, series_nav=nav)
+
+
+def test_optional_context_can_be_tested_but_not_printed(tmp_path):
+    site = tmp_path / "site"
+    templates = site / "themes" / "distill" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "opt.html").write_text("{% if missing %}yes{% else %}no{% endif %}")
+    theme = Theme(make_config(site))
+    assert theme.render_template("opt.html", {}) == "no"

@@ -49,9 +49,18 @@ def test_override_asset_wins_and_new_assets_are_linked_in_order(tmp_path):
     assert [p for p, _ in theme.assets()] == sorted(assets)
     html = page(theme)
     css = [line.split('"')[3].split("?")[0] for line in html.splitlines() if 'rel="stylesheet"' in line]
-    assert css == ["/assets/theme/css/distill.css", "/assets/theme/css/circuits.css", "/assets/theme/css/units.css"]
     js = [line.split('"')[1].split("?")[0] for line in html.splitlines() if line.startswith("<script src=")]
-    assert js == ["/assets/theme/js/distill.js", "/assets/theme/js/zz.js"]
+
+    def expected(kind: str) -> list[str]:
+        prefix = f"assets/theme/{kind}/"
+        names = sorted(p[len(prefix):] for p in assets if p.startswith(prefix) and p.endswith("." + kind))
+        return [f"/{prefix}{n}" for n in sorted(names, key=lambda n: n != f"distill.{kind}")]
+
+    assert css[0] == "/assets/theme/css/distill.css" and css == expected("css")
+    assert {"/assets/theme/css/circuits.css", "/assets/theme/css/units.css"} <= set(css)
+    assert css.index("/assets/theme/css/circuits.css") < css.index("/assets/theme/css/units.css")
+    assert js[0] == "/assets/theme/js/distill.js" and js[-1] == "/assets/theme/js/zz.js"
+    assert js == expected("js")
 
 
 def test_asset_version_follows_content(tmp_path):
