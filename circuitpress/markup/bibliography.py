@@ -1,0 +1,152 @@
+"""BibTeX files into escaped reference-list HTML, with LaTeX accents decoded.
+
+bibtexparser 2 parses; its LatexDecodingMiddleware (pylatexenc) turns `{\\"o}`, `\\'{e}` and
+`{{DNA}} Models` into "ö", "é" and "DNA Models" — Distill's template printed the braces and
+backslashes. Every field is HTML-escaped here: a .bib file is not the author's page, and a
+`<` in a title must not become markup. Parsed files are cached by (path, size, mtime), so a
+site of hundreds of pages parses its references.bib once.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bibtexparser
+from bibtexparser import middlewares
+
+from circuitpress.errors import UserError
+
+# Fields shown as the venue, in order of preference.
+_VENUE_FIELDS = ("journal", "booktitle", "publisher", "howpublished", "school", "institution", "organization")
+
+
+@dataclass(frozen=True)
+class BibEntry:
+    key: str
+    type: str
+    fields: dict[str, str]
+    authors: tuple[str, ...]  # display names, "First von Last, Jr"
+    file: str
+    line: int
+
+    @property
+    def url(self) -> str | None:
+        if self.fields.get("url"):
+            return self.fields["url"]
+        doi = self.fields.get("doi")
+        if doi:
+            return doi if doi.startswith("http") else f"https://doi.org/{doi}"
+        return None
+
+
+_cache: dict[tuple[str, int, int], dict[str, BibEntry]] = {}
+
+
+def load_bib(path: Path, display: str) -> dict[str, BibEntry]:
+    """Entries of one .bib file by key. `display` is the site-relative name used in errors."""
+    stat = path.stat()
+    cache_key = (str(path), stat.st_size, stat.st_mtime_ns)
+    cached = _cache.get(cache_key)
+    if cached is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError("bibliography is not UTF-8 text", file=display, line=1, hint=str(exc.reason)) from None
+        cached = parse_bib(text, display)
+        _cache[cache_key] = cached
+    return cached
+
+
+def parse_bib(text: str, display: str) -> dict[str, BibEntry]:
+    library = bibtexparser.parse_string(
+        text,
+        append_middleware=[
+            middlewares.LatexDecodingMiddleware(),
+            middlewares.SeparateCoAuthors(),
+            middlewares.SplitNameParts(),
+        ],
+    )
+    if library.failed_blocks:
+        block = library.failed_blocks[0]
+        raise UserError(
+            f"bad BibTeX: {_reason(block)}",
+            file=display,
+            line=(block.start_line or 0) + 1,
+            hint="check the braces, quotes and commas of this entry",
+        )
+    entries: dict[str, BibEntry] = {}
+    for entry in library.entries:
+        fields: dict[str, str] = {}
+        authors: tuple[str, ...] = ()
+        for f in entry.fields:
+            if f.key.lower() == "author":
+                authors = tuple(_name(n) for n in f.value) if isinstance(f.value, list) else (str(f.value),)
+            elif isinstance(f.value, str):
+                fields[f.key.lower()] = " ".join(f.value.split())
+        entries[entry.key] = BibEntry(
+            key=entry.key,
+            type=entry.entry_type.lower(),
+            fields=fields,
+            authors=authors,
+            file=display,
+            line=(entry.start_line or 0) + 1,
+        )
+    return entries
+
+
+def _reason(block: Any) -> str:
+    error = getattr(block, "error", None)
+    text = str(error) if error else type(block).__name__
+    first = text.strip().split("\n")[-1].strip() or text.strip().split("\n")[0]
+    if type(block).__name__ == "DuplicateBlockKeyBlock":
+        return f"the key '{getattr(block, 'key', '?')}' is used twice"
+    return first.rstrip(".")
+
+
+def _name(parts: Any) -> str:
+    if isinstance(parts, str):
+        return parts
+    first = " ".join(parts.first)
+    von = " ".join(parts.von)
+    last = " ".join(parts.last)
+    name = " ".join(p for p in (first, von, last) if p)
+    jr = " ".join(parts.jr)
+    return f"{name}, {jr}" if jr else name
+
+
+def author_list(names: tuple[str, ...]) -> str:
+    if len(names) <= 2:
+        return " and ".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def reference_html(entry: BibEntry) -> str:
+    """One reference-list entry: authors, title (linked), venue, year — all escaped."""
+    e = html.escape
+    parts: list[str] = []
+    if entry.authors:
+        names = author_list(entry.authors)
+        parts.append(f'<span class="cp-ref-authors">{e(names)}</span>{_stop(names)}')
+    title = entry.fields.get("title", entry.key)
+    url = entry.url
+    # Only web links: a .bib from elsewhere must not smuggle in a javascript: URL.
+    if url and re.match(r"^https?://", url):
+        parts.append(f'<a class="cp-ref-title" href="{e(url)}">{e(title)}</a>{_stop(title)}')
+    else:
+        parts.append(f'<span class="cp-ref-title">{e(title)}</span>{_stop(title)}')
+    venue = next((entry.fields[f] for f in _VENUE_FIELDS if entry.fields.get(f)), None)
+    year = entry.fields.get("year")
+    if venue:
+        parts.append(f'<span class="cp-ref-venue">{e(venue)}</span>' + (f", {e(year)}." if year else _stop(venue)))
+    elif year:
+        parts.append(f"{e(year)}.")
+    return " ".join(parts)
+
+
+def _stop(text: str) -> str:
+    """A full stop, unless the text already ends with one (titles ending in '?')."""
+    return "" if text.rstrip().endswith((".", "?", "!")) else "."

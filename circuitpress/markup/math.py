@@ -1,0 +1,99 @@
+"""`$…$` and `$$…$$` (mdit-py-plugins' dollarmath) to MathML at build time, with latex2mathml.
+
+No KaTeX, no CDN: the page carries MathML, which every current browser renders. latex2mathml
+is lenient (it turns an unknown command into an identifier and accepts unbalanced braces), so
+the checks here turn those silent mistakes into errors the author sees at the right line.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Sequence
+
+from latex2mathml.converter import convert
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+from circuitpress.errors import UserError
+
+MATH_TYPES = ("math_inline", "math_inline_double", "math_block")
+_NAMESPACE = ' xmlns="http://www.w3.org/1998/Math/MathML"'
+# latex2mathml emits `<mi>\foo</mi>` (or mo/mtext) for a command it does not know.
+_UNKNOWN_COMMAND = re.compile(r"<m[ion]>(\\[A-Za-z]+)</m[ion]>")
+
+
+def math_plugin(md: MarkdownIt) -> None:
+    # Pandoc's rules for inline `$`: no space inside the dollars and no digit right after the
+    # closing one, so "costs $5 and $10" stays text.
+    dollarmath_plugin(md, allow_labels=False, allow_space=False, allow_digits=False, double_inline=True)
+    for name in MATH_TYPES:
+        md.add_render_rule(name, _render)
+
+
+def is_display(token: Token) -> bool:
+    return token.type != "math_inline"
+
+
+@lru_cache(maxsize=8192)
+def to_mathml(latex: str, display: bool) -> str:
+    """MathML for LaTeX; raises ValueError with a readable reason (callers add the location)."""
+    source = latex.strip()
+    _check_braces(source)
+    try:
+        mathml = convert(source, display="block" if display else "inline")
+    except Exception as exc:  # latex2mathml raises bare Exception subclasses for bad input
+        reason = str(exc) or type(exc).__name__
+        # "MissingSuperScriptOrSubscriptError" -> "missing super script or subscript"
+        reason = re.sub(r"(?<!^)(?=[A-Z])", " ", reason.removesuffix("Error")).lower()
+        raise ValueError(reason) from None
+    unknown = _UNKNOWN_COMMAND.search(mathml)
+    if unknown:
+        raise ValueError(f"unknown LaTeX command {unknown.group(1)}")
+    # The HTML parser puts <math> in the MathML namespace itself; the attribute is noise.
+    return mathml.replace(_NAMESPACE, "", 1)
+
+
+def _check_braces(source: str) -> None:
+    depth = 0
+    for m in re.finditer(r"\\.|[{}]", source, re.S):
+        if m.group() == "{":
+            depth += 1
+        elif m.group() == "}":
+            depth -= 1
+            if depth < 0:
+                raise ValueError("unbalanced '}'")
+    if depth:
+        raise ValueError("unclosed '{'")
+
+
+def convert_token(token: Token, file: str, line: int) -> None:
+    """Convert once at parse time (so `check` catches errors); render reads token.meta."""
+    try:
+        token.meta["mathml"] = to_mathml(token.content, is_display(token))
+    except ValueError as exc:
+        raise UserError(
+            f"bad math: {exc}",
+            file=file,
+            line=line,
+            hint=f"in ${'$' if is_display(token) else ''}{_short(token.content)}$",
+        ) from None
+
+
+def _short(latex: str) -> str:
+    text = " ".join(latex.split())
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _render(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]) -> str:
+    token = tokens[idx]
+    mathml = token.meta.get("mathml") if token.meta else None
+    if mathml is None:  # markdown rendered outside a parse (a directive's own text)
+        try:
+            mathml = to_mathml(token.content, is_display(token))
+        except ValueError as exc:
+            raise UserError(f"bad math: {exc}") from None
+    if token.type == "math_block":
+        return mathml + "\n"
+    return mathml

@@ -1,0 +1,39 @@
+"""The markdown-it-py parser with every plugin circuitpress uses, built once per `Markup`.
+
+Two instances share one setup: the page parser reads YAML front matter; the body parser
+(directive bodies, captions) must not, since a body may legitimately start with `---`.
+"""
+
+from __future__ import annotations
+
+from markdown_it import MarkdownIt
+from mdit_py_plugins.attrs import attrs_block_plugin, attrs_plugin
+from mdit_py_plugins.colon_fence import colon_fence_plugin
+from mdit_py_plugins.deflist import deflist_plugin
+from mdit_py_plugins.front_matter import front_matter_plugin
+from mdit_py_plugins.myst_role import myst_role_plugin
+
+from circuitpress.markup.directive_syntax import directive_plugin
+from circuitpress.markup.footnotes import footnote_plugin
+from circuitpress.markup.frontmatter import front_matter_rule_plugin
+from circuitpress.markup.math import math_plugin
+from circuitpress.markup.render import render_plugin
+
+
+def create_parser(*, front_matter: bool) -> MarkdownIt:
+    # html=True: raw HTML in an article is the author's own content (Distill articles use it).
+    md = MarkdownIt("commonmark", {"html": True, "typographer": True})
+    md.enable(["table", "strikethrough", "replacements", "smartquotes"])
+    if front_matter:
+        md.use(front_matter_plugin)
+        md.use(front_matter_rule_plugin)
+    md.use(footnote_plugin)
+    md.use(math_plugin)
+    md.use(deflist_plugin)
+    md.use(attrs_plugin)
+    md.use(attrs_block_plugin)
+    md.use(myst_role_plugin)
+    md.use(colon_fence_plugin)
+    md.use(directive_plugin)
+    md.use(render_plugin)
+    return md
