@@ -108,7 +108,7 @@ class PreviewServer:
         if self._httpd is None:
             raise RuntimeError("the server is not started")
         host, port = self._httpd.server_address[:2]
-        shown = "localhost" if host in ("127.0.0.1", "::1") else str(host)
+        shown = str(host)
         if ":" in shown:
             shown = f"[{shown}]"
         view = self.state.peek()
