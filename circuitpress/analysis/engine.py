@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from circuitpress.analysis.registry import resolve_device
 from circuitpress.config import SiteConfig
-from circuitpress.errors import UserError
 from circuitpress.requests import Request, Result
 
 HANDLERS: dict[str, str] = {
@@ -37,21 +37,6 @@ HANDLERS: dict[str, str] = {
 SEED = 0
 ProgressFn = Callable[[str, int, int], None]
 Handler = Callable[[list[Any], "EngineEnv"], dict[Any, Result]]
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' → CUDA, then Apple MPS, then CPU; a named device that is missing is a UserError."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' is not available on this machine", hint="use --device cpu or auto")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise UserError("device 'mps' is not available on this machine", hint="use --device cpu or auto")
-    return torch.device(name)
 
 
 def _no_progress(label: str, done: int, total: int) -> None:
@@ -75,7 +60,7 @@ class EngineEnv:
         if self._models is None:
             from circuitpress.analysis.registry import ModelRegistry
 
-            self._models = ModelRegistry(self.config, self.device)
+            self._models = ModelRegistry(self.config, str(self.device))
         return self._models
 
 

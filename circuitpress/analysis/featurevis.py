@@ -324,7 +324,7 @@ def compute_group(requests: list[FeatureVisRequest], env: "EngineEnv") -> dict[F
     ref = requests[0].ref
     model = env.models.get(ref.model)
     layer = model.layer(ref.layer)
-    native = _native_grid(model, ref.layer, env)
+    native = _native_grid(model, layer, requests, env.device)
     label = f"feature vis {ref.model}/{ref.layer} ({len(requests)})"
     with torch.random.fork_rng(devices=[]):
         return visualize(
@@ -338,12 +338,15 @@ def compute_group(requests: list[FeatureVisRequest], env: "EngineEnv") -> dict[F
         )
 
 
-def _native_grid(model: object, layer_name: str, env: "EngineEnv") -> tuple[int, int] | None:
-    """The layer's output grid at the model's own input size, when the model says it."""
-    shape_of = getattr(model, "layer_shape", None)
-    if callable(shape_of):
-        shape = shape_of(layer_name)
-        if shape is not None and len(shape) == 3:
-            return int(shape[1]), int(shape[2])
-    return None
-
+def _native_grid(model: object, layer: nn.Module, requests: Sequence[FeatureVisRequest], device: torch.device) -> tuple[int, int] | None:
+    """The layer's output grid at the model's own input size, needed only to place neurons
+    `@Y,X` when the requested image size differs from it."""
+    size = getattr(model, "input_size", None)
+    if size is None or not any(r.ref.position is not None and r.size != size[0] for r in requests):
+        return None
+    module: nn.Module = getattr(model, "module")
+    normalize = getattr(model, "normalize")
+    with torch.no_grad(), frozen(module), capture([layer]) as outputs:
+        (out,) = run(module, normalize(torch.zeros(1, 3, *size, device=device)), outputs)
+    maps = as_maps(out)
+    return int(maps.shape[2]), int(maps.shape[3])

@@ -1,0 +1,120 @@
+"""The engine: grouping, dispatch, seeds, and both of its own handlers through a stand-in
+model registry (a tiny nn.Module and an in-memory dataset)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from circuitpress.analysis.engine import EngineEnv, compute_with, group_requests, load_handler
+from circuitpress.config import SiteConfig
+from circuitpress.requests import ExamplesRequest, FeatureVisRequest, ModelInfoRequest, Result, UnitRef
+
+
+class Images:
+    def __init__(self, data: torch.Tensor) -> None:
+        self.data = data
+
+    def batches(self, batch_size: int = 64, limit: int | None = None):
+        stop = len(self.data) if limit is None else min(limit, len(self.data))
+        for s in range(0, stop, batch_size):
+            yield s, self.data[s : min(s + batch_size, stop)], None
+
+    def images(self, indices: list[int]) -> np.ndarray:
+        return self.data[indices].permute(0, 2, 3, 1).numpy()
+
+
+@dataclass
+class Loaded:
+    module: nn.Module
+    data: torch.Tensor
+    input_size: tuple[int, int] = (32, 32)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - 0.5) / 0.25
+
+    def layer(self, name: str) -> nn.Module:
+        return dict(self.module.named_modules())[name]
+
+    def dataset(self) -> Images:
+        return Images(self.data)
+
+
+@dataclass
+class Registry:
+    models: dict[str, Loaded] = field(default_factory=dict)
+    gets: int = 0
+
+    def get(self, name: str) -> Loaded:
+        self.gets += 1
+        return self.models[name]
+
+
+def env_with(sample: int = 64) -> EngineEnv:
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3, padding=1))
+    data = torch.rand(80, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    config = SiteConfig(root=Path("."), path=Path("circuitpress.toml"))
+    env = EngineEnv(config=config, device=torch.device("cpu"), sample_size=sample, batch_size=16)
+    env._models = Registry({"m": Loaded(module, data)})
+    return env
+
+
+def u(layer: str, ch: int) -> UnitRef:
+    return UnitRef("m", layer, ((ch, 1.0),))
+
+
+def test_groups_deduplicate_and_split_by_key() -> None:
+    a = FeatureVisRequest(u("3", 1), steps=8)
+    b = FeatureVisRequest(u("3", 2), steps=8)
+    c = FeatureVisRequest(u("0", 2), steps=8)
+    d = FeatureVisRequest(u("3", 2), steps=8, diversity=2)
+    e1, e2 = ExamplesRequest(u("0", 1)), ExamplesRequest(u("3", 4), k=3)
+    groups = group_requests([a, b, a, c, d, e1, e2, b])
+    assert list(groups.values()) == [[a, b], [c], [d], [e1, e2]]
+
+
+def test_real_handlers_through_the_engine() -> None:
+    env = env_with()
+    seen: list[tuple[str, int, int]] = []
+    env.progress = lambda label, done, total: seen.append((label, done, total))
+    fv = [FeatureVisRequest(u("3", c), size=32, steps=8) for c in range(3)]
+    ex = [ExamplesRequest(u("0", 1), k=4), ExamplesRequest(u("3", 2), k=3)]
+    results = compute_with(fv + ex + [fv[0]], env)
+    assert set(results) == set(fv + ex)
+    assert results[fv[1]].arrays["images"].shape == (1, 32, 32, 3)
+    assert results[ex[0]].arrays["images"].shape[0] == 4
+    assert max(results[ex[1]].data["indices"]) < 64  # only the configured sample is read
+    assert any(label.startswith("feature vis m/3") for label, _, _ in seen)
+    assert ("examples m (2)", 64, 64) in seen
+
+
+def test_each_group_starts_from_the_same_seeds() -> None:
+    draws: list[float] = []
+
+    def handler(requests: list[Any], env: EngineEnv) -> dict[Any, Result]:
+        draws.append(float(torch.rand(1)))
+        return {r: Result(data={"n": len(requests)}) for r in requests}
+
+    env = env_with()
+    compute_with([ModelInfoRequest("m"), ModelInfoRequest("n")], env, {"model-info": handler})
+    assert len(draws) == 2 and draws[0] == draws[1]
+
+
+def test_missing_result_is_an_internal_error() -> None:
+    env = env_with()
+    with pytest.raises(RuntimeError, match="no result"):
+        compute_with([ModelInfoRequest("m")], env, {"model-info": lambda reqs, env: {}})
+
+
+def test_handlers_are_imported_lazily() -> None:
+    assert load_handler("featurevis").__module__ == "circuitpress.analysis.featurevis"
+    assert load_handler("examples").__module__ == "circuitpress.analysis.examples"
+    with pytest.raises(ValueError, match="no analysis handler"):
+        load_handler("nonsense")

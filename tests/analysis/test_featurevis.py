@@ -1,0 +1,129 @@
+"""Feature visualization on tiny models with fixed seeds: the objective improves, batching
+changes nothing, seeds decide images, hooks never leak."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from circuitpress.analysis.featurevis import (
+    Objective,
+    ImageSpec,
+    Transforms,
+    TransformSpec,
+    diversity_penalty,
+    visualize,
+)
+from circuitpress.requests import FeatureVisRequest, UnitRef
+
+
+def tiny() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 12, 3, padding=1), nn.ReLU()
+    )
+
+
+def ref(unit: int | tuple[tuple[int, float], ...], position: tuple[int, int] | None = None) -> UnitRef:
+    terms = ((unit, 1.0),) if isinstance(unit, int) else unit
+    return UnitRef("tiny", "4", terms, position)
+
+
+def req(r: UnitRef, **kw: object) -> FeatureVisRequest:
+    base: dict[str, object] = {"size": 32, "steps": 24, "lr": 0.05}
+    base.update(kw)
+    return FeatureVisRequest(r, **base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [ref(3), ref(5, (4, 7)), ref(((1, 0.7), (6, -0.4))), ref(2)],
+    ids=["channel", "neuron", "direction", "negative"],
+)
+def test_objective_improves(unit: UnitRef) -> None:
+    model = tiny()
+    negative = unit.channel == 2
+    request = req(unit, negative=negative)
+    # A negative visualization needs a layer that can go below zero: the pre-ReLU conv.
+    layer = model[3] if negative else model[4]
+    result = visualize(model, layer, [request])[request]
+    assert result.data["loss_end"] < result.data["loss_start"] - 1e-3
+    # The reported activation is the unit's own (unsigned) value on the final image.
+    act = result.data["activation"][0]
+    assert (act < 0) if negative else (act > 0)
+    images = result.arrays["images"]
+    assert images.shape == (1, 32, 32, 3) and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+
+
+def test_batched_equals_one_by_one() -> None:
+    model = tiny()
+    requests = [req(ref(c), seed=c % 2) for c in range(5)] + [req(ref(4, (2, 3)), seed=7)]
+    batched = visualize(model, model[4], requests)
+    for r in (requests[1], requests[4], requests[5]):
+        alone = visualize(model, model[4], [r])[r]
+        np.testing.assert_allclose(alone.arrays["images"], batched[r].arrays["images"], atol=2e-4)
+        assert alone.data["activation"][0] == pytest.approx(batched[r].data["activation"][0], rel=1e-3, abs=1e-5)
+
+
+def test_seed_decides_the_image() -> None:
+    model = tiny()
+    a, b, c = req(ref(3), seed=1), req(ref(3), seed=1, lr=0.05), req(ref(3), seed=2)
+    first = visualize(model, model[4], [a])[a].arrays["images"]
+    again = visualize(model, model[4], [b])[b].arrays["images"]
+    other = visualize(model, model[4], [c])[c].arrays["images"]
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).max() > 0.05
+
+
+def test_diversity_matches_lucent_and_separates_images() -> None:
+    from lucent.optvis import objectives
+
+    torch.manual_seed(1)
+    acts = torch.rand(7, 5, 6, 6)
+    blocks = torch.tensor([0, 0, 0, 1, 1, 1, 1])
+    ours = diversity_penalty(acts, blocks, 2)
+    for block, rows in ((0, slice(0, 3)), (1, slice(3, 7))):
+        theirs = objectives.diversity("x")(lambda name, a=acts[rows]: a)
+        assert float(ours[block]) == pytest.approx(-float(theirs), rel=1e-5)
+
+    model = tiny()
+    r = req(ref(3), diversity=3, steps=16)
+    out = visualize(model, model[4], [r])[r]
+    images = out.arrays["images"]
+    assert images.shape == (3, 32, 32, 3) and len(out.data["activation"]) == 3
+    assert min(np.abs(images[i] - images[j]).mean() for i in range(3) for j in range(i + 1, 3)) > 0.01
+
+
+def test_objective_gathers_each_images_unit() -> None:
+    acts = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 3, 2, 2)
+    specs = [ImageSpec(ref(2), False, 0), ImageSpec(ref(((0, 1.0), (1, -2.0)), (1, 0)), True, 0)]
+    obj = Objective(specs, torch.device("cpu"))
+    got = obj.activation(acts)
+    assert float(got[0]) == pytest.approx(acts[0, 2].mean().item())
+    assert float(got[1]) == pytest.approx((acts[1, 0, 1, 0] - 2 * acts[1, 1, 1, 0]).item())
+    assert obj.loss(acts)[1] == pytest.approx(got[1].item())  # negative: loss is +activation
+
+
+def test_transforms_keep_size_and_are_seeded() -> None:
+    specs = [ImageSpec(ref(0), False, 3), ImageSpec(ref(0), False, 4)]
+    images = torch.rand(2, 3, 32, 32)
+    t1 = Transforms(specs, 32, 5, TransformSpec.for_size(32), torch.device("cpu"))
+    t2 = Transforms(specs[:1], 32, 5, TransformSpec.for_size(32), torch.device("cpu"))
+    out = t1(images, 2)
+    assert out.shape == images.shape
+    torch.testing.assert_close(out[:1], t2(images[:1], 2))
+    assert not torch.allclose(out, images)  # it does move the image
+
+
+def test_hooks_are_removed_even_on_error() -> None:
+    model = tiny()
+    r = req(ref(3), steps=2)
+    visualize(model, model[4], [r])
+    assert all(not m._forward_hooks for m in model.modules())
+    with pytest.raises(IndexError):
+        visualize(model, model[4], [req(ref(40), steps=2)])  # channel out of range
+    assert all(not m._forward_hooks for m in model.modules())
+    assert all(p.requires_grad for p in model.parameters())  # frozen() restored the flags
