@@ -1,0 +1,64 @@
+"""Matching units across models by activation correlation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from circuitpress.analysis.universality import compute_group, correlation, match
+from circuitpress.requests import UniversalityRequest
+
+from .circuit_toys import ToyNet, env_with
+
+
+def test_a_model_with_itself_matches_every_unit_with_r_1() -> None:
+    env = env_with(a=ToyNet(seed=1))
+    result = compute_group([UniversalityRequest("a", "conv2", "a", "conv2")], env)
+    data = next(iter(result.values())).data
+    assert len(data["pairs"]) == 5
+    for pair in data["pairs"]:
+        assert pair["a"] == pair["b"]
+        assert pair["r"] == pytest.approx(1.0, abs=1e-9)
+    assert data["mean_matched"] == pytest.approx(1.0)
+    assert data["samples"] == 96
+
+
+def test_permuted_copy_is_recovered() -> None:
+    a = ToyNet(seed=1)
+    b = ToyNet(seed=1)
+    perm = torch.tensor([3, 0, 2, 1])
+    with torch.no_grad():
+        b.conv1.weight[:] = a.conv1.weight[perm]
+        b.conv1.bias[:] = a.conv1.bias[perm]
+    env = env_with(a=a, b=b)
+    result = compute_group([UniversalityRequest("a", "conv1", "b", "conv1")], env)
+    data = next(iter(result.values())).data
+    inverse = {int(p): i for i, p in enumerate(perm)}
+    assert {p["a"]: p["b"] for p in data["pairs"]} == inverse
+    assert [d["b"] for d in data["best_a"]] == [inverse[i] for i in range(4)]
+
+
+def test_different_seeds_correlate_less_and_pairs_are_sorted() -> None:
+    env = env_with(a=ToyNet(seed=1), b=ToyNet(seed=2))
+    req = UniversalityRequest("a", "conv3", "b", "conv3")
+    result = compute_group([req], env)[req]
+    rs = [p["r"] for p in result.data["pairs"]]
+    assert rs == sorted(rs, reverse=True)
+    assert result.arrays["correlation"].shape == (6, 6)
+    assert result.data["mean_matched"] < 0.999
+
+
+def test_correlation_handles_dead_units_and_rectangular_matching() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 3))
+    b = np.concatenate([a[:, [2, 0]] * 2 + 1, np.zeros((50, 1)), -a[:, [1]]], axis=1)
+    r = correlation(a, b)
+    assert r.shape == (3, 4)
+    np.testing.assert_allclose(r[:, 2], 0.0)
+    data = match(r)
+    # Unit 1 only anti-correlates (with b3): the matching prefers the dead unit (r = 0) to r = -1,
+    # while its best match alone is still the least bad one.
+    assert {(p["a"], p["b"]) for p in data["pairs"]} == {(2, 0), (0, 1), (1, 2)}
+    assert data["pairs"][-1]["r"] == pytest.approx(0.0)
+    assert data["best_a"][0] == {"b": 1, "r": pytest.approx(1.0)}
