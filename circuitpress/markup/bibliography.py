@@ -43,6 +43,22 @@ class BibEntry:
         return None
 
 
+# Fields that are not LaTeX: decoding would eat a URL's `&` (an alignment character in LaTeX).
+_VERBATIM_FIELDS = {"url", "doi", "eprint", "file", "isbn", "issn"}
+
+
+class _Decoding(middlewares.LatexDecodingMiddleware):
+    """LaTeX decoding for every field except the verbatim ones."""
+
+    def transform_entry(self, entry: Any, library: Any) -> Any:
+        kept = {f.key: f.value for f in entry.fields if f.key.lower() in _VERBATIM_FIELDS}
+        block = super().transform_entry(entry, library)
+        for f in block.fields:
+            if f.key in kept:
+                f.value = kept[f.key]
+        return block
+
+
 _cache: dict[tuple[str, int, int], dict[str, BibEntry]] = {}
 
 
@@ -65,7 +81,7 @@ def parse_bib(text: str, display: str) -> dict[str, BibEntry]:
     library = bibtexparser.parse_string(
         text,
         append_middleware=[
-            middlewares.LatexDecodingMiddleware(),
+            _Decoding(),
             middlewares.SeparateCoAuthors(),
             middlewares.SplitNameParts(),
         ],

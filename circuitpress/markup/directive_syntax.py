@@ -75,7 +75,8 @@ def _directives_rule(state: StateCore) -> None:
                 f"directive {{{match.group(1)}}} is never closed",
                 file=page.file,
                 line=page.offset + token.map[0] + 1,
-                hint=f"end it with a line '{token.markup}'",
+                hint=f"end it with a line '{token.markup}'; a directive nested inside another needs"
+                " a shorter fence than the outer one",
             )
         _to_directive(token, match.group(1), match.group(2).strip(), page, state.env)
 

@@ -7,6 +7,7 @@ its position: a wrong type or an unknown key is reported at the line the author 
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,6 +260,10 @@ def _front_matter_rule(state: StateCore) -> None:
         return
     token = state.tokens[0] if state.tokens else None
     if token is None or token.type != "front_matter" or token.map is None:
+        if re.match(r"^---[ \t]*(\n|$)", state.src):  # the plugin ignores an unclosed block
+            raise UserError(
+                "the front matter is never closed", file=page.file, line=1, hint="end it with a line '---'"
+            )
         raise UserError(
             "the page has no front matter",
             file=page.file,

@@ -22,7 +22,7 @@ from circuitpress.markup.render import render_plugin
 
 def create_parser(*, front_matter: bool) -> MarkdownIt:
     # html=True: raw HTML in an article is the author's own content (Distill articles use it).
-    md = MarkdownIt("commonmark", {"html": True, "typographer": True})
+    md = MarkdownIt("commonmark", {"html": True, "typographer": True, "xhtmlOut": False})
     md.enable(["table", "strikethrough", "replacements", "smartquotes"])
     if front_matter:
         md.use(front_matter_plugin)
