@@ -164,7 +164,7 @@ class LinkChecker:
             if rel + "/index.html" in self.existing:
                 rel = rel + "/index.html"  # hosts redirect 'a' to 'a/'
             else:
-                return (f"broken link '{link.url}': no {rel} in the built site", _near(rel, self.existing))
+                return (f"broken link '{link.url}': no {rel} in the built site", _near_path(rel, self.existing))
         fragment = unquote(target.fragment)
         if not fragment or fragment == "top" or rel not in self.files or not rel.endswith((".html", ".htm")):
             return None
@@ -281,6 +281,14 @@ def _normalise(rel: str) -> str | None:
 def _origin(base_url: str) -> str | None:
     match = re.match(r"^([a-z][a-z0-9+.-]*://[^/]+)", base_url.strip(), flags=re.IGNORECASE)
     return match.group(1).lower() if match else None
+
+
+def _near_path(rel: str, existing: Iterable[str]) -> str | None:
+    """'did you mean …' among pages for a missing page, among files for a missing file."""
+    if rel.endswith("index.html"):
+        pages = {p[: -len("index.html")] for p in existing if p.endswith("index.html")}
+        return _near(rel[: -len("index.html")], pages - {""})
+    return _near(rel, existing)
 
 
 def _near(word: str, candidates: Iterable[str]) -> str | None:

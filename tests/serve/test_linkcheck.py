@@ -1,0 +1,74 @@
+"""The link check on real in-memory builds and on hand-made pages."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from circuitpress.cli import cli
+from circuitpress.linkcheck import LinkChecker, check_links, probe
+from circuitpress.site import BuildOptions, SiteBuild
+
+
+def problems(site, **kwargs):
+    build = SiteBuild(site, BuildOptions(write=False))
+    build.run()
+    return [w.format() for w in check_links(build, **kwargs)]
+
+
+def test_a_clean_site_has_no_problems(make_site):
+    site = make_site(articles={"one": "See [two](../two/) and [its section](../two/#part-b).", "two": "## Part B\n\nText."})
+    assert problems(site) == []
+
+
+def test_planted_broken_link_and_anchor_are_found(make_site):
+    body = "Line one.\n\nSee [gone](../gone/), [a bad anchor](#nowhere) and [elsewhere](../two/#missing-part)."
+    site = make_site(articles={"one": body, "two": "## Part B\n\nText."})
+    found = problems(site)
+    assert len(found) == 3, found
+    gone = next(p for p in found if "'../gone/'" in p)
+    assert gone.startswith("_site/one/index.html:") and "broken link" in gone and "content/one.md" in gone
+    assert any("no element with id 'nowhere' in this page" in p for p in found)
+    assert any("no element with id 'missing-part' in two/index.html" in p for p in found)
+
+
+def test_base_path_is_honoured(make_site):
+    site = make_site(base_url="https://me.github.io/proj/", articles={"one": "[abs](/proj/one/) [outside](/other/)"})
+    found = problems(site)
+    assert len(found) == 1 and "leaves the site's base path /proj/" in found[0]
+
+
+def test_static_files_count_as_targets(make_site):
+    site = make_site(articles={"one": "![logo](/static/logo.png) [pdf](/static/paper.pdf)"})
+    (site / "static" / "logo.png").write_bytes(b"\x89PNG")
+    found = problems(site)
+    assert len(found) == 1 and "static/paper.pdf" in found[0]
+
+
+def test_check_command_fails_on_a_broken_link(make_site):
+    site = make_site(articles={"one": "[gone](../gone/)"})
+    result = CliRunner().invoke(cli, ["check", str(site)])
+    assert result.exit_code == 1
+    assert "_site/one/index.html:" in result.output and "broken link '../gone/'" in result.output
+
+
+def test_lines_attributes_and_forms():
+    files = {
+        "index.html": b'<p>\n<img src="a.png">\n<a name="x"></a><a href="#x">ok</a>\n<script src="/s.js"></script>\n'
+        b'<a href="mailto:a@b">m</a><a href="javascript:void(0)">j</a><a href="//cdn.example.org/x">e</a>\n'
+        b'<svg><use href="#icon"/></svg>\n<a href="a.png#frag">images have no anchors to check</a>',
+        "a.png": b"",
+    }
+    found = [w.format() for w in LinkChecker(files).internal()]
+    assert found[0].startswith("_site/index.html:4: broken link '/s.js'")
+    assert found[1].startswith("_site/index.html:6: broken anchor '#icon'")
+    assert len(found) == 2
+
+
+def test_external_links_only_when_asked_and_offline_is_reported(make_site):
+    site = make_site(articles={"one": "[far](http://127.0.0.1:9/nothing-listens-here)"})
+    assert problems(site) == []
+    found = problems(site, external=True)
+    # Offline (as here), the theme's licence link cannot be reached either: reported, no crash.
+    mine = [p for p in found if "127.0.0.1:9" in p]
+    assert len(mine) == 1 and "could not be reached" in mine[0] and mine[0].startswith("_site/one/index.html:")
+    assert probe("http://127.0.0.1:9/", 2.0) is not None
