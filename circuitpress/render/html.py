@@ -222,7 +222,7 @@ class Theme:
                 f"template syntax error: {exc.message}", file=self._display(exc.name or name), line=exc.lineno
             ) from None
         except jinja2.UndefinedError as exc:
-            file, line = _template_frame(exc.__traceback__, name)
+            file, line = _template_frame(exc.__traceback__, name, self.layers)
             raise UserError(
                 f"template error: {exc.message}",
                 file=self._display(file),
@@ -325,13 +325,16 @@ class SiteView:
         self.base_path = base_path
 
 
-def _template_frame(tb: TracebackType | None, fallback: str) -> tuple[str, int | None]:
-    """The innermost template frame of a rendering error (Jinja maps its frames to templates)."""
+def _template_frame(tb: TracebackType | None, fallback: str, layers: list[Path]) -> tuple[str, int | None]:
+    """The innermost template frame of a rendering error (Jinja maps its frames to templates),
+    as a template name ('partials/byline.html') and line."""
     found: tuple[str, int | None] = (fallback, None)
+    roots = [str(layer / "templates") + "/" for layer in layers]
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if filename.endswith((".html", ".xml", ".j2")):
-            found = (Path(filename).name, tb.tb_lineno)
+        for root in roots:
+            if filename.startswith(root):
+                found = (filename[len(root) :], tb.tb_lineno)
         tb = tb.tb_next
     return found
 

@@ -112,3 +112,10 @@ def test_undefined_variable_in_override_is_located(tmp_path):
 def test_missing_template_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="has no template 'nope.html'"):
         Theme(make_config(tmp_path / "site")).render_template("nope.html", {})
+
+
+def test_error_in_an_overridden_partial_names_the_partial(tmp_path):
+    site = site_with(tmp_path, {"templates/partials/title.html": "<h1>{{ page.title }}</h1>\n{{ nope.x }}\n"})
+    with pytest.raises(UserError) as err:
+        page(Theme(make_config(site)))
+    assert err.value.format().startswith("themes/distill/templates/partials/title.html:2: template error:")
