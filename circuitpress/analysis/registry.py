@@ -184,6 +184,7 @@ def _load_factory(model: ModelConfig, config: SiteConfig) -> nn.Module:
     root = str(config.root)
     if root not in sys.path:
         sys.path.insert(0, root)  # the site folder's own modules are importable by the factory
+    _forget_foreign(module_name.split(".")[0], config.root)
     try:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
@@ -191,25 +192,46 @@ def _load_factory(model: ModelConfig, config: SiteConfig) -> nn.Module:
     except Exception as exc:  # any failure inside the user's module is the user's to fix
         raise sources.model_error(
             model,
-            f"model '{model.name}': cannot import factory '{spec}' ({type(exc).__name__}: {exc})",
+            f"model '{model.name}': cannot import factory '{spec}' ({type(exc).__name__}: {_short(exc)})",
             "the module path is relative to the site folder; check its name and that it imports",
         ) from None
     if not callable(obj):
-        raise sources.model_error(model, f"model '{model.name}': factory '{spec}' is not callable")
+        raise sources.model_error(
+            model,
+            f"model '{model.name}': factory '{spec}' is not callable",
+            "point factory at a function (or class) that returns the nn.Module",
+        )
     try:
         module = obj()
     except Exception as exc:
         raise sources.model_error(
-            model, f"model '{model.name}': factory '{spec}' failed ({type(exc).__name__}: {exc})"
+            model,
+            f"model '{model.name}': factory '{spec}' failed ({type(exc).__name__}: {_short(exc)})",
+            "the factory is called with no arguments and must return the model",
         ) from None
     if not isinstance(module, nn.Module):
         raise sources.model_error(
             model,
             f"model '{model.name}': factory '{spec}' returned {type(module).__name__}, not a torch nn.Module",
+            "return the model itself (an nn.Module instance)",
         )
     if model.weights is not None:
         _fit(module, load_state_dict(model.weights, model, config), model.weights, model, config)
     return module
+
+
+def _forget_foreign(top: str, root: Path) -> None:
+    """Drop an already imported `top` package that lives outside this site when the site has its
+    own: another site (or an earlier serve rebuild) must not shadow this site's module."""
+    existing = sys.modules.get(top)
+    if existing is None or not ((root / top).is_dir() or (root / f"{top}.py").is_file()):
+        return
+    origin = getattr(existing, "__file__", None)
+    if origin is not None and Path(origin).resolve().is_relative_to(root):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
 
 
 # --- weights ------------------------------------------------------------------------------------
