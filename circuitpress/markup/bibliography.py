@@ -10,6 +10,7 @@ site of hundreds of pages parses its references.bib once.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,14 +79,21 @@ def load_bib(path: Path, display: str) -> dict[str, BibEntry]:
 
 
 def parse_bib(text: str, display: str) -> dict[str, BibEntry]:
-    library = bibtexparser.parse_string(
-        text,
-        append_middleware=[
-            _Decoding(),
-            middlewares.SeparateCoAuthors(),
-            middlewares.SplitNameParts(),
-        ],
-    )
+    # bibtexparser logs each broken entry as a warning; we report it ourselves, as one line.
+    splitter_log = logging.getLogger("bibtexparser.splitter")
+    level = splitter_log.level
+    splitter_log.setLevel(logging.ERROR)
+    try:
+        library = bibtexparser.parse_string(
+            text,
+            append_middleware=[
+                _Decoding(),
+                middlewares.SeparateCoAuthors(),
+                middlewares.SplitNameParts(),
+            ],
+        )
+    finally:
+        splitter_log.setLevel(level)
     if library.failed_blocks:
         block = library.failed_blocks[0]
         raise UserError(
@@ -115,12 +123,11 @@ def parse_bib(text: str, display: str) -> dict[str, BibEntry]:
 
 
 def _reason(block: Any) -> str:
-    error = getattr(block, "error", None)
-    text = str(error) if error else type(block).__name__
-    first = text.strip().split("\n")[-1].strip() or text.strip().split("\n")[0]
     if type(block).__name__ == "DuplicateBlockKeyBlock":
         return f"the key '{getattr(block, 'key', '?')}' is used twice"
-    return first.rstrip(".")
+    error = getattr(block, "error", None)
+    reason = getattr(error, "abort_reason", None) or str(error or "") or "syntax error"
+    return " ".join(reason.split()).rstrip(".").lower()
 
 
 def _name(parts: Any) -> str:

@@ -21,6 +21,7 @@ from circuitpress.markup.math import convert_token
 from circuitpress.markup.state import Heading, PageEnv
 
 BUILTIN_ROLES = ("cite", "numref")
+_WORD = re.compile(r"\S*\w\S*")  # punctuation alone ("." after a footnote) is no word
 _NUMREF = re.compile(r"^(?P<text>.*?)\s*<(?P<label>[^<>]+)>\s*$", re.S)
 
 
@@ -106,7 +107,7 @@ class Resolver:
                 line += 1
             elif kind == "text":
                 if words:
-                    self.page.word_count += len(child.content.split())
+                    self.page.word_count += len(_WORD.findall(child.content))
             elif kind == "myst_role":
                 self.role(child, line)
             elif kind == "footnote_ref":
