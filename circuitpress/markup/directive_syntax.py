@@ -86,7 +86,7 @@ def _closed(token: Token, lines: list[str]) -> bool:
     start, end = token.map or (0, 0)
     if end - 1 <= start or end - 1 >= len(lines):
         return False
-    last = lines[end - 1].strip()
+    last = lines[end - 1].lstrip(" \t>").strip()  # fences may sit in a blockquote or list
     marker = token.markup[0]
     return len(last) >= len(token.markup) and last == marker * len(last)
 

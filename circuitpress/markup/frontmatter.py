@@ -138,6 +138,7 @@ def parse_front_matter(text: str, file: str, first_line: int) -> FrontMatter:
         raise keys.error("title", "the front matter has no 'title'", "add a line: title: My article")
 
     def author_error(message: str, hint: str | None) -> UserError:
+        hint = hint.replace('authors = ["Ada Lovelace"]', "authors: [Ada Lovelace]") if hint else hint
         return keys.error("authors", f"front matter {message[0].lower()}{message[1:]}", hint)
 
     authors = parse_authors(values.get("authors", []), author_error)
