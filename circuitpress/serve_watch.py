@@ -63,7 +63,7 @@ class Watcher(threading.Thread):
     # Short steps keep the edit-to-reload latency low; a burst of writes (an editor's
     # save, `git checkout`) still arrives as one batch because watchfiles waits for `STEP_MS`
     # of quiet before yielding, up to `DEBOUNCE_MS`.
-    STEP_MS = 25
+    STEP_MS = 10
     DEBOUNCE_MS = 400
     TIMEOUT_MS = 100
 
