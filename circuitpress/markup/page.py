@@ -75,8 +75,8 @@ class PagePlanContext:
 
     def __init__(self, inner: PlanContext, site_root: Path):
         self.inner, self.site_root = inner, site_root
-        self.file = inner.file
-        self.default_model = inner.default_model
+        self.file: str = getattr(inner, "file", "")
+        self.default_model: str | None = getattr(inner, "default_model", None)
 
     def ref(self, text: str, line: int) -> Any:
         return self.inner.ref(text, line)

@@ -177,6 +177,15 @@ def _render_role(self: Any, tokens: Sequence[Token], idx: int, options: Any, env
         label = token.meta["cp_label"]
         return f'<a class="cp-numref" href="#{html.escape(label)}">{html.escape(token.meta["cp_text"])}</a>'
     role = ctx.page.registry.roles[name]
+    if not token.meta.get("planned"):
+        # Text a directive renders on its own (e.g. a note's title) is parsed after planning:
+        # a role there could not ask for the analysis it shows.
+        raise UserError(
+            f"role {{{name}}} cannot be used here",
+            file=ctx.file,
+            line=ctx.current.line if ctx.current else None,
+            hint="use it in the page text or in a directive's body",
+        )
     try:
         return role.render(token.content, token.meta.get("data", {}), ctx)
     except UserError as exc:

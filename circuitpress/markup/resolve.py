@@ -139,6 +139,7 @@ class Resolver:
                 hint=choices_hint(name, list(self.page.registry.roles) + list(BUILTIN_ROLES)),
             )
         data = token.meta.setdefault("data", {})
+        token.meta["planned"] = self.ctx is not None
         if self.ctx is not None:
             try:
                 role.plan(token.content, self.page.file, line, data, self.ctx)

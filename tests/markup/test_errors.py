@@ -135,3 +135,10 @@ def test_directive_plan_errors_get_the_directive_line() -> None:
     with pytest.raises(UserError) as info:
         build(HEAD + "\n\n```{picky}\n```\n", file=FILE, m=m)
     assert info.value.format() == f"{FILE}:6: not today"
+
+
+def test_registry_role_in_text_parsed_after_planning_is_an_error() -> None:
+    # A note's title is Markdown rendered by the directive itself, after planning.
+    with pytest.raises(UserError) as info:
+        build(HEAD + "\n:::{note} About {chip}`conv2:7`\nBody.\n:::\n", file=FILE)
+    assert info.value.format().startswith(f"{FILE}:5: role {{chip}} cannot be used here")
