@@ -92,6 +92,16 @@ def make_site(root: Path, articles: int) -> Path:
     return root
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -200,7 +210,7 @@ def main() -> None:
     cold = statistics.median(builds["cold"]) * 1000
     noop = statistics.median(builds["noop"]) * 1000
     edit = statistics.median(builds["edit"]) * 1000
-    print(f"machine: {platform.machine()} {platform.processor() or ''} · {os.cpu_count()} CPUs · Python {platform.python_version()}")
+    print(f"machine: {cpu_name()} · {os.cpu_count()} CPUs · {platform.system()} · Python {platform.python_version()}")
     print(f"site: {args.articles} prose articles; {args.edits} edits of one article")
     print(f"cold in-memory build:        median {cold:7.1f} ms   (baseline)")
     print(f"no-op rebuild (memo):        median {noop:7.1f} ms   p90 {pct(builds['noop'], 0.9) * 1000:6.1f} ms   {cold / noop:5.1f}x faster than cold")
