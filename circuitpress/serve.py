@@ -379,10 +379,18 @@ def serve_site(site: Path, *, host: str = "127.0.0.1", port: int = 8000, drafts:
     if not (root / CONFIG_NAME).is_file():
         # Not a site at all (a typo in the path?): fail now rather than watch an empty folder.
         raise UserError(f"no {CONFIG_NAME} in {site}", hint="run circuitpress serve in a site folder, or circuitpress new DIR")
-    server = PreviewServer(root, host=host, port=port, drafts=drafts, quiet=quiet)
+    from circuitpress.cli import progress_bars
+
+    builder = SiteBuilder(root.resolve(), drafts=drafts)
+    server = PreviewServer(root, host=host, port=port, drafts=drafts, quiet=quiet, builder=builder)
+    # The first build may run models (minutes on a new site): show its progress bars; later
+    # rebuilds are quick and only print one line each.
     if not quiet:
         _say(f"Building {root} …")
-    server.start()
+    with progress_bars(quiet) as progress:
+        builder.progress = progress
+        server.start()
+    builder.progress = None
     if not quiet:
         _say(f"Serving {server.url} (watching for changes; Ctrl-C to stop)")
     try:
