@@ -146,6 +146,10 @@ def publish_gh_pages(
                 ghp_import.ghp_import(str(out), mesg=mesg, remote=remote, branch=branch, push=False, nojekyll=True, cname=cname)
             except ghp_import.GhpError as exc:
                 raise UserError(f"could not commit the site to branch {branch}: {exc.message}") from None
+            except TypeError:
+                # ghp-import 2.1 reports a failed `git fast-import` by writing bytes to the text
+                # stdout; git has already said why on stderr.
+                raise UserError(f"git could not commit the site to branch {branch}", hint="see git's message above") from None
         after = git.head(branch)
         if after is None or after == before:
             raise UserError(f"could not commit the site to branch {branch}", hint="see git's message above")
@@ -233,7 +237,8 @@ class Git:
         try:
             self.run("ls-remote", "--heads", remote, branch, timeout=30)
         except (GitFailed, UserError) as exc:
-            raise UserError(f"cannot reach the git remote '{remote}' ({url}): {exc}", hint="check the URL and your network") from None
+            shown = f"'{remote}'" if url == remote else f"'{remote}' ({url})"
+            raise UserError(f"cannot reach the git remote {shown}: {exc}", hint="check the URL and your network") from None
 
     def sync_branch(self, remote: str, branch: str) -> None:
         """Start from the remote's branch when it has one, so the publish is a fast-forward."""
@@ -273,12 +278,14 @@ class Git:
 
 
 class GitFailed(Exception):
-    """A git command failed; the message is git's last line of stderr."""
+    """A git command failed; the message is git's reason, in one line."""
 
 
 def _last_line(text: str) -> str:
+    """git's own reason in one line: its first 'fatal:'/'error:' line, else its last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    if not lines:
-        return ""
-    line = lines[-1]
-    return line[len("fatal: ") :] if line.startswith("fatal: ") else line
+    for line in lines:
+        for prefix in ("fatal: ", "error: "):
+            if line.startswith(prefix):
+                return line[len(prefix) :]
+    return lines[-1] if lines else ""
