@@ -8,6 +8,9 @@ is tested once and every overriding template gets it for free.
 Links are always absolute paths under the site's base path (`/sub/a/`), never relative ones,
 because `404.html` is served at arbitrary depths. Output depends only on the inputs: asset URLs
 carry a content hash (`?v=…`), assets are listed sorted, no clock is read.
+
+What each template receives is listed in themes/distill/README.md. `sitemap_xml`, `feed_xml`
+(render/feeds.py) are re-exported here for the build.
 """
 
 from __future__ import annotations
