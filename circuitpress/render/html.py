@@ -89,6 +89,9 @@ class Theme:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # A Theme lives for one build (or one preview-server memo, renewed when overrides
+            # change): stat-ing every template on each include only costs time.
+            auto_reload=False,
         )
         self._assets = self._collect_assets()
         self._versions = {p: hashlib.sha256(b).hexdigest()[:10] for p, b in self._assets}
