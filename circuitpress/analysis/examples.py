@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from circuitpress.analysis.hooks import as_maps, capture, frozen, run
+from circuitpress.analysis.hooks import as_maps, capture, channels_last, frozen, run
 from circuitpress.requests import ExamplesRequest, Result, UnitRef
 
 if TYPE_CHECKING:
@@ -119,9 +119,10 @@ def stream_topk(
     grids: dict[str, tuple[int, int]] = {}
     module = module.to(device)
     seen = 0
-    with frozen(module), torch.no_grad(), capture([layers[n] for n in names]) as outputs:
+    with frozen(module), torch.no_grad(), channels_last(module) as nhwc, capture([layers[n] for n in names]) as outputs:
+        layout = torch.channels_last if nhwc else torch.contiguous_format
         for start, images, _labels in batches:
-            images = images.to(device, non_blocking=True).float()
+            images = images.to(device, non_blocking=True).float().contiguous(memory_format=layout)
             outs = run(module, norm(images), outputs)
             for name, out in zip(names, outs):
                 acts = as_maps(out)

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from circuitpress.analysis.hooks import as_maps, capture, frozen, run
+from circuitpress.analysis.hooks import as_maps, capture, channels_last, frozen, run
 from circuitpress.requests import FeatureVisRequest, Result, UnitRef
 
 if TYPE_CHECKING:
@@ -129,7 +129,6 @@ class Transforms:
 
     def __call__(self, images: torch.Tensor, step: int) -> torch.Tensor:
         p = self.params[:, step]
-        padded = F.pad(images, [self.pad] * 4, mode="constant", value=0.5)
         full = self.size + 2 * self.pad
         # Pixel offsets to normalised [-1, 1] coordinates of the padded image.
         unit = 2.0 / full
@@ -144,8 +143,11 @@ class Transforms:
         theta = torch.stack(
             [torch.stack([a11, a12, tx], dim=1), torch.stack([a21, a22, ty], dim=1)], dim=1
         )
-        grid = F.affine_grid(theta, [images.shape[0], 3, self.size, self.size], align_corners=False)
-        return F.grid_sample(padded, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # Sampling coordinates of the padded frame, rescaled to the unpadded image: sampling
+        # `image - 0.5` with zeros outside and adding 0.5 back is lucent's constant 0.5 pad
+        # without materialising the padded image (or its gradient).
+        grid = F.affine_grid(theta, [images.shape[0], 3, self.size, self.size], align_corners=False) * (full / self.size)
+        return F.grid_sample(images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 0.5
 
 
 class Objective:
@@ -168,27 +170,29 @@ class Objective:
         self.weights = weights.to(device)
         self.sign = torch.tensor([-1.0 if s.negative else 1.0 for s in specs], device=device)
         self.positions = [s.ref.position for s in specs]
+        self.checked = False
         self.native = native  # the layer grid the positions refer to (model's own input size)
-        self.rows = torch.arange(len(specs), device=device)[:, None]
-
-    def unit_maps(self, acts: torch.Tensor) -> torch.Tensor:
-        """[B, H, W]: image i's unit map (weighted sum of its channels)."""
-        picked = acts[self.rows, self.channels]  # [B, T, H, W]
-        return torch.einsum("bthw,bt->bhw", picked, self.weights)
 
     def activation(self, acts: torch.Tensor) -> torch.Tensor:
         """[B]: each image's unit activation (mean over the map, or the neuron's value)."""
-        maps = self.unit_maps(as_maps(acts))
-        if all(p is None for p in self.positions):
-            return maps.mean(dim=(1, 2))
-        h, w = maps.shape[1:]
-        mask = torch.full_like(maps, 1.0 / (h * w))
-        for i, pos in enumerate(self.positions):
-            if pos is not None:
-                y, x = self._scaled(pos, h, w)
-                mask[i].zero_()
-                mask[i, y, x] = 1.0
-        return (maps * mask).sum(dim=(1, 2))
+        maps = as_maps(acts)
+        h, w = maps.shape[2:]
+        if not self.checked:  # once: references were validated, this guards direct callers
+            if int(self.channels.max()) >= maps.shape[1]:
+                raise ValueError(f"unit {int(self.channels.max())} out of range: the layer has {maps.shape[1]} channels")
+            self.checked = True
+        # Mean first, then gather: the gather's backward touches B x T numbers, not maps.
+        pooled = maps.mean(dim=(2, 3)).gather(1, self.channels)
+        values = (pooled * self.weights).sum(dim=1)
+        rows = [i for i, p in enumerate(self.positions) if p is not None]
+        if rows:
+            at = [self._scaled(self.positions[i], h, w) for i in rows]
+            r = torch.tensor(rows, device=maps.device)
+            ys = torch.tensor([y for y, _ in at], device=maps.device)[:, None]
+            xs = torch.tensor([x for _, x in at], device=maps.device)[:, None]
+            neuron = (maps[r[:, None], self.channels[r], ys, xs] * self.weights[r]).sum(dim=1)
+            values = values.index_put((r,), neuron)
+        return values
 
     def _scaled(self, pos: tuple[int, int], h: int, w: int) -> tuple[int, int]:
         """A neuron position on this run's grid (the image size may differ from the model's)."""
@@ -282,11 +286,14 @@ def visualize(
 
     loss_start = loss_end = None
     module = module.to(device)
-    with frozen(module), capture([layer]) as outputs:
+    layout = torch.contiguous_format
+    with frozen(module), channels_last(module) as nhwc, capture([layer]) as outputs:
+        layout = torch.channels_last if nhwc else layout
         for step in range(steps):
             optimizer.zero_grad(set_to_none=True)
             images = image_f().to(device)
-            (acts,) = run(module, norm(transform(images, step)), outputs)
+            x = norm(transform(images, step)).contiguous(memory_format=layout)
+            (acts,) = run(module, x, outputs)
             _, per_request = request_losses(acts)
             per_request.sum().backward()
             optimizer.step()
@@ -296,7 +303,7 @@ def visualize(
                 progress(step + 1, steps)
         with torch.no_grad():
             final = image_f().to(device)
-            (acts,) = run(module, norm(final), outputs)
+            (acts,) = run(module, norm(final).contiguous(memory_format=layout), outputs)
             activation = objective.activation(acts).cpu()
             _, end = request_losses(acts)
             loss_end = end.cpu()
