@@ -25,11 +25,11 @@ class ZooSpec:
     widths: tuple[int, ...] = (16, 32, 48)  # output channels of conv1, conv2, conv3, ...
     kernel1: int = 5  # conv1's kernel; 5x5 lets oriented edge detectors form
     dataset: str = "shapes"
-    train_images: int = 30_000
+    train_images: int = 20_000
     train_seed: int = TRAIN_SEED
-    epochs: int = 8
+    epochs: int = 5
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 3e-3
     description: str = ""
 
     @property
