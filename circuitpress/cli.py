@@ -115,7 +115,9 @@ def build(site: Path, out: Path | None, device: str | None, strict: bool, drafts
         )
     for warning in report.warnings:
         _err("warning: " + warning.format())
-    if not quiet:
+    if not quiet and report.up_to_date:
+        click.echo(f"{report.out} is up to date ({report.pages} page(s), nothing changed).")
+    elif not quiet:
         click.echo(
             f"Built {report.pages} page(s) and {report.unit_pages} unit page(s) into {report.out} "
             f"in {report.seconds:.2f} s ({report.computed} analyses computed, {report.cached} cached)."

@@ -50,6 +50,7 @@ class BuildReport:
     engine_imported: bool = False
     warnings: list[BuildWarning] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    up_to_date: bool = False  # nothing had changed: the previous output was kept
 
 
 @dataclass
@@ -434,8 +435,58 @@ class SiteBuild:
 
 
 def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildReport:
-    """Build the site in `root`; raises UserError for anything the author must fix."""
-    return SiteBuild(root, options).run()
+    """Build the site in `root`; raises UserError for anything the author must fix.
+
+    A build whose inputs are unchanged since the last one, with the output folder as that
+    build left it, does nothing (see stamp.py)."""
+    from circuitpress import stamp
+
+    options = options or BuildOptions()
+    start = time.perf_counter()
+    config = load_config(root)
+    out = (options.out or config.root / "_site").resolve()
+    signature = _stamp(config, out, options) if options.write else None
+    if signature is not None:
+        previous = stamp.up_to_date(config.root, out, signature)
+        if previous is not None:
+            report = BuildReport(
+                out=out,
+                pages=previous.get("pages", 0),
+                unit_pages=previous.get("unit_pages", 0),
+                cached=previous.get("requests", 0),
+                warnings=[BuildWarning(**w) for w in previous.get("warnings", [])],
+                up_to_date=True,
+            )
+            report.seconds = time.perf_counter() - start
+            return report
+    report = SiteBuild(root, options).run()
+    if signature is not None:
+        stamp.record(
+            config.root,
+            out,
+            signature,
+            {
+                "pages": report.pages,
+                "unit_pages": report.unit_pages,
+                "requests": report.requests,
+                "warnings": [w.__dict__ for w in report.warnings],
+            },
+        )
+    return report
+
+
+def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
+    from circuitpress import stamp
+    from circuitpress.analysis.fingerprint import dataset_fingerprint, model_fingerprint
+
+    try:
+        fingerprints = [
+            f(model, config) for _, model in sorted(config.models.items()) for f in (model_fingerprint, dataset_fingerprint)
+        ]
+    except UserError:
+        return None  # the build itself reports it, where a page uses the model
+    settings = {"strict": options.strict, "drafts": options.drafts, "device": options.device}
+    return stamp.input_stamp(config.root, out, settings, fingerprints)
 
 
 def content_hash(*parts: bytes | str) -> str:

@@ -130,3 +130,22 @@ def test_prose_build_never_imports_torch(prose_site):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_noop_rebuild_is_up_to_date_and_edits_are_not(prose_site):
+    from circuitpress.site import build_site
+
+    site = prose_site()
+    first = build_site(site)
+    assert not first.up_to_date
+    assert build_site(site).up_to_date
+    page = site / "content" / "prose.md"
+    page.write_text(page.read_text().replace("A note.", "A changed note."))
+    third = build_site(site)
+    assert not third.up_to_date
+    assert "A changed note." in (site / "_site" / "prose" / "index.html").read_text()
+    (site / "_site" / "prose" / "index.html").write_text("tampered")
+    assert not build_site(site).up_to_date, "an output folder changed by hand is rebuilt"
+    assert "A changed note." in (site / "_site" / "prose" / "index.html").read_text()
+    assert build_site(site).up_to_date
+    assert not build_site(site, __import__("circuitpress.site").site.BuildOptions(drafts=True)).up_to_date

@@ -1,0 +1,109 @@
+"""The up-to-date check of a build, like make's: when nothing that the output depends on has
+changed and the output folder is still what the last build wrote, a build does nothing.
+
+The stamp hashes every input of the build (config, pages, bibliographies, theme overrides,
+static files, the circuitpress code and theme, the models' fingerprints, the options and
+SOURCE_DATE_EPOCH). The manifest lists each output file with its size and modification time,
+so an output folder touched by hand is rebuilt. Both live in `.circuitpress/`, never in the
+site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import circuitpress
+
+STAMP_FILE = Path(".circuitpress") / "build-stamp.json"
+_SKIP_DIRS = {"_site", ".circuitpress", ".git", "__pycache__", "node_modules"}
+
+
+@lru_cache(maxsize=1)
+def code_signature() -> str:
+    """Hash of the installed circuitpress package: its code, theme and scaffold."""
+    root = Path(circuitpress.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".safetensors":
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: Iterable[str]) -> str:
+    """Everything a build's output depends on, as one hash."""
+    digest = hashlib.sha256()
+
+    def add(*parts: str | bytes) -> None:
+        for part in parts:
+            digest.update(part.encode() if isinstance(part, str) else part)
+            digest.update(b"\0")
+
+    add(code_signature(), json.dumps(options, sort_keys=True, default=str), os.environ.get("SOURCE_DATE_EPOCH", ""))
+    add(str(out))
+    for fp in fingerprints:
+        add(fp)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("._site"))
+        rel_dir = Path(dirpath).relative_to(root)
+        if Path(dirpath) == out or out in Path(dirpath).parents:
+            dirnames[:] = []
+            continue
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            rel = (rel_dir / name).as_posix()
+            if rel_dir.parts and rel_dir.parts[0] == "static":
+                st = path.stat()  # copied as is: size and mtime say enough
+                add(rel, f"{st.st_size}:{st.st_mtime_ns}")
+            elif path.suffix in {".md", ".bib", ".toml", ".html", ".css", ".js", ".png", ".jpg", ".svg", ".py"}:
+                add(rel, path.read_bytes())
+    return digest.hexdigest()
+
+
+def manifest_of(out: Path) -> dict[str, list[int]]:
+    files: dict[str, list[int]] = {}
+    for dirpath, _dirnames, filenames in os.walk(out):
+        for name in filenames:
+            path = Path(dirpath) / name
+            st = path.stat()
+            files[path.relative_to(out).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return files
+
+
+def load(root: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((root / STAMP_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def up_to_date(root: Path, out: Path, stamp: str) -> dict[str, Any] | None:
+    """The recorded report of the last build when `out` is current for `stamp`, else None."""
+    data = load(root)
+    if not data or data.get("stamp") != stamp or data.get("out") != str(out) or not out.is_dir():
+        return None
+    if manifest_of(out) != data.get("manifest"):
+        return None
+    report = data.get("report")
+    return report if isinstance(report, dict) else None
+
+
+def record(root: Path, out: Path, stamp: str, report: dict[str, Any]) -> None:
+    path = root / STAMP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"stamp": stamp, "out": str(out), "manifest": manifest_of(out), "report": report}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".stamp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh)
+    os.replace(tmp, path)
+
+
+def forget(root: Path) -> None:
+    (root / STAMP_FILE).unlink(missing_ok=True)
