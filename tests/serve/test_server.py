@@ -242,3 +242,39 @@ def read_event(response: http.client.HTTPResponse) -> dict:
             data = json.loads(line[6:])
         elif line == "" and event is not None:
             return {"event": event, "data": data}
+
+
+def test_a_static_file_edit_reloads_pages(make_site, running):
+    site = make_site()
+    (site / "static" / "style.css").write_text("p { color: red }")
+    server = running(site)
+    events = open_events(server)
+    read_event(events)
+    (site / "static" / "style.css").write_text("p { color: blue; }")
+    assert read_event(events)["event"] == "reload"
+    assert get(server, "/static/style.css")[2] == b"p { color: blue; }"
+
+
+def test_serve_command_prints_the_url_and_stops_on_ctrl_c(make_site):
+    import re
+    import signal
+
+    site = make_site(base_url="/docs/")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "circuitpress", "serve", str(site), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        line = ""
+        while "Serving" not in line:
+            line = proc.stdout.readline()
+            assert line, "the server exited before serving"
+        url = re.search(r"(http://127\.0\.0\.1:\d+/docs/)", line).group(1)
+        import urllib.request
+
+        assert b"Hello, reader." in urllib.request.urlopen(url + "hello/", timeout=10).read()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+        assert proc.returncode == 0 and "Traceback" not in out
+    finally:
+        proc.kill()
