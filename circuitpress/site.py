@@ -292,30 +292,42 @@ class SiteBuild:
         return requests
 
     def compute(self, states: list[PageState]) -> dict[UnitRef, list[Mention]]:
+        """Validate, then resolve requests in rounds until no directive asks for more.
+
+        Follow-ups run before the first computation too: directives then see the model facts
+        (resolved by validation) and report mistakes such as a layer pair in the wrong order
+        before any long analysis starts."""
         self.followups: dict[str, PagePlanner] = {}
         self.planner.validate(s.planner for s in states)
-        requests = [r for s in states for r in s.planner.requests]
-        units = self.unit_mentions(states)
-        self.planner.resolve(requests + self.plan_units(units))
+        pending: list[Request] = [r for s in states for r in s.planner.requests]
+        units: dict[UnitRef, list[Mention]] = {}
         for _ in range(MAX_FOLLOW_UP_ROUNDS):
-            new: list[Request] = []
-            for s in states:
-                for call in s.page.calls:
-                    directive = self.registry.directives.get(call.name)
-                    if directive is None or type(directive).follow_up is Directive.follow_up:
-                        continue
-                    recorder = PagePlanner(file=s.page.file, default_model=s.planner.default_model)
-                    ctx = FollowUp(self, s, recorder)
-                    directive.follow_up(call, ctx)
-                    self.followups[f"{s.page.file}:{call.line}"] = recorder
-                    new.extend(ctx.new)
-            fresh_units = {u: v for u, v in self.unit_mentions(states).items() if u not in units}
-            units = self.unit_mentions(states)
-            if not new and not fresh_units:
-                break
+            new = self.follow_ups(states)
             self.planner.validate(self.followups.values())
-            self.planner.resolve(new + self.plan_units(fresh_units))
+            current = self.unit_mentions(states)
+            fresh = {u: v for u, v in current.items() if u not in units}
+            units = current
+            todo = pending + new + self.plan_units(fresh)
+            pending = []
+            if not todo:
+                break
+            self.planner.resolve(todo)
         return units
+
+    def follow_ups(self, states: list[PageState]) -> list[Request]:
+        """Give every directive with a `follow_up` the results so far; collect what it asks."""
+        new: list[Request] = []
+        for s in states:
+            for call in s.page.calls:
+                directive = self.registry.directives.get(call.name)
+                if directive is None or type(directive).follow_up is Directive.follow_up:
+                    continue
+                recorder = PagePlanner(file=s.page.file, default_model=s.planner.default_model)
+                ctx = FollowUp(self, s, recorder)
+                directive.follow_up(call, ctx)
+                self.followups[f"{s.page.file}:{call.line}"] = recorder
+                new.extend(ctx.new)
+        return new
 
     # -- render -------------------------------------------------------------------------------
 
