@@ -25,7 +25,7 @@ import torch
 from circuitpress.analysis.examples import top_examples
 from circuitpress.requests import ExamplesRequest, UnitRef
 
-from featurevis import clock, normalize, sync, zoo_model  # noqa: E402  (bench/ is the cwd of scripts)
+from featurevis import clock, normalize, set_wall, sync, zoo_model  # noqa: E402  (bench/ is the cwd of scripts)
 
 
 def dataset(n: int, size: int, batch: int) -> list[tuple[int, torch.Tensor, None]]:
@@ -45,8 +45,10 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    set_wall(args.clock == "wall")
     device = torch.device(args.device)
     model, weights = zoo_model(args.model)
     model = model.to(device)
@@ -60,7 +62,7 @@ def main() -> None:
     images = torch.cat([x for _, x, _ in data])
     fetch = lambda idx: images[idx]  # noqa: E731
     n = len(images)
-    kind = "wall" if device.type == "cuda" else "CPU"
+    kind = "wall" if device.type == "cuda" or args.clock == "wall" else "CPU"
     print(f"{args.model} ({weights}): {len(requests)} units in {convs}, {n} images, k={args.k}, {device}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, {kind} seconds")
 

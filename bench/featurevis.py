@@ -55,9 +55,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+WALL = False  # --clock wall: wall time on a CPU too (meaningful only on an idle machine)
+
+
+def set_wall(on: bool) -> None:
+    global WALL
+    WALL = on
+
+
 def clock(device: torch.device) -> float:
     """CPU seconds of this process on a CPU run (robust to a busy machine), else wall time."""
-    return time.perf_counter() if device.type == "cuda" else time.process_time()
+    return time.perf_counter() if device.type == "cuda" or WALL else time.process_time()
 
 
 def bench_engine(model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device) -> float:
@@ -128,14 +136,16 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (same for all three)")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    set_wall(args.clock == "wall")
     device = torch.device(args.device)
     model, weights = zoo_model(args.model)
     model = model.to(device)
     n, size, steps = args.channels, args.size, args.steps
     print(f"{args.model}/{args.layer} ({weights}), {n} channels, {size}px, {steps} steps, {device}")
-    kind = "wall" if device.type == "cuda" else "CPU"
+    kind = "wall" if device.type == "cuda" or args.clock == "wall" else "CPU"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {kind} seconds")
     bench_engine(model, args.layer, 2, size, 4, device)  # warm-up: imports, allocator, kernels
     engine = min(bench_engine(model, args.layer, n, size, steps, device) for _ in range(args.repeats))

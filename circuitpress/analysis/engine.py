@@ -117,8 +117,7 @@ def compute_with(requests: Sequence[Request], env: EngineEnv, handlers: dict[str
         # Each group starts from the same seeds, so a group's result does not depend on which
         # other groups ran before it (and so on what else the site asks for).
         seed_everything()
-        with torch.inference_mode(False):
-            out = handler(group, env)
+        out = handler(group, env)
         missing = [r for r in group if r not in out]
         if missing:
             raise RuntimeError(f"handler for '{kind}' returned no result for {missing[0].key()}")

@@ -243,25 +243,21 @@ def top_examples(
         module, layers, units, batches, normalize=norm, device=device, total=total, progress=progress
     )
 
-    # Fetch every winning image once and run it once more for the heatmaps.
-    wanted: set[int] = set()
+    # Per unit, the largest k any request asked for; those winners are all that is fetched.
+    wanted_k: dict[tuple[str, int], int] = {}
     for req in requests:
-        layer = state[req.ref.layer]
-        row = layer.units.index(req.ref)
-        wanted.update(int(i) for i in layer.indices[row, : req.k].tolist() if i >= 0)
-    order = sorted(wanted)
+        key = (req.ref.layer, state[req.ref.layer].units.index(req.ref))
+        wanted_k[key] = max(wanted_k.get(key, 0), req.k)
+    winners = {
+        key: [int(i) for i in state[key[0]].indices[key[1], :k].tolist() if i >= 0] for key, k in wanted_k.items()
+    }
+    order = sorted({i for found in winners.values() for i in found})
     if not order:
         raise RuntimeError("the dataset yielded no images")
     where = {idx: n for n, idx in enumerate(order)}
     pictures = _as_nchw(fetch(order))
     names = list(units)
-    maps: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-    with frozen(module), torch.no_grad(), capture([layers[n] for n in names]) as outputs:
-        for s in range(0, len(order), REFETCH_BATCH):
-            chunk = pictures[s : s + REFETCH_BATCH].to(device)
-            for name, out in zip(names, run(module, norm(chunk), outputs)):
-                maps[name].append(state[name].unit_maps(as_maps(out)).cpu())
-    unit_maps = {n: torch.cat(m) for n, m in maps.items()}
+    maps = {n: _winner_maps(module, layers[n], state[n], winners, n, pictures, where, norm, device) for n in names}
     image_size = (pictures.shape[2], pictures.shape[3])
     fields = {
         n: receptive_field(module, layers[n], image_size, normalize=norm, device=device)
@@ -274,9 +270,40 @@ def top_examples(
         layer = state[req.ref.layer]
         row = layer.units.index(req.ref)
         results[req] = _result(
-            req, layer, row, where, pictures, unit_maps[req.ref.layer], grids[req.ref.layer], fields.get(req.ref.layer)
+            req, layer, row, where, pictures, maps[req.ref.layer], grids[req.ref.layer], fields.get(req.ref.layer)
         )
     return results
+
+
+def _winner_maps(
+    module: nn.Module,
+    layer: nn.Module,
+    units: _LayerUnits,
+    winners: dict[tuple[str, int], list[int]],
+    name: str,
+    pictures: torch.Tensor,
+    where: dict[int, int],
+    norm: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+) -> dict[tuple[int, int], torch.Tensor]:
+    """(dataset index, unit row) -> the unit's map on that image, for this layer's winners only.
+
+    Only the images this layer needs are run again, and only up to this layer.
+    """
+    mine = {key[1]: found for key, found in winners.items() if key[0] == name}
+    images = sorted({i for found in mine.values() for i in found})
+    wanted = {i: [row for row, found in mine.items() if i in found] for i in images}
+    out: dict[tuple[int, int], torch.Tensor] = {}
+    with frozen(module), torch.no_grad(), capture([layer]) as outputs:
+        for s in range(0, len(images), REFETCH_BATCH):
+            chunk = images[s : s + REFETCH_BATCH]
+            x = pictures[[where[i] for i in chunk]].to(device)
+            (acts,) = run(module, norm(x), outputs)
+            unit_maps = units.unit_maps(as_maps(acts))
+            for j, i in enumerate(chunk):
+                for row in wanted[i]:
+                    out[(i, row)] = unit_maps[j, row].cpu()
+    return out
 
 
 def _result(
@@ -285,7 +312,7 @@ def _result(
     row: int,
     where: dict[int, int],
     pictures: torch.Tensor,
-    maps: torch.Tensor,
+    maps: dict[tuple[int, int], torch.Tensor],
     grid: tuple[int, int],
     rf: ReceptiveField | None,
 ) -> Result:
@@ -299,9 +326,13 @@ def _result(
     crops, heats, boxes = [], [], []
     for value, index, flat in found:
         n = where[index]
-        unit_map = maps[n, row][None, None]
+        unit_map = maps[(index, row)][None, None]
         heat = F.interpolate(unit_map, size=(ih, iw), mode="bilinear", align_corners=False)[0, 0]
-        heat = (heat / top).clamp(0.0, 1.0)
+        if found[0][0] > 0:
+            # One scale for all k examples (the top value), so their heatmaps compare.
+            heat = (heat / top).clamp(0.0, 1.0)
+        else:  # a unit that never goes above zero: show where it is least negative
+            heat = (heat - heat.min()) / (heat.max() - heat.min()).clamp_min(1e-8)
         if req.crop and rf is not None:
             y0, x0, y1, x1 = rf.box(flat // grid[1], flat % grid[1], (ih, iw), minimum)
         else:
@@ -329,7 +360,7 @@ def compute_group(requests: list[ExamplesRequest], env: "EngineEnv") -> dict[Exa
     model = env.models.get(name)
     dataset = model.dataset()
     layers = {r.ref.layer: model.layer(r.ref.layer) for r in requests}
-    limit = env.sample_size
+    limit = min(env.sample_size, len(dataset))
     label = f"examples {name} ({len(requests)})"
     return top_examples(
         model.module,

@@ -21,6 +21,9 @@ class Images:
     def __init__(self, data: torch.Tensor) -> None:
         self.data = data
 
+    def __len__(self) -> int:
+        return len(self.data)
+
     def batches(self, batch_size: int = 64, limit: int | None = None):
         stop = len(self.data) if limit is None else min(limit, len(self.data))
         for s in range(0, stop, batch_size):
