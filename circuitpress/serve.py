@@ -23,7 +23,7 @@ from circuitpress.config import CONFIG_NAME, load_config
 from circuitpress.errors import UserError
 from circuitpress.serve_inject import EVENTS_PATH, error_page, inject, sse
 from circuitpress.serve_paths import content_type, inside, safe_relative
-from circuitpress.serve_state import PreviewState, Snapshot, View
+from circuitpress.serve_state import PreviewState, Snapshot, View, copies_stamp
 from circuitpress.serve_watch import Watcher
 
 Builder = Callable[[], Snapshot]
@@ -59,6 +59,7 @@ class SiteBuilder:
             base_path=build.config.base_path,
             warnings=tuple(w.format() for w in report.warnings),
             seconds=report.seconds,
+            stamp=copies_stamp(build.writer.copies),
         )
 
 

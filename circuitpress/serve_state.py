@@ -22,6 +22,9 @@ class Snapshot:
     base_path: str = "/"
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    # (path, size, mtime) of the static files when built: they are read at request time, so an
+    # edited image changes the site without changing `copies`.
+    stamp: tuple[tuple[str, int, int], ...] = ()
 
     def has(self, rel: str) -> bool:
         return rel in self.files or rel in self.copies
@@ -32,7 +35,7 @@ class Snapshot:
             self.base_path == other.base_path
             and self.files == other.files
             and self.copies == other.copies
-            and copies_stamp(self.copies) == copies_stamp(other.copies)
+            and self.stamp == other.stamp
         )
 
 

@@ -234,7 +234,9 @@ def open_events(server) -> http.client.HTTPResponse:
 def read_event(response: http.client.HTTPResponse) -> dict:
     """The next named event (keep-alive comments and retry lines skipped)."""
     event, data = None, None
+    deadline = time.monotonic() + 20
     while True:
+        assert time.monotonic() < deadline, "no event within 20 s"
         line = response.readline().decode().rstrip("\n")
         if line.startswith("event: "):
             event = line[7:]
