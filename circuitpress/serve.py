@@ -138,7 +138,8 @@ class PreviewServer:
             self._watcher.stop()
         self.changes.put([])  # wake the builder
         if self._httpd is not None:
-            self._httpd.shutdown()
+            if self._threads:  # shutdown() waits for serve_forever, so only once it runs
+                self._httpd.shutdown()
             self._httpd.server_close()
         for thread in self._threads + ([self._watcher] if self._watcher else []):
             thread.join(5)
@@ -386,18 +387,19 @@ def serve_site(site: Path, *, host: str = "127.0.0.1", port: int = 8000, drafts:
     server = PreviewServer(root, host=host, port=port, drafts=drafts, quiet=quiet, builder=builder)
     # The first build may run models (minutes on a new site): show its progress bars; later
     # rebuilds are quick and only print one line each.
-    if not quiet:
-        _say(f"Building {root} …")
-    with progress_bars(quiet) as progress:
-        builder.progress = progress
-        server.start()
-    builder.progress = None
-    if not quiet:
-        _say(f"Serving {server.url} (watching for changes; Ctrl-C to stop)")
     try:
+        if not quiet:
+            _say(f"Building {root} …")
+        with progress_bars(quiet) as progress:
+            builder.progress = progress
+            server.start()
+        builder.progress = None
+        if not quiet:
+            _say(f"Serving {server.url} (watching for changes; Ctrl-C to stop)")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        # Ctrl-C is how a preview ends, also during the first build: a clean exit, status 0.
         if not quiet:
             _say("stopped")
     finally:
