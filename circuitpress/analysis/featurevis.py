@@ -150,12 +150,21 @@ class Transforms:
         return F.grid_sample(images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 0.5
 
 
-class Objective:
-    """Each image's own unit activation, vectorised over the batch with index tensors.
+LEAK = 0.1  # weight of the raw mean in a map objective: a gradient even where nothing fires
 
-    A unit is a weighted sum of channels (a plain channel has one term of weight 1), averaged
-    over the map or read at one position `@Y,X`; `negative` flips the sign. Terms are padded to
-    the longest direction with weight 0.
+
+class Objective:
+    """Each image's own unit, vectorised over the batch with index tensors.
+
+    A unit is a weighted sum of channels (a plain channel has one term of weight 1), padded to
+    the longest direction with weight 0; `negative` flips its sign. A neuron `@Y,X` maximises
+    its value. A channel or direction maximises the mean over the map of its positive part
+    (plus `LEAK` x the raw mean): the zoo's `convN` are pre-activation outputs, and the plain
+    mean of a linear map depends only on the image's mean colour, so an edge detector's
+    visualization would be a flat colour; the positive part is what the ReLU passes on.
+
+    The reported activation is the unit's peak over the map (its trough for `negative`), the
+    number dataset examples report, so a visualization and its examples compare.
     """
 
     def __init__(self, specs: Sequence[ImageSpec], device: torch.device, native: tuple[int, int] | None = None):
@@ -170,29 +179,47 @@ class Objective:
         self.weights = weights.to(device)
         self.sign = torch.tensor([-1.0 if s.negative else 1.0 for s in specs], device=device)
         self.positions = [s.ref.position for s in specs]
+        self.neurons = [i for i, p in enumerate(self.positions) if p is not None]
         self.checked = False
         self.native = native  # the layer grid the positions refer to (model's own input size)
 
-    def activation(self, acts: torch.Tensor) -> torch.Tensor:
-        """[B]: each image's unit activation (mean over the map, or the neuron's value)."""
+    def unit_maps(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B, H, W]: image i's unit map (the weighted sum of its channels), unsigned."""
         maps = as_maps(acts)
-        h, w = maps.shape[2:]
+        b, c, h, w = maps.shape
         if not self.checked:  # once: references were validated, this guards direct callers
-            if int(self.channels.max()) >= maps.shape[1]:
-                raise ValueError(f"unit {int(self.channels.max())} out of range: the layer has {maps.shape[1]} channels")
+            if int(self.channels.max()) >= c:
+                raise ValueError(f"unit {int(self.channels.max())} out of range: the layer has {c} channels")
             self.checked = True
-        # Mean first, then gather: the gather's backward touches B x T numbers, not maps.
-        pooled = maps.mean(dim=(2, 3)).gather(1, self.channels)
-        values = (pooled * self.weights).sum(dim=1)
-        rows = [i for i, p in enumerate(self.positions) if p is not None]
-        if rows:
-            at = [self._scaled(self.positions[i], h, w) for i in rows]
-            r = torch.tensor(rows, device=maps.device)
-            ys = torch.tensor([y for y, _ in at], device=maps.device)[:, None]
-            xs = torch.tensor([x for _, x in at], device=maps.device)[:, None]
-            neuron = (maps[r[:, None], self.channels[r], ys, xs] * self.weights[r]).sum(dim=1)
-            values = values.index_put((r,), neuron)
+        picked = maps.gather(1, self.channels[:, :, None, None].expand(-1, -1, h, w))
+        return (picked * self.weights[:, :, None, None]).sum(dim=1)
+
+    def _neuron_values(self, unit_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = unit_maps.shape[1:]
+        at = [self._scaled(self.positions[i], h, w) for i in self.neurons]  # type: ignore[arg-type]
+        rows = torch.tensor(self.neurons, device=unit_maps.device)
+        ys = torch.tensor([y for y, _ in at], device=unit_maps.device)
+        xs = torch.tensor([x for _, x in at], device=unit_maps.device)
+        return rows, unit_maps[rows, ys, xs]
+
+    def activation(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B]: each image's peak unit value (trough when negative; a neuron's own value)."""
+        maps = self.unit_maps(acts)
+        um = maps.flatten(1)
+        values = torch.where(self.sign > 0, um.max(dim=1).values, um.min(dim=1).values)
+        if self.neurons:
+            rows, neuron = self._neuron_values(maps)
+            values = values.index_put((rows,), neuron)
         return values
+
+    def loss(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B]: per-image loss to minimise."""
+        signed = self.unit_maps(acts) * self.sign[:, None, None]
+        loss = -(signed.clamp_min(0).mean(dim=(1, 2)) + LEAK * signed.mean(dim=(1, 2)))
+        if self.neurons:
+            rows, neuron = self._neuron_values(signed)
+            loss = loss.index_put((rows,), -neuron)
+        return loss
 
     def _scaled(self, pos: tuple[int, int], h: int, w: int) -> tuple[int, int]:
         """A neuron position on this run's grid (the image size may differ from the model's)."""
@@ -201,10 +228,6 @@ class Objective:
             y = int(round((y + 0.5) * h / self.native[0] - 0.5))
             x = int(round((x + 0.5) * w / self.native[1] - 0.5))
         return min(max(y, 0), h - 1), min(max(x, 0), w - 1)
-
-    def loss(self, acts: torch.Tensor) -> torch.Tensor:
-        """[B]: per-image loss to minimise (minus the signed activation)."""
-        return -self.sign * self.activation(acts)
 
 
 def diversity_penalty(acts: torch.Tensor, blocks: torch.Tensor, n_blocks: int) -> torch.Tensor:

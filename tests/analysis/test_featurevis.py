@@ -50,7 +50,7 @@ def test_objective_improves(unit: UnitRef) -> None:
     layer = model[3] if negative else model[4]
     result = visualize(model, layer, [request])[request]
     assert result.data["loss_end"] < result.data["loss_start"] - 1e-3
-    # The reported activation is the unit's own (unsigned) value on the final image.
+    # The reported activation is the unit's own (unsigned) peak, or trough, on the final image.
     act = result.data["activation"][0]
     assert (act < 0) if negative else (act > 0)
     images = result.arrays["images"]
@@ -102,9 +102,13 @@ def test_objective_gathers_each_images_unit() -> None:
     specs = [ImageSpec(ref(2), False, 0), ImageSpec(ref(((0, 1.0), (1, -2.0)), (1, 0)), True, 0)]
     obj = Objective(specs, torch.device("cpu"))
     got = obj.activation(acts)
-    assert float(got[0]) == pytest.approx(acts[0, 2].mean().item())
-    assert float(got[1]) == pytest.approx((acts[1, 0, 1, 0] - 2 * acts[1, 1, 1, 0]).item())
-    assert obj.loss(acts)[1] == pytest.approx(got[1].item())  # negative: loss is +activation
+    assert float(got[0]) == pytest.approx(acts[0, 2].max().item())  # a channel reports its peak
+    neuron = (acts[1, 0, 1, 0] - 2 * acts[1, 1, 1, 0]).item()
+    assert float(got[1]) == pytest.approx(neuron)
+    loss = obj.loss(acts)
+    assert loss[1] == pytest.approx(neuron)  # negative neuron: minimising its value
+    # A channel's loss: minus the mean positive part, plus a little of the raw mean.
+    assert loss[0] == pytest.approx(-(acts[0, 2].clamp_min(0).mean() + 0.1 * acts[0, 2].mean()).item())
 
 
 def test_transforms_keep_size_and_are_seeded() -> None:
