@@ -24,12 +24,14 @@ class ZooSpec:
     seed: int
     widths: tuple[int, ...] = (16, 32, 48)  # output channels of conv1, conv2, conv3, ...
     kernel1: int = 5  # conv1's kernel; 5x5 lets oriented edge detectors form
+    global_pool: str = "max"  # "max" or "avg" over the last conv layer
+    conv1_init_scale: float = 1.0  # multiplies conv1's default (Kaiming-uniform) initial weights
     dataset: str = "shapes"
     train_images: int = 20_000
     train_seed: int = TRAIN_SEED
     epochs: int = 5
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = 6e-3
     description: str = ""
 
     @property

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from circuitpress.analysis.procedural import HELDOUT_SEED, make_dataset
 from circuitpress.analysis.zoo import WEIGHTS_DIR
 from circuitpress.analysis.zoo.models import ZOO, ZOO_PREPROCESSING, ZooSpec, build_model, get_spec
-from circuitpress.analysis.zoo.selectivity import selectivity_ratios, orientation_tuning
+from circuitpress.analysis.zoo.selectivity import BLACK_WHITE, orientation_tuning, selectivity_ratios
 
 THREADS = 2
 HELDOUT_IMAGES = 2000
@@ -72,7 +72,7 @@ def train(spec: ZooSpec, log: bool = True) -> tuple[dict[str, torch.Tensor], dic
     images, labels = _images(spec.dataset, spec.train_images, spec.train_seed)
     data_seconds = time.perf_counter() - started
 
-    model = build_model(spec.name) if spec.name in ZOO and ZOO[spec.name] == spec else _build(spec)
+    model = _build(spec)
     gen = torch.Generator().manual_seed(spec.seed)
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
     steps_per_epoch = len(images) // spec.batch_size
@@ -101,6 +101,7 @@ def train(spec: ZooSpec, log: bool = True) -> tuple[dict[str, torch.Tensor], dic
     held_images, held_labels = _images(spec.dataset, HELDOUT_IMAGES, HELDOUT_SEED)
     acc, per_class = accuracy(model, held_images, held_labels)
     ratios = selectivity_ratios(orientation_tuning(model, normalize))
+    bw_ratios = selectivity_ratios(orientation_tuning(model, normalize, colors=BLACK_WHITE))
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     record: dict[str, object] = {
         "name": spec.name,
@@ -113,6 +114,7 @@ def train(spec: ZooSpec, log: bool = True) -> tuple[dict[str, torch.Tensor], dic
         "per_class_accuracy": {c: round(a, 4) for c, a in zip(spec.classes, per_class)},
         "conv1_orientation_selective": round(float((ratios >= 2.0).mean()), 4),
         "conv1_selectivity_ratios": [round(float(r), 3) for r in ratios],
+        "conv1_orientation_selective_black_white": round(float((bw_ratios >= 2.0).mean()), 4),
         "params": int(sum(p.numel() for p in model.parameters())),
         "train_images": spec.train_images,
         "epochs": spec.epochs,
@@ -133,8 +135,8 @@ def train(spec: ZooSpec, log: bool = True) -> tuple[dict[str, torch.Tensor], dic
 def _build(spec: ZooSpec) -> torch.nn.Module:
     from circuitpress.analysis.zoo.models import ShapesNet
 
-    torch.manual_seed(spec.seed)
-    return ShapesNet(spec.widths, len(spec.classes), spec.kernel1)
+    torch.manual_seed(spec.seed)  # the same initialisation as models.build_model(spec.name)
+    return ShapesNet(spec.widths, len(spec.classes), spec.kernel1, spec.global_pool, spec.conv1_init_scale)
 
 
 def save(state: dict[str, torch.Tensor], record: dict[str, object], out: Path, command: str) -> Path:
