@@ -83,7 +83,7 @@ class _LayerUnits:
         b, u, h, w = maps.shape
         flat = maps.reshape(b, u, h * w)
         values, positions = flat.max(dim=2)
-        for j, (row, (_, (y, x))) in enumerate(zip(self.neuron_rows, self.neuron_index)):
+        for row, (_, (y, x)) in zip(self.neuron_rows, self.neuron_index):
             values[:, row] = flat[:, row, y * w + x]
             positions[:, row] = y * w + x
         return values, positions
