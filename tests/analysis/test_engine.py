@@ -121,3 +121,17 @@ def test_handlers_are_imported_lazily() -> None:
     assert load_handler("examples").__module__ == "circuitpress.analysis.examples"
     with pytest.raises(ValueError, match="no analysis handler"):
         load_handler("nonsense")
+
+
+def test_neuron_position_follows_the_image_size() -> None:
+    """`@Y,X` names a position of the layer at the model's own input size (32 px: a 16x16
+    grid); a 16 px visualization has an 8x8 grid, so (8, 8) becomes (4, 4) there."""
+    env = env_with()
+    loaded = env.models.get("m")
+    request = FeatureVisRequest(UnitRef("m", "3", ((2, 1.0),), (8, 8)), size=16, steps=6)
+    result = compute_with([request], env)[request]
+    image = torch.from_numpy(result.arrays["images"]).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        acts = loaded.module[:4](loaded.normalize(image))
+    assert acts.shape[2:] == (8, 8)
+    assert result.data["activation"][0] == pytest.approx(float(acts[0, 2, 4, 4]), abs=1e-5)
