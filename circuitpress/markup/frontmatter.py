@@ -18,6 +18,7 @@ from markdown_it.rules_core import StateCore
 from circuitpress.config import Author, parse_authors
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.markup.state import page_env
+from circuitpress.urls import LINK_HINT, is_safe_link
 
 # The C loader is ~10x faster; fall back to the pure-Python one where libyaml is missing.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -142,6 +143,10 @@ def parse_front_matter(text: str, file: str, first_line: int) -> FrontMatter:
         return keys.error("authors", f"front matter {message[0].lower()}{message[1:]}", hint)
 
     authors = parse_authors(values.get("authors", []), author_error)
+    for author in authors:
+        for what, url in (("url", author.url), ("affiliation_url", author.affiliation_url)):
+            if url is not None and not is_safe_link(url):
+                raise keys.error("authors", f"front matter author {what} '{url}' is not a web link", LINK_HINT)
     order = values.get("series_order")
     if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
         raise keys.error("series_order", "front matter 'series_order' must be a whole number", f"got {order!r}")
@@ -239,7 +244,10 @@ def _extra(keys: _Keys) -> dict[str, Any]:
     if "tags" in keys.values:
         extra["tags"] = keys.strings("tags")
     if "image" in keys.values:
-        extra["image"] = keys.text("image")
+        image = keys.text("image")
+        if image and not is_safe_link(image):
+            raise keys.error("image", f"front matter 'image' '{image}' is not a web link or site path", LINK_HINT)
+        extra["image"] = image
     for key in ("toc", "citation"):
         if key in keys.values:
             extra[key] = keys.flag(key)

@@ -28,6 +28,7 @@ from markupsafe import Markup, escape
 from circuitpress.config import SiteConfig
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.render.feeds import feed_xml, page_path, sitemap_xml
+from circuitpress.urls import LINK_HINT, is_safe_link
 
 __all__ = ["Theme", "feed_xml", "page_path", "sitemap_xml"]
 
@@ -82,6 +83,7 @@ class Theme:
         self.config = config
         self.name = config.build.theme
         self.layers = self._layers()  # highest priority first
+        self._check_links()
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d / "templates")) for d in self.layers]),
             autoescape=True,
@@ -114,6 +116,20 @@ class Theme:
             line=_key_line(self.config, "theme"),
             hint=f"{choices_hint(self.name, names)}, or add the folder themes/{self.name}/",
         )
+
+    def _check_links(self) -> None:
+        """[site] URLs become hrefs on every page: a `javascript:` one would run for every reader."""
+        site = self.config.site
+        links = [("repository", site.repository)]
+        links += [("authors", url) for a in site.authors for url in (a.url, a.affiliation_url)]
+        for key, url in links:
+            if url is not None and not is_safe_link(url):
+                raise UserError(
+                    f"[site] {key}: '{url}' is not a web link",
+                    file="circuitpress.toml",
+                    line=_key_line(self.config, key),
+                    hint=LINK_HINT,
+                )
 
     def _collect_assets(self) -> list[tuple[str, bytes]]:
         found: dict[str, bytes] = {}
