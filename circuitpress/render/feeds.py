@@ -22,6 +22,11 @@ from circuitpress.config import SiteConfig
 _HOST = re.compile(r"^([a-z][a-z0-9+.-]*://[^/]+)", re.I)
 
 
+def _attr(value: str) -> str:
+    """An XML attribute value: saxutils' `escape` alone leaves '"' as is, which would end it."""
+    return escape(value, {'"': "&quot;"})
+
+
 def page_path(slug: str) -> str:
     """Site path of an article: `content/a/b.md` (slug `a/b`) -> `a/b/`; the index -> ``."""
     slug = slug.strip("/")
@@ -97,14 +102,14 @@ def feed_xml(config: SiteConfig, entries: list[tuple[str, Any, str]]) -> str:
     site_authors = [a.name for a in site.authors] or [site.title]
     lines = [
         '<?xml version="1.0" encoding="utf-8"?>',
-        f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{escape(site.language)}">',
+        f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{_attr(site.language)}">',
         f"  <title>{escape(site.title)}</title>",
     ]
     if site.description:
         lines.append(f"  <subtitle>{escape(site.description)}</subtitle>")
     lines += [
-        f'  <link rel="self" type="application/atom+xml" href="{escape(site_url(config, "feed.xml"))}"/>',
-        f'  <link rel="alternate" type="text/html" href="{escape(site_url(config, ""))}"/>',
+        f'  <link rel="self" type="application/atom+xml" href="{_attr(site_url(config, "feed.xml"))}"/>',
+        f'  <link rel="alternate" type="text/html" href="{_attr(site_url(config, ""))}"/>',
         f"  <id>{escape(_stable_id(config, ''))}</id>",
         f"  <updated>{updated}</updated>",
         *_authors(site_authors, "  "),
@@ -116,7 +121,7 @@ def feed_xml(config: SiteConfig, entries: list[tuple[str, Any, str]]) -> str:
         lines += [
             "  <entry>",
             f"    <title>{escape(meta.title)}</title>",
-            f'    <link rel="alternate" type="text/html" href="{escape(site_url(config, path))}"/>',
+            f'    <link rel="alternate" type="text/html" href="{_attr(site_url(config, path))}"/>',
             f"    <id>{escape(_stable_id(config, path))}</id>",
             f"    <updated>{_timestamp(when) if when else updated}</updated>",
         ]
