@@ -8,6 +8,7 @@ content-addressable and golden-testable). Every string from the outside is escap
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from html import escape
 from typing import Mapping, Sequence
@@ -280,8 +281,15 @@ class Edge:
     title: str = ""
 
 
+_DATA_KEY = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
 def _data_attrs(data: Mapping[str, str]) -> str:
-    return "".join(f' data-{attr(k)}="{attr(v)}"' for k, v in sorted(data.items()))
+    # Escaping cannot make a key safe (a space would start a new attribute): keys must be names.
+    bad = [k for k in data if not _DATA_KEY.match(k)]
+    if bad:
+        raise ValueError(f"data attribute name {bad[0]!r} is not lower-case letters, digits and '-'")
+    return "".join(f' data-{k}="{attr(v)}"' for k, v in sorted(data.items()))
 
 
 def circuit_svg(nodes: Sequence[Node], edges: Sequence[Edge], *, node_size: float = 64, label: str = "circuit") -> str:
