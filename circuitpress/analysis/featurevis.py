@@ -352,23 +352,46 @@ def visualize(
     return results
 
 
+MAX_BATCH = 256  # images per optimisation: bounds memory; batching never changes an image
+
+
+def chunks(requests: Sequence[FeatureVisRequest], limit: int = MAX_BATCH) -> list[list[FeatureVisRequest]]:
+    """Split a group into batches of at most `limit` images (a request's images stay together)."""
+    out: list[list[FeatureVisRequest]] = [[]]
+    count = 0
+    for req in requests:
+        if out[-1] and count + req.diversity > limit:
+            out.append([])
+            count = 0
+        out[-1].append(req)
+        count += req.diversity
+    return out
+
+
 def compute_group(requests: list[FeatureVisRequest], env: "EngineEnv") -> dict[FeatureVisRequest, Result]:
     """Engine handler: one group = one model, layer, size, steps, lr (and diversity or not)."""
     ref = requests[0].ref
     model = env.models.get(ref.model)
     layer = model.layer(ref.layer)
     native = _native_grid(model, layer, requests, env.device)
-    label = f"feature vis {ref.model}/{ref.layer} ({len(requests)})"
-    with torch.random.fork_rng(devices=[]):
-        return visualize(
-            model.module,
-            layer,
-            requests,
-            normalize=model.normalize,
-            device=env.device,
-            native_grid=native,
-            progress=lambda done, total: env.progress(label, done, total),
-        )
+    results: dict[FeatureVisRequest, Result] = {}
+    batches = chunks(requests)
+    for n, batch in enumerate(batches):
+        part = f" {n + 1}/{len(batches)}" if len(batches) > 1 else ""
+        label = f"feature vis {ref.model}/{ref.layer} ({len(batch)}){part}"
+        with torch.random.fork_rng(devices=[]):
+            results.update(
+                visualize(
+                    model.module,
+                    layer,
+                    batch,
+                    normalize=model.normalize,
+                    device=env.device,
+                    native_grid=native,
+                    progress=lambda done, total, label=label: env.progress(label, done, total),
+                )
+            )
+    return results
 
 
 def _native_grid(model: object, layer: nn.Module, requests: Sequence[FeatureVisRequest], device: torch.device) -> tuple[int, int] | None:

@@ -131,3 +131,12 @@ def test_hooks_are_removed_even_on_error() -> None:
         visualize(model, model[4], [req(ref(40), steps=2)])  # channel out of range
     assert all(not m._forward_hooks for m in model.modules())
     assert all(p.requires_grad for p in model.parameters())  # frozen() restored the flags
+
+
+def test_large_groups_are_split_keeping_requests_whole() -> None:
+    from circuitpress.analysis.featurevis import chunks
+
+    requests = [req(ref(c % 12), seed=c, diversity=1 + c % 3) for c in range(10)]
+    parts = chunks(requests, limit=5)
+    assert [r for part in parts for r in part] == requests
+    assert all(sum(r.diversity for r in part) <= 5 for part in parts)
