@@ -127,6 +127,10 @@ def publish_gh_pages(
     """Build, commit the site as the only content of `branch` (with .nojekyll), push it."""
     import ghp_import
 
+    # git would read a value starting with '-' as an option (`--upload-pack=…` runs a command).
+    for flag, value, example in (("--remote", remote, "origin"), ("--branch", branch, "gh-pages")):
+        if not value.strip() or value.startswith("-"):
+            raise UserError(f"{flag} '{value}' is not a git remote or branch name", hint=f"e.g. {flag} {example}")
     git = Git(root)
     git.check_repository()
     git.check_identity()

@@ -108,6 +108,16 @@ def test_gh_pages_errors_are_one_line(make_site, tmp_path):
         publish_site(outside, target="gh-pages", quiet=True)
 
 
+def test_options_that_git_would_read_as_options_are_refused(make_site, tmp_path):
+    site, remote = repo_site(make_site, tmp_path)
+    # `git ls-remote --upload-pack=CMD` runs CMD (in the site's folder); "a@b:" looks like a URL.
+    for remote_arg, branch in (("--upload-pack=touch planted; false a@b:", "gh-pages"), (str(remote), "--delete")):
+        with pytest.raises(UserError, match="is not a git remote or branch name"):
+            publish_site(site, target="gh-pages", remote=remote_arg, branch=branch, quiet=True)
+    assert not (site / "planted").exists()
+    assert git(remote, "branch", "--list") == ""
+
+
 def test_strict_build_stops_a_publish(make_site, tmp_path):
     site, remote = repo_site(make_site, tmp_path)
     (site / "content" / "hello.md").write_text("---\ntitle: [broken\n---\n")
