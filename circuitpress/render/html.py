@@ -15,6 +15,7 @@ What each template receives is listed in themes/distill/README.md. `sitemap_xml`
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from datetime import date
@@ -110,11 +111,12 @@ class Theme:
             # A site's own theme: whatever it leaves out comes from the default theme.
             return [override, BUILTIN_THEMES / DEFAULT_THEME]
         names = [p.name for p in BUILTIN_THEMES.iterdir() if p.is_dir()]
+        hint = choices_hint(self.name, names)
         raise UserError(
             f"unknown theme '{self.name}'",
             file="circuitpress.toml",
             line=_key_line(self.config, "theme"),
-            hint=f"{choices_hint(self.name, names)}, or add the folder themes/{self.name}/",
+            hint=f"{hint}{' ' if hint.endswith('?') else '; '}or add the folder themes/{self.name}/",
         )
 
     def _check_links(self) -> None:
@@ -233,11 +235,14 @@ class Theme:
         try:
             return self.env.get_template(name).render(context)
         except jinja2.TemplateNotFound as exc:
+            # Located at the `{% include %}` or `{% extends %}` that names it, when there is one.
+            file, line = _template_frame(exc.__traceback__, name, self.layers)
+            missing = str(exc.name)
             raise UserError(
-                f"theme '{self.name}' has no template '{exc.name}'",
-                file=self._display(name),
-                line=1,
-                hint="an override must keep the name of the template it replaces",
+                f"theme '{self.name}' has no template '{missing}'",
+                file=self._display(file),
+                line=line or 1,
+                hint=self._near_template(missing) or "an override must keep the name of the template it replaces",
             ) from None
         except jinja2.TemplateSyntaxError as exc:
             raise UserError(
@@ -251,6 +256,16 @@ class Theme:
                 line=line,
                 hint="check the variable names the theme's templates receive (docs/ARCHITECTURE.md)",
             ) from None
+        except Exception as exc:  # noqa: BLE001 - only re-raised as a user error for a site's own template
+            # `{{ page.title + 3 }}` in an override raises TypeError from inside the template: the
+            # author's mistake, at a line of their file. The same error from the built-in theme
+            # is ours, and stays an internal error.
+            file, line = _template_frame(exc.__traceback__, name, self.layers)
+            if line is None or not self._is_override(file):
+                raise
+            raise UserError(
+                f"template error: {type(exc).__name__}: {exc}", file=self._display(file), line=line
+            ) from None
 
     def assets(self) -> list[tuple[str, bytes]]:
         """Every theme asset as (site path, bytes), sorted; a site's override wins per file."""
@@ -258,11 +273,25 @@ class Theme:
 
     # --- page views -----------------------------------------------------------------------------
 
+    def _near_template(self, missing: str) -> str | None:
+        """'did you mean …?' among templates of the same folder and type, by their stem (the
+        shared 'partials/' and '.html' would make any partial look close to any other)."""
+        folder, stem, ext = _template_parts(missing)
+        siblings = {
+            parts[1]: name
+            for name in self.env.list_templates()
+            if (parts := _template_parts(name))[0] == folder and parts[2] == ext
+        }
+        near = difflib.get_close_matches(stem, sorted(siblings), n=3, cutoff=0.6)
+        return "did you mean " + " or ".join(repr(siblings[n]) for n in near) + "?" if near else None
+
+    def _is_override(self, name: str) -> bool:
+        return (self.config.root / "themes" / self.name / "templates" / name).is_file()
+
     def _display(self, name: str) -> str:
         """A template name as the author sees it: the override's path inside the site, if any."""
-        override = self.config.root / "themes" / self.name / "templates" / name
-        if override.is_file():
-            return override.relative_to(self.config.root).as_posix()
+        if self._is_override(name):
+            return f"themes/{self.name}/templates/{name}"
         return f"(theme {self.name})/templates/{name}"
 
     def _article(self, meta: Any, rendered: Any, path: str) -> dict[str, Any]:
@@ -371,6 +400,13 @@ def _with_backrefs(html: str, backrefs: list[str]) -> Markup:
     if body.endswith("</p>"):
         return Markup(body[: -len("</p>")] + links + "</p>")
     return Markup(body + links)
+
+
+def _template_parts(name: str) -> tuple[str, str, str]:
+    """'partials/title.html' -> ('partials', 'title', '.html')."""
+    folder, _, base = name.rpartition("/")
+    stem, dot, ext = base.rpartition(".")
+    return (folder, stem, dot + ext) if dot else (folder, base, "")
 
 
 def _key_line(config: SiteConfig, key: str) -> int:
