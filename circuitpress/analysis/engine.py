@@ -97,15 +97,27 @@ def compute(
     *,
     device: str = "auto",
     progress: ProgressFn | None = None,
+    threads: int | None = None,
 ) -> dict[Request, Result]:
-    """Compute one `Result` per request (duplicates computed once), group by group."""
+    """Compute one `Result` per request (duplicates computed once), group by group.
+
+    `threads` caps torch's CPU threads for the computation (None: torch's default, one per
+    core). On a machine shared with other busy processes, fewer threads can be much faster:
+    torch's worker threads spin while waiting for each other.
+    """
     env = EngineEnv(
         config=config,
         device=resolve_device(device if device != "auto" else config.build.device),
         progress=progress or _no_progress,
         sample_size=config.build.dataset_sample,
     )
-    return compute_with(requests, env)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return compute_with(requests, env)
+    finally:
+        torch.set_num_threads(before)
 
 
 def compute_with(requests: Sequence[Request], env: EngineEnv, handlers: dict[str, Handler] | None = None) -> dict[Request, Result]:
