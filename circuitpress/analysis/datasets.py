@@ -22,7 +22,9 @@ from circuitpress.config import ModelConfig, SiteConfig
 class ImageDataset:
     """`len(ds)` images; `batches()` streams them, `images(indices)` fetches any of them again."""
 
-    def __init__(self, description: str, size: tuple[int, int], count: int, classes: list[str] | None) -> None:
+    def __init__(
+        self, description: str, size: tuple[int, int], count: int, classes: list[str] | None
+    ) -> None:
         self.description = description
         self.size = size  # (height, width)
         self.count = count
@@ -55,7 +57,8 @@ class ImageDataset:
 class ProceduralImages(ImageDataset):
     def __init__(self, name: str, count: int, size: tuple[int, int], seed: int = HELDOUT_SEED) -> None:
         dataset = get_dataset(name)
-        super().__init__(f"procedural '{name}' ({count} images, seed {seed})", size, count, list(dataset.classes))
+        description = f"procedural '{name}' ({count} images, seed {seed})"
+        super().__init__(description, size, count, list(dataset.classes))
         self.name, self.seed = name, seed
 
     def _read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -72,7 +75,9 @@ class FolderImages(ImageDataset):
     """Image files of a folder (recursively, sorted by relative path), resized to the input size
     after a centre crop to its aspect ratio; the first `count` files are used."""
 
-    def __init__(self, model: ModelConfig, config: SiteConfig, folder: Path, count: int, size: tuple[int, int]) -> None:
+    def __init__(
+        self, model: ModelConfig, config: SiteConfig, folder: Path, count: int, size: tuple[int, int]
+    ) -> None:
         files = sources.image_files(folder)
         shown = sources.display(folder, config)
         if not files:

@@ -79,7 +79,8 @@ def dataset_fingerprint(model: ModelConfig, config: SiteConfig) -> str:
     sample = config.build.dataset_sample
     if kind == "procedural" or folder is None:
         dataset = get_dataset(sources.dataset_name(model))
-        return _digest({"procedural": dataset.fingerprint_text(), "seed": HELDOUT_SEED, "sample": sample, "size": size})
+        definition = dataset.fingerprint_text()
+        return _digest({"procedural": definition, "seed": HELDOUT_SEED, "sample": sample, "size": size})
     files = sources.image_files(folder)[:sample]
     listing = [[p.relative_to(folder).as_posix(), file_sha256(p)] for p in files]
     return _digest({"folder": listing, "sample": sample, "size": size})

@@ -103,8 +103,9 @@ def compute_group(requests: Sequence[ModelInfoRequest], env: Env) -> dict[Reques
 
 def describe(name: str, data: dict[str, Any]) -> list[str]:
     """Lines for `circuitpress models`: the model, its source and dataset, one line per layer."""
+    shape = "x".join(map(str, data["input_shape"]))
     lines = [
-        f"{name}  ({data.get('source', '?')}, {data['params']:,} parameters, input {'x'.join(map(str, data['input_shape']))})",
+        f"{name}  ({data.get('source', '?')}, {data['params']:,} parameters, input {shape})",
         f"  dataset: {data['dataset']}",
     ]
     width = max((len(layer["name"]) for layer in data["layers"]), default=0)

@@ -355,7 +355,9 @@ class ProceduralDataset:
 
     def fingerprint_text(self) -> str:
         """The dataset's definition as stable text (for content fingerprints)."""
-        return f"{self.name}|{','.join(self.classes)}|{self.size}|{self.noise}|{sorted(self.params.items())}|v{GENERATOR_VERSION}"
+        params = sorted(self.params.items())
+        classes = ",".join(self.classes)
+        return f"{self.name}|{classes}|{self.size}|{self.noise}|{params}|v{GENERATOR_VERSION}"
 
 
 DATASETS: dict[str, ProceduralDataset] = {
@@ -379,7 +381,9 @@ def _image_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, index]))
 
 
-def render_image(dataset: ProceduralDataset, seed: int, index: int, size: int | None = None) -> tuple[np.ndarray, int]:
+def render_image(
+    dataset: ProceduralDataset, seed: int, index: int, size: int | None = None
+) -> tuple[np.ndarray, int]:
     """Image `index` of `dataset` under `seed` -> (uint8 [size, size, 3], label)."""
     size = size or dataset.size
     rng = _image_rng(seed, index)

@@ -160,12 +160,18 @@ def _load_lucent(model: ModelConfig, config: SiteConfig) -> nn.Module:
     try:
         from lucent import modelzoo
     except ImportError as exc:  # pragma: no cover - lucent is a dependency
-        raise sources.model_error(model, f"lucent is not installed ({exc})", "pip install torch-lucent") from None
+        raise sources.model_error(
+            model, f"lucent is not installed ({exc})", "pip install torch-lucent"
+        ) from None
     builder = getattr(modelzoo, model.lucent or "", None)
-    names = [n for n in dir(modelzoo) if not n.startswith("_") and n[0].islower() and callable(getattr(modelzoo, n))]
+    names = [
+        n for n in dir(modelzoo) if not n.startswith("_") and n[0].islower() and callable(getattr(modelzoo, n))
+    ]
     if not callable(builder):
         raise sources.model_error(
-            model, f"model '{model.name}': lucent has no model '{model.lucent}'", choices_hint(model.lucent or "", names)
+            model,
+            f"model '{model.name}': lucent has no model '{model.lucent}'",
+            choices_hint(model.lucent or "", names),
         )
     if model.weights is None:
         raise sources.missing_lucent_weights(model)
@@ -242,7 +248,9 @@ def load_state_dict(path: Path, model: ModelConfig, config: SiteConfig) -> dict[
     shown = sources.display(path, config)
     if not path.is_file():
         raise sources.model_error(
-            model, f"model '{model.name}': weights file '{shown}' not found", "check 'weights' (relative to the site folder)"
+            model,
+            f"model '{model.name}': weights file '{shown}' not found",
+            "check 'weights' (relative to the site folder)",
         )
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
@@ -253,7 +261,8 @@ def load_state_dict(path: Path, model: ModelConfig, config: SiteConfig) -> dict[
         except Exception as exc:  # SafetensorError, OSError, …: the file is not valid safetensors
             raise sources.model_error(
                 model,
-                f"model '{model.name}': weights file '{shown}' is not a valid safetensors file ({_short(exc)})",
+                f"model '{model.name}': weights file '{shown}' is not a valid safetensors file "
+                f"({_short(exc)})",
                 "re-export it with safetensors.torch.save_file(model.state_dict(), ...)",
             ) from None
     if suffix in (".pt", ".pth", ".bin", ".ckpt"):
@@ -297,7 +306,9 @@ def _as_state_dict(data: Any, model: ModelConfig, shown: str) -> dict[str, torch
     )
 
 
-def _fit(module: nn.Module, state: dict[str, torch.Tensor], path: Path, model: ModelConfig, config: SiteConfig) -> None:
+def _fit(
+    module: nn.Module, state: dict[str, torch.Tensor], path: Path, model: ModelConfig, config: SiteConfig
+) -> None:
     """load_state_dict(strict) with a one-line explanation when the shapes or names disagree."""
     own = module.state_dict()
     missing = [k for k in own if k not in state]

@@ -89,7 +89,9 @@ def check_dataset(model: ModelConfig, config: SiteConfig) -> tuple[str, Path | N
             model,
             f"model '{model.name}': dataset '{display(path, config)}' is neither a procedural "
             "dataset nor a folder of images",
-            choices_hint(name, DATASETS) if "/" not in name else "check the path (relative to the site folder)",
+            choices_hint(name, DATASETS)
+            if "/" not in name
+            else "check the path (relative to the site folder)",
         )
     return "folder", path
 

@@ -41,7 +41,8 @@ def test_layer_names_and_module_types(name: str) -> None:
         assert isinstance(modules[f"pool{i}"], torch.nn.MaxPool2d)
     assert isinstance(modules["global_pool"], torch.nn.AdaptiveMaxPool2d)
     assert isinstance(modules["head"], torch.nn.Linear) and modules["head"].out_features == len(ZOO[name].classes)
-    assert modules["conv1"].kernel_size == (5, 5) and modules["conv1"].out_channels >= 16
+    k = ZOO[name].kernel1
+    assert k >= 5 and modules["conv1"].kernel_size == (k, k) and modules["conv1"].out_channels >= 16
     assert model(torch.zeros(2, 3, 64, 64)).shape == (2, len(ZOO[name].classes))
 
 

@@ -1,12 +1,12 @@
 """Orientation selectivity of a model's first conv layer, measured with gratings.
 
 Used by the training script (recorded in each model's JSON) and by the tests that check the zoo
-learned interpretable early features. The zoo's images pair random foreground and background
-colours, so luminance is not special to these models: many conv1 units are oriented detectors of
-one colour contrast (red against cyan, say) and barely see a black/white grating. So a unit is
-tested with gratings along the four diagonals of the RGB cube (black/white, red/cyan,
-green/magenta, blue/yellow, all centred on mid-grey), and judged at its preferred colour pair
-and frequency; `colors=BLACK_WHITE` gives the luminance-only measure.
+learned interpretable early features. The criterion is the classic one: black/white sinusoidal
+gratings, and a unit is orientation-selective when its response to the best orientation is at
+least twice its mean response over orientations (at its preferred frequency). The zoo's images
+pair random colours, so the module can also test along all four diagonals of the RGB cube
+(black/white, red/cyan, green/magenta, blue/yellow) and judge each unit at the colour pair it
+responds to most (`colors=CUBE_DIAGONALS`), which the training record reports alongside.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def orientation_tuning(
     orientations: int = 16,
     phases: int = 4,
     frequencies: tuple[float, ...] = FREQUENCIES,
-    colors: tuple[ColorPair, ...] = CUBE_DIAGONALS,
+    colors: tuple[ColorPair, ...] = BLACK_WHITE,
 ) -> np.ndarray:
     """Responses [units, colours, frequencies, orientations]: for each grating the maximum, over
     space (interior, away from padding) and phases, of the post-ReLU output of `layer`."""
@@ -97,7 +97,7 @@ def selective_fraction(
     model: nn.Module,
     normalize: Callable[[torch.Tensor], torch.Tensor],
     threshold: float = 2.0,
-    colors: tuple[ColorPair, ...] = CUBE_DIAGONALS,
+    colors: tuple[ColorPair, ...] = BLACK_WHITE,
 ) -> float:
     """Fraction of conv1 units whose best orientation gives >= `threshold` x the mean response."""
     ratios = selectivity_ratios(orientation_tuning(model, normalize, colors=colors))

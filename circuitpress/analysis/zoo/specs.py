@@ -23,7 +23,7 @@ class ZooSpec:
     name: str
     seed: int
     widths: tuple[int, ...] = (16, 32, 48)  # output channels of conv1, conv2, conv3, ...
-    kernel1: int = 5  # conv1's kernel; 5x5 lets oriented edge detectors form
+    kernel1: int = 7  # conv1's kernel: 7x7 gives elongated, sharply oriented edge detectors
     global_pool: str = "max"  # "max" or "avg" over the last conv layer
     conv1_init_scale: float = 1.0  # multiplies conv1's default (Kaiming-uniform) initial weights
     dataset: str = "shapes"

@@ -29,8 +29,8 @@ from torch.nn import functional as F
 
 from circuitpress.analysis.procedural import HELDOUT_SEED, make_dataset
 from circuitpress.analysis.zoo import WEIGHTS_DIR
-from circuitpress.analysis.zoo.models import ZOO, ZOO_PREPROCESSING, ZooSpec, build_model, get_spec
-from circuitpress.analysis.zoo.selectivity import BLACK_WHITE, orientation_tuning, selectivity_ratios
+from circuitpress.analysis.zoo.models import ZOO, ZOO_PREPROCESSING, ZooSpec, get_spec
+from circuitpress.analysis.zoo.selectivity import CUBE_DIAGONALS, orientation_tuning, selectivity_ratios
 
 THREADS = 2
 HELDOUT_IMAGES = 2000
@@ -101,7 +101,7 @@ def train(spec: ZooSpec, log: bool = True) -> tuple[dict[str, torch.Tensor], dic
     held_images, held_labels = _images(spec.dataset, HELDOUT_IMAGES, HELDOUT_SEED)
     acc, per_class = accuracy(model, held_images, held_labels)
     ratios = selectivity_ratios(orientation_tuning(model, normalize))
-    bw_ratios = selectivity_ratios(orientation_tuning(model, normalize, colors=BLACK_WHITE))
+    colour_ratios = selectivity_ratios(orientation_tuning(model, normalize, colors=CUBE_DIAGONALS))
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     record: dict[str, object] = {
         "name": spec.name,
@@ -114,7 +114,7 @@ def train(spec: ZooSpec, log: bool = True) -> tuple[dict[str, torch.Tensor], dic
         "per_class_accuracy": {c: round(a, 4) for c, a in zip(spec.classes, per_class)},
         "conv1_orientation_selective": round(float((ratios >= 2.0).mean()), 4),
         "conv1_selectivity_ratios": [round(float(r), 3) for r in ratios],
-        "conv1_orientation_selective_black_white": round(float((bw_ratios >= 2.0).mean()), 4),
+        "conv1_orientation_selective_best_colour": round(float((colour_ratios >= 2.0).mean()), 4),
         "params": int(sum(p.numel() for p in model.parameters())),
         "train_images": spec.train_images,
         "epochs": spec.epochs,
@@ -155,8 +155,11 @@ def save(state: dict[str, torch.Tensor], record: dict[str, object], out: Path, c
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m circuitpress.analysis.zoo.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="+", choices=sorted(ZOO), metavar="NAME", help=f"one of {', '.join(sorted(ZOO))}")
-    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="output folder (default: the shipped weights)")
+    names = ", ".join(sorted(ZOO))
+    parser.add_argument("names", nargs="+", choices=sorted(ZOO), metavar="NAME", help=f"one of {names}")
+    parser.add_argument(
+        "--out", type=Path, default=WEIGHTS_DIR, help="output folder (default: the shipped weights)"
+    )
     parser.add_argument("--check", action="store_true",
                         help="retrain into a temporary folder and compare sha256 with the shipped record")
     parser.add_argument("--images", type=int, help="override the number of training images (quick runs)")
