@@ -31,6 +31,12 @@ class UniversalityDirective(Directive):
             )
         model_a, layer_a = ctx.layer(parts[0], call.line)
         model_b, layer_b = ctx.layer(parts[1], call.line)
+        if (model_a, layer_a) == (model_b, layer_b):
+            # Every unit would match itself with r = 1: a figure that shows nothing.
+            raise call.error(
+                f"{{universality}} compares {model_a}/{layer_a} with itself",
+                hint="compare a layer of one model with a layer of another, e.g. shapes-a/conv1 ~ shapes-b/conv1",
+            )
         call.data["request"] = UniversalityRequest(model_a, layer_a, model_b, layer_b)
         ctx.request(call.data["request"])
 
