@@ -121,7 +121,9 @@ class Markup:
         """Front matter, tokens and directive calls; calls every plan(). Raises UserError."""
         page = PageEnv(file=file, registry=self.registry, body_md=self.body_md)
         env: dict[str, Any] = {ENV_KEY: page}
-        tokens = self.md.parse(source, env)
+        # Windows editors may start a file with an invisible byte-order mark; front matter
+        # must still be recognised as the first line.
+        tokens = self.md.parse(source.removeprefix("\ufeff"), env)
         meta = page.meta
         if meta is None:  # the front-matter rule raises first; this keeps the type checker honest
             raise UserError("the page has no front matter", file=file, line=1)
