@@ -16,6 +16,8 @@ from circuitpress.markup.registry import DirectiveCall
 from circuitpress.render import svg
 from circuitpress.requests import ModelInfoRequest, Request, Result, UnitRef
 
+# Layers whose weights are kernels between features (analysis/weights.py's feature layers).
+FEATURE_TYPES = ("Conv2d", "Linear")
 PAIR_HINT = "write EARLIER -> LATER, e.g. shapes-a/conv1:3 -> shapes-a/conv2:7"
 
 

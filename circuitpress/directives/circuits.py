@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from circuitpress.directives._circuitry import (
+    FEATURE_TYPES,
     channel_ref,
     check_order,
     check_same_model,
@@ -194,6 +195,7 @@ class CircuitDirective(Directive):
 
         The build calls this again every round and keeps only the last round's requests and
         mentions, so it re-requests the whole walk each time."""
+        self._check_units(call, ctx)
         nodes, edges, missing = self._walk(call, ctx)
         for ref in nodes[1:]:
             ctx.mention(ref, call.line)
@@ -235,18 +237,29 @@ class CircuitDirective(Directive):
             frontier = next_frontier
         return nodes, edges, missing
 
-    def _chosen_inputs(
-        self, call: DirectiveCall, ctx: Any, ref: UnitRef, layer: str, chosen: tuple[int, ...], missing: list[Any]
-    ) -> list[tuple[int, np.ndarray, float]]:
-        info = layer_info(ctx, ref.model) or {}
-        units = int(info.get(layer, {}).get("units", 0))
+    def _check_units(self, call: DirectiveCall, ctx: Any) -> None:
+        """`:units:` against the input layer, from model facts alone: before any analysis runs."""
+        chosen: tuple[int, ...] | None = call.options.get("units")
+        root: UnitRef = call.data["root"]
+        layers = layer_info(ctx, root.model)
+        if chosen is None or layers is None or root.layer not in layers:
+            return
+        names = list(layers)
+        earlier = [n for n in names[: names.index(root.layer)] if layers[n]["type"] in FEATURE_TYPES]
+        if not earlier:
+            return
+        units = int(layers[earlier[-1]]["units"])
         bad = [c for c in chosen if not 0 <= c < units]
-        if bad and units:
+        if bad:
             raise call.error(
-                f"{{circuit}} option ':units:': {ref.model}/{layer} has no unit {bad[0]}",
+                f"{{circuit}} option ':units:': {root.model}/{earlier[-1]} has no unit {bad[0]}",
                 hint=f"it has units 0 to {units - 1}",
                 line=call.option_line("units"),
             )
+
+    def _chosen_inputs(
+        self, call: DirectiveCall, ctx: Any, ref: UnitRef, layer: str, chosen: tuple[int, ...], missing: list[Any]
+    ) -> list[tuple[int, np.ndarray, float]]:
         inputs = []
         for c in chosen:
             request = WeightsRequest(channel_ref(ref.model, layer, c), ref)

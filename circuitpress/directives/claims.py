@@ -20,13 +20,19 @@ from html import escape
 from typing import Any
 
 from circuitpress.analysis.sweeps import canonical
-from circuitpress.directives._circuitry import check_same_model, layer_info, result_or_none, split_pair, unit_link
+from circuitpress.directives._circuitry import (
+    FEATURE_TYPES,
+    check_same_model,
+    layer_info,
+    result_or_none,
+    split_pair,
+    unit_link,
+)
 from circuitpress.errors import choices_hint
 from circuitpress.markup.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, text
 from circuitpress.render import svg
 from circuitpress.requests import ClaimRequest, ModelInfoRequest, UnitRef
 
-_FEATURE_TYPES = ("Conv2d", "Linear")
 _EXPECT = re.compile(
     r"^(?P<dir>decrease|increase)(?:\s*(?:>=|≥|by at least)\s*(?P<pct>\d+(?:\.\d+)?)\s*%)?$"
     r"|^unchanged(?:\s*within\s*(?P<tol>\d+(?:\.\d+)?)\s*%)?$"
@@ -170,8 +176,8 @@ class ClaimDirective(Directive):
                     hint=f"the earlier layer goes first: {dst} -> {src}",
                     line=line,
                 )
-            between = [n for n in names[i + 1 : j] if layers[n]["type"] in _FEATURE_TYPES]
-            if between or layers[dst.layer]["type"] not in _FEATURE_TYPES:
+            between = [n for n in names[i + 1 : j] if layers[n]["type"] in FEATURE_TYPES]
+            if between or layers[dst.layer]["type"] not in FEATURE_TYPES:
                 raise call.error(
                     f"option ':ablate-weights:' of {{claim}}: no single kernel connects '{src.layer}' to '{dst.layer}'",
                     hint=f"ablate weights into a conv or linear layer from the layer just before it"
