@@ -101,7 +101,7 @@ def new(directory: Path, quiet: bool) -> None:
 @click.option("--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto).")
 @click.option("--strict", is_flag=True, help="Fail on warnings and failed claims.")
 @click.option("--drafts", is_flag=True, help="Include articles marked draft.")
-@click.option("--jobs", type=click.IntRange(1, 256), default=None, help="Parallel workers.")
+@click.option("--jobs", type=click.IntRange(1, 256), default=None, help="CPU threads for the analysis (default: [build] jobs, one per core).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @handle_errors
 def build(site: Path, out: Path | None, device: str | None, strict: bool, drafts: bool, jobs: int | None, quiet: bool) -> None:

@@ -69,7 +69,7 @@ class SiteSettings:
 class BuildSettings:
     device: str = "auto"
     theme: str = "distill"
-    jobs: int = 1
+    jobs: int = 0  # CPU threads for the analysis; 0: one per core
     dataset_sample: int = 2048  # images per model used by examples / universality / claims
 
 
@@ -310,6 +310,6 @@ def _parse_build(text: str, path: Path, data: dict[str, Any]) -> BuildSettings:
     return BuildSettings(
         device=device,
         theme=r.str("theme", "distill") or "distill",
-        jobs=r.int("jobs", 1, 1, 256),
+        jobs=r.int("jobs", 0, 0, 256),
         dataset_sample=r.int("dataset_sample", BuildSettings.dataset_sample, 16, 1_000_000),
     )

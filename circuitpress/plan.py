@@ -74,8 +74,10 @@ class Planner:
         device: str,
         progress: Progress | None,
         memory: dict[str, Result] | None = None,
+        threads: int | None = None,
     ):
         self.config = config
+        self.threads = threads
         self.memory = memory if memory is not None else {}  # results by key, kept across builds
         self.cache = cache
         self.device = device
@@ -131,7 +133,9 @@ class Planner:
         from circuitpress.analysis import engine  # torch enters here, and only here
 
         self.engine_imported = True
-        computed = engine.compute(list(todo), self.config, device=self.device, progress=self.progress)
+        computed = engine.compute(
+            list(todo), self.config, device=self.device, progress=self.progress, threads=self.threads
+        )
         for request, key in todo.items():
             result = computed[request]
             self.cache.put(key, result)

@@ -174,7 +174,12 @@ class SiteBuild:
         self.cache = Cache(self.root / CACHE_DIR, warnings=self.warnings)
         device = self.options.device or self.config.build.device
         self.planner = Planner(
-            self.config, self.cache, device=device, progress=self.options.progress, memory=self.memo.results
+            self.config,
+            self.cache,
+            device=device,
+            progress=self.options.progress,
+            memory=self.memo.results,
+            threads=self.options.jobs or self.config.build.jobs or None,
         )
         self.writer = SiteWriter(self.out)
         signature = self.input_signature()

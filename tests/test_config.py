@@ -56,7 +56,7 @@ device = "cpu"
         ('[models.a]\nzoo = "x"\nlucent = "y"\n', 1, "exactly one of zoo, lucent, factory"),
         ('[models.a]\nfactory = "nope"\n', 2, "must be 'module:callable'"),
         ('[build]\ndevice = "gpu"\n', 2, "unknown device 'gpu'"),
-        ('[build]\njobs = 0\n', 2, "'jobs' must be a whole number"),
+        ('[build]\njobs = -1\n', 2, "'jobs' must be a whole number"),
         ('[site]\ntitle = 3\n', 2, "'title' must be a string"),
         ('[models.a]\nzoo = "x"\nmean = [1, 2]\n', 3, "'mean' must be a list of 3 numbers"),
     ],
