@@ -104,6 +104,7 @@ class LinkChecker:
         base_url: str = "/",
         display_prefix: str = "_site/",
         sources: dict[str, str] | None = None,
+        root: Path | None = None,
     ) -> None:
         self.files = files
         self.existing = set(files) | set(copies)
@@ -113,7 +114,9 @@ class LinkChecker:
         self.site_origin = _origin(base_url)
         self.display_prefix = display_prefix
         self.sources = sources or {}
+        self.root = root
         self._pages: dict[str, _Page] = {}
+        self._source_lines: dict[str, list[str]] = {}
 
     def page(self, rel: str) -> _Page:
         if rel not in self._pages:
@@ -136,7 +139,7 @@ class LinkChecker:
                 problem = self.check(page, page_url, link)
                 if problem is not None:
                     message, hint = problem
-                    yield self.warning(rel, link.line, message, hint)
+                    yield self.warning(rel, link.line, message, hint, link.url)
 
     def check(self, page: _Page, page_url: str, link: Link) -> tuple[str, str | None] | None:
         """(message, hint) when `link` on `page` goes nowhere; None when it is fine or external."""
@@ -197,13 +200,35 @@ class LinkChecker:
         for url, problem in outcomes:
             if problem is not None:
                 rel, line = links[url]
-                yield self.warning(rel, line, f"external link '{url}' {problem}", None)
+                yield self.warning(rel, line, f"external link '{url}' {problem}", None, url)
 
-    def warning(self, rel: str, line: int, message: str, hint: str | None) -> BuildWarning:
+    def warning(self, rel: str, line: int, message: str, hint: str | None, url: str | None = None) -> BuildWarning:
+        """Located in the article's Markdown when the link is written there (the line to edit),
+        else in the built page, naming the article it was built from."""
         source = self.sources.get(rel)
+        if source is not None and url is not None:
+            source_line = self._line_in_source(source, url)
+            if source_line is not None:
+                return BuildWarning(message, file=source, line=source_line, hint=hint)
         if source is not None:
             hint = (hint + "; " if hint else "") + f"the page is built from {source}"
         return BuildWarning(message, file=self.display_prefix + rel, line=line, hint=hint)
+
+    def _line_in_source(self, source: str, url: str) -> int | None:
+        if self.root is None:
+            return None
+        if source not in self._source_lines:
+            try:
+                text = (self.root / source).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            self._source_lines[source] = text.splitlines()
+        # The URL as the author wrote it, as a Markdown link target or an HTML attribute.
+        needles = (f"]({url}", f"<{url}>", f'"{url}"', f"'{url}'")
+        for number, text_line in enumerate(self._source_lines[source], 1):
+            if any(n in text_line for n in needles):
+                return number
+        return None
 
 
 def probe(url: str, timeout: float) -> str | None:
@@ -239,6 +264,7 @@ def check_links(build: "SiteBuild", *, external: bool = False) -> Iterator[Build
         base_url=build.config.site.base_url,
         display_prefix=_display_prefix(build.root, build.out),
         sources=_sources(build),
+        root=build.root,
     )
     yield from checker.internal()
     if external:

@@ -26,7 +26,10 @@ def test_planted_broken_link_and_anchor_are_found(make_site):
     found = problems(site)
     assert len(found) == 3, found
     gone = next(p for p in found if "'../gone/'" in p)
-    assert gone.startswith("_site/one/index.html:") and "broken link" in gone and "content/one.md" in gone
+    # Located at the line of the Markdown that has the link: the line the author must edit.
+    source = (site / "content" / "one.md").read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if "../gone/" in text)
+    assert gone.startswith(f"content/one.md:{line}: broken link"), gone
     assert any("no element with id 'nowhere' in this page" in p for p in found)
     assert any("no element with id 'missing-part' in two/index.html" in p for p in found)
 
@@ -48,7 +51,17 @@ def test_check_command_fails_on_a_broken_link(make_site):
     site = make_site(articles={"one": "[gone](../gone/)"})
     result = CliRunner().invoke(cli, ["check", str(site)])
     assert result.exit_code == 1
-    assert "_site/one/index.html:" in result.output and "broken link '../gone/'" in result.output
+    assert "content/one.md:" in result.output and "broken link '../gone/'" in result.output
+
+
+def test_a_link_the_markdown_does_not_contain_is_located_in_the_built_page(make_site):
+    site = make_site(articles={"one": "Text."})
+    override = site / "themes" / "distill" / "templates" / "partials" / "title.html"
+    override.parent.mkdir(parents=True)
+    override.write_text('<h1>{{ page.title }}</h1>\n<a href="{{ url("nowhere/") }}">x</a>\n')
+    found = problems(site)
+    assert len(found) == 1 and found[0].startswith("_site/one/index.html:"), found
+    assert "the page is built from content/one.md" in found[0]
 
 
 def test_lines_attributes_and_forms():
@@ -70,5 +83,5 @@ def test_external_links_only_when_asked_and_offline_is_reported(make_site):
     found = problems(site, external=True)
     # Offline (as here), the theme's licence link cannot be reached either: reported, no crash.
     mine = [p for p in found if "127.0.0.1:9" in p]
-    assert len(mine) == 1 and "could not be reached" in mine[0] and mine[0].startswith("_site/one/index.html:")
+    assert len(mine) == 1 and "could not be reached" in mine[0] and mine[0].startswith("content/one.md:")
     assert probe("http://127.0.0.1:9/", 2.0) is not None
