@@ -44,6 +44,17 @@ def check_same_model(src: UnitRef, dst: UnitRef, call: DirectiveCall, line: int,
         )
 
 
+def check_units(
+    call: DirectiveCall, channels: Sequence[int], layers: dict[str, dict[str, Any]], model: str, layer: str,
+    *, line: int, what: str,
+) -> None:
+    """An error at `line` when a channel is not a unit of `model/layer` (from model facts)."""
+    units = int(layers[layer]["units"])
+    bad = [c for c in channels if not 0 <= c < units]
+    if bad:
+        raise call.error(f"{what}: {model}/{layer} has no unit {bad[0]}", hint=f"it has units 0 to {units - 1}", line=line)
+
+
 def result_or_none(ctx: Any, request: Request) -> Result | None:
     """A result when this build round has it (follow-up contexts know `has_result`)."""
     has = getattr(ctx, "has_result", None)

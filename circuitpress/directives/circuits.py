@@ -23,6 +23,7 @@ from circuitpress.directives._circuitry import (
     channel_ref,
     check_order,
     check_same_model,
+    check_units,
     kernel_cell,
     kernel_json,
     layer_info,
@@ -248,14 +249,9 @@ class CircuitDirective(Directive):
         earlier = [n for n in names[: names.index(root.layer)] if layers[n]["type"] in FEATURE_TYPES]
         if not earlier:
             return
-        units = int(layers[earlier[-1]]["units"])
-        bad = [c for c in chosen if not 0 <= c < units]
-        if bad:
-            raise call.error(
-                f"{{circuit}} option ':units:': {root.model}/{earlier[-1]} has no unit {bad[0]}",
-                hint=f"it has units 0 to {units - 1}",
-                line=call.option_line("units"),
-            )
+        check_units(
+            call, chosen, layers, root.model, earlier[-1], line=call.option_line("units"), what="{circuit} option ':units:'"
+        )
 
     def _chosen_inputs(
         self, call: DirectiveCall, ctx: Any, ref: UnitRef, layer: str, chosen: tuple[int, ...], missing: list[Any]

@@ -23,6 +23,7 @@ from circuitpress.analysis.sweeps import canonical
 from circuitpress.directives._circuitry import (
     FEATURE_TYPES,
     check_same_model,
+    check_units,
     layer_info,
     result_or_none,
     split_pair,
@@ -158,14 +159,7 @@ class ClaimDirective(Directive):
 
     def _validate(self, call: DirectiveCall, layers: dict[str, dict[str, Any]], classes: list[str]) -> None:
         for ref, line in call.data["ablate"]:
-            units = int(layers[ref.layer]["units"])
-            bad = [c for c in ref.channels if c >= units]
-            if bad:
-                raise call.error(
-                    f"option ':ablate:' of {{claim}}: {ref.model}/{ref.layer} has no unit {bad[0]}",
-                    hint=f"it has units 0 to {units - 1}",
-                    line=line,
-                )
+            check_units(call, ref.channels, layers, ref.model, ref.layer, line=line, what="option ':ablate:' of {claim}")
         names = list(layers)
         for src, dst in call.data["pairs"]:
             line = call.option_line("ablate-weights")

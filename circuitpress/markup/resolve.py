@@ -39,17 +39,17 @@ class Resolver:
 
     def run(self, tokens: Sequence[Token], offset: int = 0, top: bool = True) -> None:
         self.block(tokens, offset, top=top, words=True)
-        # Footnote texts are read after the body, as the appendix is; they may cite and
-        # reference further footnotes, which join the queue.
-        while self.pending:
-            number, content = self.pending.pop(0)
-            self.footnote_content(number, content)
-        self.resolve_numrefs()
+        self.finish()
         if self.ctx is not None:
             self.assign_heading_ids()
 
     def run_inline(self, children: Sequence[Token], line: int) -> None:
         self.inline(children, line, words=False)
+        self.finish()
+
+    def finish(self) -> None:
+        # Footnote texts are read after the body, as the appendix is; they may cite and
+        # reference further footnotes, which join the queue.
         while self.pending:
             number, content = self.pending.pop(0)
             self.footnote_content(number, content)

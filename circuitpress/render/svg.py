@@ -120,6 +120,14 @@ def colorbar_svg(lo: float, hi: float, *, diverge: bool, width: float = 160, lab
 # --- plots --------------------------------------------------------------------------------------
 
 
+def _axis_titles(x_title: str, x_at: tuple[float, float], y_title: str, y_at: tuple[float, float]) -> str:
+    """The x title centred at `x_at`, the y title rotated to read upwards, centred at `y_at`."""
+    return (
+        f'<text class="cp-axis-label" x="{num(x_at[0])}" y="{num(x_at[1])}" text-anchor="middle" fill="currentColor">{attr(x_title)}</text>'
+        f'<text class="cp-axis-label" transform="translate({num(y_at[0])} {num(y_at[1])}) rotate(-90)" text-anchor="middle" fill="currentColor">{attr(y_title)}</text>'
+    )
+
+
 @dataclass(frozen=True)
 class Series:
     label: str
@@ -173,10 +181,7 @@ def line_plot_svg(
             f'<line x1="{num(xx)}" x2="{num(xx)}" y1="{num(top + ph)}" y2="{num(top + ph + 4)}" stroke="currentColor" stroke-opacity="0.5"/>'
             f'<text x="{num(xx)}" y="{num(top + ph + 16)}" text-anchor="middle" fill="currentColor">{attr(text)}</text>'
         )
-    parts.append(
-        f'<text class="cp-axis-label" x="{num(left + pw / 2)}" y="{num(height - 6)}" text-anchor="middle" fill="currentColor">{attr(x_label)}</text>'
-        f'<text class="cp-axis-label" transform="translate(14 {num(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="currentColor">{attr(y_label)}</text>'
-    )
+    parts.append(_axis_titles(x_label, (left + pw / 2, height - 6), y_label, (14, top + ph / 2)))
     palette = ["#b2182b", "#2166ac", "#1b7837", "#762a83", "#e08214"]
     for i, s in enumerate(series):
         color = palette[i % len(palette)]
@@ -245,10 +250,7 @@ def heatmap_svg(
             parts.append(
                 f'<text x="{num(xx)}" y="{num(base + 12)}" text-anchor="middle" fill="currentColor">{attr(text)}</text>'
             )
-    parts.append(
-        f'<text class="cp-axis-label" x="{num(left + w * cell / 2)}" y="{num(base + 28)}" text-anchor="middle" fill="currentColor">{attr(x_title)}</text>'
-        f'<text class="cp-axis-label" transform="translate(12 {num(top + h * cell / 2)}) rotate(-90)" text-anchor="middle" fill="currentColor">{attr(y_title)}</text>'
-    )
+    parts.append(_axis_titles(x_title, (left + w * cell / 2, base + 28), y_title, (12, top + h * cell / 2)))
     bar = colorbar_svg(lo, hi, diverge=diverge, width=min(220.0, max(120.0, w * cell)))
     parts.append(f'<g transform="translate({num(left)} {num(base + 40)})">{bar}</g>')
     parts.append("</svg>")
