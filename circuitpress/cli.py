@@ -50,30 +50,38 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def progress_bars(quiet: bool) -> Iterator[Any]:
-    """A `progress(label, done, total)` callback drawing rich bars on stderr, or None."""
+    """A `progress(label, done, total)` callback drawing rich bars on stderr, or None.
+
+    The bars appear only once there is progress to show: a build served from the cache
+    prints nothing but its summary."""
     if quiet:
         yield None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    state: dict[str, Any] = {"bars": None, "tasks": {}}
 
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bars:
-        tasks: dict[str, Any] = {}
+    def progress(label: str, done: int, total: int) -> None:
+        if state["bars"] is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        def progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bars.add_task(label, total=total)
-            bars.update(tasks[label], completed=done, total=total)
+            state["bars"] = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            state["bars"].start()
+        bars, tasks = state["bars"], state["tasks"]
+        if label not in tasks:
+            tasks[label] = bars.add_task(label, total=total)
+        bars.update(tasks[label], completed=done, total=total)
 
+    try:
         yield progress
+    finally:
+        if state["bars"] is not None:
+            state["bars"].stop()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -172,7 +172,11 @@ def load_config(site_dir: str | Path) -> SiteConfig:
             line=1,
             hint="run 'circuitpress new DIR' to make a site, or pass the site folder",
         )
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise UserError("the file is not UTF-8 text", file=CONFIG_NAME, line=line, hint="save it as UTF-8") from None
     return parse_config(text, root, path)
 
 

@@ -13,6 +13,32 @@ import tempfile
 from pathlib import Path
 
 
+# Folders of a site that a build or publish must never replace.
+PROTECTED = ("content", "static", "themes", ".circuitpress", ".git")
+
+
+def check_output_folder(root: Path, out: Path, shown: str) -> None:
+    """Refuse an output folder whose replacement would delete the author's files.
+
+    `shown` names the option in the message, e.g. "--out ../x"."""
+    from circuitpress.errors import UserError
+
+    if out == root or out in root.parents:
+        raise UserError(f"{shown} would replace the site folder itself", hint="write the site to a folder of its own")
+    for name in PROTECTED:
+        protected = root / name
+        if out == protected or protected in out.parents:
+            raise UserError(f"{shown} is inside the site's {name}/ folder", hint="write the site to a folder of its own")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{shown} is a file, not a folder")
+    # Replacing a folder deletes what was in it: only an empty one or an earlier build.
+    if out.is_dir() and any(out.iterdir()) and not (out / "index.html").is_file():
+        raise UserError(
+            f"{shown} is a folder with other files in it",
+            hint="use an empty folder or one that holds an earlier build (it has an index.html)",
+        )
+
+
 class SiteWriter:
     """Collects output files in memory-light fashion (written at once to a temp folder)."""
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from circuitpress import __version__
 from circuitpress.errors import UserError
+from circuitpress.output import check_output_folder
 
 if TYPE_CHECKING:
     from circuitpress.site import SiteBuild
@@ -27,7 +28,6 @@ GIT_TIMEOUT_S = 60
 _TEXT = (".html", ".htm", ".xml", ".json", ".js", ".mjs", ".css", ".svg", ".txt", ".md", ".map", ".webmanifest")
 _CWD_LOCK = threading.Lock()  # ghp-import runs git in the current folder; chdir is process-wide
 # Folders of the site that a --target must never replace (a typo like `--target content`).
-_PROTECTED = ("content", "static", "themes", ".circuitpress", ".git")
 
 
 def publish_site(
@@ -88,28 +88,11 @@ def check_no_local_paths(build: "SiteBuild", root: Path) -> None:
 def publish_folder(root: Path, target: Path, *, quiet: bool = False) -> None:
     """Build, then swap the site into `target` at once (a temporary sibling, then renames)."""
     out = target.expanduser().resolve()
-    _check_folder_target(root, out, str(target))
+    check_output_folder(root, out, f"--target {target}")
     build = strict_build(root, out)
     build.writer.commit()  # writes a temporary sibling of `out`, then renames it into place
     if not quiet:
         print(f"Published {len(build.writer.paths())} files to {out}")
-
-
-def _check_folder_target(root: Path, out: Path, shown: str) -> None:
-    if out == root or out in root.parents:
-        raise UserError(f"--target {shown} would replace the site folder itself", hint="publish to a folder outside the site")
-    for name in _PROTECTED:
-        protected = root / name
-        if out == protected or protected in out.parents:
-            raise UserError(f"--target {shown} is inside the site's {name}/ folder", hint="publish to a folder outside the site")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--target {shown} is a file, not a folder")
-    # Replacing a folder deletes what was in it: only an empty one or an earlier publish.
-    if out.is_dir() and any(out.iterdir()) and not (out / "index.html").is_file():
-        raise UserError(
-            f"--target {shown} is a folder with other files in it",
-            hint="publish to an empty folder or one that holds an earlier publish (it has an index.html)",
-        )
 
 
 # -- to GitHub Pages -------------------------------------------------------------------------------

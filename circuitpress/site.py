@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from circuitpress.cache import CACHE_DIR, Cache
 from circuitpress.config import SiteConfig, load_config
 from circuitpress.errors import BuildWarning, UserError
-from circuitpress.output import SiteWriter
+from circuitpress.output import SiteWriter, check_output_folder
 from circuitpress.plan import Mention, PagePlanner, Planner, Progress
 from circuitpress.markup.registry import Directive
 from circuitpress.requests import Request, Result, UnitRef, unit_page_path
@@ -170,6 +170,8 @@ class SiteBuild:
         self.config: SiteConfig = load_config(root)
         self.root = self.config.root
         self.out = (self.options.out or self.root / "_site").resolve()
+        if self.options.write and self.options.out is not None:
+            check_output_folder(self.root, self.out, f"--out {self.options.out}")
         self.warnings: list[BuildWarning] = []
         self.cache = Cache(self.root / CACHE_DIR, warnings=self.warnings)
         device = self.options.device or self.config.build.device
@@ -419,10 +421,24 @@ class SiteBuild:
 
     def copy_static(self) -> None:
         static = self.root / "static"
-        if static.is_dir():
-            for path in sorted(static.rglob("*")):
-                if path.is_file() and not path.name.startswith("."):
-                    self.writer.copy(f"static/{path.relative_to(static).as_posix()}", path)
+        if not static.is_dir():
+            return
+        for path in sorted(static.rglob("*")):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            rel = path.relative_to(static).as_posix()
+            if not path.resolve().is_relative_to(self.root):
+                # A link to a file outside the site would publish it: never follow one.
+                self.warnings.append(
+                    BuildWarning(
+                        f"static/{rel} links to a file outside the site and was not copied",
+                        file=f"static/{rel}",
+                        line=1,
+                        hint="copy the file into static/ instead of linking it",
+                    )
+                )
+                continue
+            self.writer.copy(f"static/{rel}", path)
 
     # -- the whole build ----------------------------------------------------------------------
 

@@ -149,3 +149,35 @@ def test_noop_rebuild_is_up_to_date_and_edits_are_not(prose_site):
     assert "A changed note." in (site / "_site" / "prose" / "index.html").read_text()
     assert build_site(site).up_to_date
     assert not build_site(site, __import__("circuitpress.site").site.BuildOptions(drafts=True)).up_to_date
+
+
+def test_out_never_replaces_the_authors_files(prose_site, tmp_path):
+    site = prose_site()
+    runner = CliRunner()
+    for out in (site, site / "content", site / "static" / "x", tmp_path):
+        result = runner.invoke(cli, ["build", str(site), "--quiet", "--out", str(out)])
+        assert result.exit_code == 1, (out, result.output)
+        assert "--out" in result.output
+    assert (site / "content" / "prose.md").is_file()
+    build(site, "--out", str(tmp_path / "fresh"))
+    build(site, "--out", str(tmp_path / "fresh"))  # an earlier build may be replaced
+
+
+def test_static_links_outside_the_site_are_not_copied(prose_site, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private")
+    site = prose_site({"static/ok.txt": "fine"})
+    (site / "static" / "leak.txt").symlink_to(secret)
+    result = CliRunner().invoke(cli, ["build", str(site)])
+    assert result.exit_code == 0, result.output
+    assert "outside the site" in result.output
+    assert (site / "_site" / "static" / "ok.txt").is_file()
+    assert not (site / "_site" / "static" / "leak.txt").exists()
+
+
+def test_config_not_utf8(prose_site):
+    site = prose_site()
+    (site / "circuitpress.toml").write_bytes(b'[site]\ntitle = "caf\xe9"\n')
+    result = CliRunner().invoke(cli, ["build", str(site)])
+    assert result.exit_code == 1
+    assert result.output.startswith("circuitpress.toml:2: the file is not UTF-8")
