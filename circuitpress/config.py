@@ -22,6 +22,14 @@ class Author:
     affiliation_url: str | None = None
 
 
+def is_organisation(name: str) -> bool:
+    """'The circuitpress authors', 'OpenAI Clarity Team': a group, not a person's name.
+
+    Citations must not invert such a name into 'authors, The circuitpress'."""
+    words = name.split()
+    return bool(words) and (words[0].lower() == "the" or len(words) >= 4)
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """How images reach a model: pixel range, normalisation, input size (height, width)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from circuitpress.config import Author, SiteConfig
+from circuitpress.config import Author, SiteConfig, is_organisation
 from circuitpress.markup.frontmatter import FrontMatter
 
 
@@ -25,7 +25,7 @@ def article_bibtex(meta: FrontMatter, slug: str, config: SiteConfig) -> str:
         fields.append(("note", url))
     if meta.doi:
         fields.append(("doi", meta.doi))
-    body = ",\n".join(f"  {k} = {{{_escape(v) if k not in ('note', 'doi') else v}}}" for k, v in fields)
+    body = ",\n".join(f"  {k} = {{{_escape(v) if k not in ('note', 'doi', 'author') else v}}}" for k, v in fields)
     return f"@article{{{citation_key(authors, year, meta.title)},\n{body}\n}}"
 
 
@@ -38,7 +38,8 @@ def page_url(base_url: str, slug: str) -> str | None:
 
 def citation_key(authors: tuple[Author, ...], year: str | None, title: str) -> str:
     """Distill-style key: first author's last name, year, first significant title word."""
-    last = _ascii(authors[0].name.split()[-1]) if authors else ""
+    first = authors[0].name if authors else ""
+    last = _ascii(first.split()[1 if is_organisation(first) and len(first.split()) > 1 else -1]) if first else ""
     words = [w for w in re.findall(r"[A-Za-z0-9]+", _ascii(title)) if w.lower() not in _STOP_WORDS]
     key = f"{last}{year or ''}{words[0] if words else ''}".lower()
     return key or "article"
@@ -53,9 +54,11 @@ def _ascii(text: str) -> str:
 
 def _bib_name(author: Author) -> str:
     parts = author.name.split()
+    if is_organisation(author.name):
+        return "{" + _escape(author.name) + "}"  # a group: BibTeX must not invert it
     if len(parts) < 2:
-        return author.name
-    return f"{parts[-1]}, {' '.join(parts[:-1])}"
+        return _escape(author.name)
+    return _escape(f"{parts[-1]}, {' '.join(parts[:-1])}")
 
 
 def _escape(value: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from circuitpress.config import SiteConfig
+from circuitpress.config import SiteConfig, is_organisation
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.render.feeds import feed_xml, page_path, sitemap_xml
 from circuitpress.urls import LINK_HINT, is_safe_link
@@ -58,10 +58,14 @@ def long_date(d: date | None) -> str:
 def scholar_name(name: str) -> str:
     """Google Scholar wants 'Last, First'; a name that already has a comma is left alone."""
     parts = name.strip().rsplit(" ", 1)
-    return name if "," in name or len(parts) == 1 else f"{parts[1]}, {parts[0]}"
+    if "," in name or len(parts) == 1 or is_organisation(name):
+        return name
+    return f"{parts[1]}, {parts[0]}"
 
 
 def surname(name: str) -> str:
+    if is_organisation(name):
+        return name.strip()
     return name.split(",")[0].strip() if "," in name else name.strip().rsplit(" ", 1)[-1]
 
 
