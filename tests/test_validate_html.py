@@ -57,7 +57,7 @@ def validate(root: Path) -> None:
 
 
 def build(site: Path, out: Path) -> None:
-    result = CliRunner().invoke(cli, ["build", str(site), "--out", str(out), "--quiet"])
+    result = CliRunner().invoke(cli, ["build", str(site), "--out", str(out), "--quiet", "--jobs", "1"])
     assert result.exit_code == 0, result.output
 
 
