@@ -72,12 +72,14 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _svg_open(width: float, height: float, cls: str, label: str, role: str = "img") -> str:
-    # Pictures are role="img"; a diagram with links inside must stay a "group" so its links
-    # remain reachable by keyboard and assistive technology.
+def _svg_open(width: float, height: float, cls: str, label: str, role: str | None = "img") -> str:
+    # Pictures are role="img"; a diagram with links inside keeps svg's own role (a graphics
+    # document), so its links remain reachable by keyboard and assistive technology. ("group"
+    # is not an allowed role of <svg> in HTML: the Nu checker rejects it.)
+    role_attr = f' role="{role}"' if role else ""
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="{attr(cls)}" viewBox="0 0 {num(width)} {num(height)}" '
-        f'width="{num(width)}" height="{num(height)}" role="{role}" aria-label="{attr(label)}" {FONT} font-size="11">'
+        f'width="{num(width)}" height="{num(height)}"{role_attr} aria-label="{attr(label)}" {FONT} font-size="11">'
     )
 
 
@@ -314,7 +316,7 @@ def circuit_svg(nodes: Sequence[Node], edges: Sequence[Edge], *, node_size: floa
         for i, n in enumerate(members):
             pos[n.id] = (x0 + i * (node_size + gap_x), y)
     strongest = max((abs(e.weight) for e in edges), default=1.0) or 1.0
-    parts = [_svg_open(width, height, "cp-circuit-svg", label, role="group")]
+    parts = [_svg_open(width, height, "cp-circuit-svg", label, role=None)]
     parts.append('<g class="cp-edges">')
     for e in edges:
         if e.src not in pos or e.dst not in pos:
