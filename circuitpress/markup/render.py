@@ -88,8 +88,11 @@ class PageRenderContext:
         body = self.tokens_html(call.data.get("_body_tokens", []), inline=True)
         if number is None and not body:
             return ""
-        prefix = f'<span class="cp-fignum">Figure {number}:</span> ' if number is not None else ""
-        return f"<figcaption>{prefix}{body}</figcaption>"
+        if number is None:
+            return f"<figcaption>{body}</figcaption>"
+        if not body:  # a labelled figure without a caption: just its number
+            return f'<figcaption><span class="cp-fignum">Figure {number}</span></figcaption>'
+        return f'<figcaption><span class="cp-fignum">Figure {number}:</span> {body}</figcaption>'
 
     def markdown(self, source: str, *, inline: bool = False) -> str:
         """Author Markdown as HTML. A directive's own body was parsed (and planned) with the

@@ -91,7 +91,7 @@ def test_caption_is_empty_without_number_or_body() -> None:
 def test_labelled_figure_without_caption_is_numbered() -> None:
     out = build(HEAD + ":::{probe} a\n:name: fig-x\n:::\n{numref}`fig-x`\n")
     assert '<a class="cp-numref" href="#fig-x">Figure 1</a>' in out.body_html
-    assert '<span class="cp-fignum">Figure 1:</span>' in out.body_html
+    assert '<span class="cp-fignum">Figure 1</span></figcaption>' in out.body_html  # no dangling colon
 
 
 def test_citation_box_bibtex() -> None:
