@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 GIT_TIMEOUT_S = 60
 _TEXT = (".html", ".htm", ".xml", ".json", ".js", ".mjs", ".css", ".svg", ".txt", ".md", ".map", ".webmanifest")
 _CWD_LOCK = threading.Lock()  # ghp-import runs git in the current folder; chdir is process-wide
-# Folders of the site that a --target must never replace (a typo like `--target content`).
-
-
 def publish_site(
     site: Path,
     *,
