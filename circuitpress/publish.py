@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 GIT_TIMEOUT_S = 60
 _TEXT = (".html", ".htm", ".xml", ".json", ".js", ".mjs", ".css", ".svg", ".txt", ".md", ".map", ".webmanifest")
 _CWD_LOCK = threading.Lock()  # ghp-import runs git in the current folder; chdir is process-wide
+
+
 def publish_site(
     site: Path,
     *,
