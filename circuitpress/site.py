@@ -7,6 +7,7 @@ once. Rendering never runs a model; results come from the planner (cache or engi
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,6 +245,7 @@ class SiteBuild:
                 source = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise UserError("file is not UTF-8 text", file=file, line=1, hint=str(exc.reason)) from None
+            check_text(source, file)
             digest = content_hash(raw)
             memo = self.memo.parsed.get(file)
             if memo is not None and memo[0] == digest:
@@ -520,6 +522,22 @@ def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
         return None  # the build itself reports it, where a page uses the model
     settings = {"strict": options.strict, "drafts": options.drafts, "device": options.device}
     return stamp.input_stamp(config.root, out, settings, fingerprints)
+
+
+# Code points HTML forbids (C0 controls but tab, newline, form feed, carriage return; DEL; C1).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
+def check_text(source: str, file: str) -> None:
+    """An invisible control character would make the page invalid HTML: name its line."""
+    bad = _CONTROL.search(source)
+    if bad is not None:
+        raise UserError(
+            f"control character U+{ord(bad.group()):04X} in the text",
+            file=file,
+            line=source.count("\n", 0, bad.start()) + 1,
+            hint="often a '\\b' that a script turned into a backspace: delete it",
+        )
 
 
 def content_hash(*parts: bytes | str) -> str:

@@ -39,6 +39,7 @@ CASES = [
     ("missing-figure-image", {"content/prose.md": article(":::{figure} images/nope.png\nCaption.\n:::\n")}, "content/prose.md:5", "nope.png"),
     ("unknown-model", {"content/prose.md": article("The unit {unit}`nomodel/conv1:3` fires.\n")}, "content/prose.md:5", "nomodel"),
     ("bad-reference", {"content/prose.md": article("The unit {unit}`conv1-3` fires.\n")}, "content/prose.md:5", "conv1-3"),
+    ("control-character", {"content/prose.md": article("Its bias $\x08eta$ is small.\n")}, "content/prose.md:5", "U+0008"),
     ("not-utf8", {"content/prose.md": b"---\ntitle: T\n---\n\xff\xfe bad bytes\n"}, "content/prose.md:1", "UTF-8"),
 ]
 
