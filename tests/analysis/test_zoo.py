@@ -131,14 +131,17 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    def run(out: Path, *extra: str) -> str:
+    import os
+
+    def run(out: Path, hash_seed: str) -> str:
         cmd = [sys.executable, "-m", "circuitpress.analysis.zoo.train", "shapes-a", "--images", "256",
-               "--epochs", "1", "--out", str(out), *extra]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+               "--epochs", "1", "--out", str(out)]
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}  # each process hashes strings its own way
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         assert done.returncode == 0, done.stderr[-2000:]
         return hashlib.sha256((out / "shapes-a.safetensors").read_bytes()).hexdigest()
 
-    first, second = run(tmp_path / "one"), run(tmp_path / "two")
+    first, second = run(tmp_path / "one", "1"), run(tmp_path / "two", "2")
     assert first == second
 
 

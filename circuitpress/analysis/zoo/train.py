@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.numpy import save_file as save_numpy
 from torch.nn import functional as F
 
 from circuitpress.analysis.procedural import HELDOUT_SEED, make_dataset
@@ -64,9 +64,11 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor)
     return float(correct.float().mean()), per_class
 
 
-def train(spec: ZooSpec, log: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
-    """Train one model; returns its state dict and the training record."""
-    torch.set_num_threads(THREADS)
+def train(spec: ZooSpec, log: bool = True, threads: int = THREADS) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+    """Train one model; returns its state dict and the training record.
+
+    The weights are reproducible for a given seed and thread count."""
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     started = time.perf_counter()
     images, labels = _images(spec.dataset, spec.train_images, spec.train_seed)
@@ -120,7 +122,7 @@ def train(spec: ZooSpec, log: bool = True) -> tuple[dict[str, torch.Tensor], dic
         "epochs": spec.epochs,
         "training_seconds": round(train_seconds, 1),
         "data_seconds": round(data_seconds, 1),
-        "threads": THREADS,
+        "threads": threads,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
@@ -144,8 +146,14 @@ def save(state: dict[str, torch.Tensor], record: dict[str, object], out: Path, c
     out.mkdir(parents=True, exist_ok=True)
     name = str(record["name"])
     path = out / f"{name}.safetensors"
-    # Fixed metadata (no timestamps), so identical weights give an identical file.
-    save_file(state, str(path), metadata={"zoo": name, "format": "circuitpress-zoo-1"})
+    # Fixed metadata (no timestamps), so identical weights give an identical file. The NumPy
+    # writer, because safetensors.torch orders tensors in the file by Python's per-process
+    # string hashing: the same weights came out as different bytes under another PYTHONHASHSEED.
+    save_numpy(
+        {k: v.detach().cpu().numpy() for k, v in state.items()},
+        str(path),
+        metadata={"zoo": name, "format": "circuitpress-zoo-1"},
+    )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     full = {**record, "command": command, "sha256": digest, "bytes": path.stat().st_size}
     (out / f"{name}.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
@@ -164,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="retrain into a temporary folder and compare sha256 with the shipped record")
     parser.add_argument("--images", type=int, help="override the number of training images (quick runs)")
     parser.add_argument("--epochs", type=int, help="override the number of epochs (quick runs)")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help=f"torch CPU threads (default {THREADS}, as the shipped weights were trained)")
     args = parser.parse_args(argv)
     status = 0
     for name in args.names:
@@ -175,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m circuitpress.analysis.zoo.train " + name
         if args.check:
             shipped = json.loads((WEIGHTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
-            state, record = train(spec)
+            state, record = train(spec, threads=args.threads)
             with tempfile.TemporaryDirectory() as tmp:
                 save(state, record, Path(tmp), command)
                 fresh = json.loads((Path(tmp) / f"{name}.json").read_text(encoding="utf-8"))
@@ -184,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                   + ("IDENTICAL" if same else "DIFFERENT"), flush=True)
             status |= 0 if same else 1
         else:
-            state, record = train(spec)
+            state, record = train(spec, threads=args.threads)
             path = save(state, record, args.out, command)
             print(f"{name}: wrote {path}", flush=True)
     return status
