@@ -60,11 +60,8 @@ class Services:
     def thumbnail_url(self, ref: UnitRef) -> str | None:
         from circuitpress.directives.features import thumbnail_request
 
-        if ref.is_direction and ref.position is None:
-            request = thumbnail_request(ref)
-        else:
-            channel = ref.channel_ref() or ref
-            request = thumbnail_request(channel)
+        # Neurons share their channel's thumbnail; a direction has one only if a page asked.
+        request = thumbnail_request(ref.channel_ref() or ref)
         if request not in self.build.planner.results:
             return None
         images = self.result(request).arrays["images"]
