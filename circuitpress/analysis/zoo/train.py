@@ -146,13 +146,14 @@ def save(state: dict[str, torch.Tensor], record: dict[str, object], out: Path, c
     out.mkdir(parents=True, exist_ok=True)
     name = str(record["name"])
     path = out / f"{name}.safetensors"
-    # Fixed metadata (no timestamps), so identical weights give an identical file. The NumPy
-    # writer, because safetensors.torch orders tensors in the file by Python's per-process
-    # string hashing: the same weights came out as different bytes under another PYTHONHASHSEED.
+    # Identical weights must give an identical file. So: no timestamps; the NumPy writer, because
+    # safetensors.torch orders tensors by Python's per-process string hashing; and a single
+    # metadata entry, because safetensors keeps metadata in a Rust HashMap, whose order is
+    # randomised per process (two entries came out in either order).
     save_numpy(
         {k: v.detach().cpu().numpy() for k, v in state.items()},
         str(path),
-        metadata={"zoo": name, "format": "circuitpress-zoo-1"},
+        metadata={"circuitpress_zoo": f"{name} v1"},
     )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     full = {**record, "command": command, "sha256": digest, "bytes": path.stat().st_size}
