@@ -10,6 +10,7 @@ their ids once every explicit label is known.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Sequence
 
@@ -21,7 +22,9 @@ from circuitpress.markup.math import convert_token
 from circuitpress.markup.state import Heading, PageEnv
 
 BUILTIN_ROLES = ("cite", "numref")
-_WORD = re.compile(r"\S*\w\S*")  # punctuation alone ("." after a footnote) is no word
+_WORD = re.compile(r"\S*\w\S*")
+# What the footnote plugin leaves as text when `[^label]` has no definition.
+_FOOTNOTE_LIKE = re.compile(r"\[\^([^\]\s]+)\]")  # punctuation alone ("." after a footnote) is no word
 _NUMREF = re.compile(r"^(?P<text>.*?)\s*<(?P<label>[^<>]+)>\s*$", re.S)
 
 
@@ -70,7 +73,7 @@ class Resolver:
             elif kind == "math_block":
                 convert_token(token, self.page.file, line)
             elif kind == "inline" and token.children:
-                self.inline(token.children, line, words=words)
+                self.inline(token.children, line, words=words, source=token.content)
 
     def directive(self, call: Any) -> None:
         page = self.page
@@ -100,7 +103,7 @@ class Resolver:
 
     # -- inline --------------------------------------------------------------------------------
 
-    def inline(self, children: Sequence[Token], line: int, *, words: bool) -> None:
+    def inline(self, children: Sequence[Token], line: int, *, words: bool, source: str | None = None) -> None:
         for child in children:
             kind = child.type
             if kind in ("softbreak", "hardbreak"):
@@ -108,6 +111,8 @@ class Resolver:
             elif kind == "text":
                 if words:
                     self.page.word_count += len(_WORD.findall(child.content))
+                if "[^" in child.content:
+                    self.undefined_footnote(child.content, line, source)
             elif kind == "myst_role":
                 self.role(child, line)
             elif kind == "footnote_ref":
@@ -117,6 +122,18 @@ class Resolver:
                 line += child.content.count("\n")
             elif kind in ("code_inline", "html_inline"):
                 line += child.content.count("\n")
+
+    def undefined_footnote(self, text: str, line: int, source: str | None) -> None:
+        """`[^label]` left as text means the label has no definition: a typo the reader would see
+        verbatim. An escaped `\\[^label]` in the source is the author asking for the literal text."""
+        for match in _FOOTNOTE_LIKE.finditer(text):
+            label = match.group(1)
+            if source is not None and "\\" + match.group(0) in source:
+                continue
+            known = sorted(self.page.footnote_defs)
+            close = difflib.get_close_matches(label, known, n=1)
+            hint = f"did you mean [^{close[0]}]?" if close else f"define it on its own line: [^{label}]: text"
+            raise UserError(f"footnote [^{label}] is not defined", file=self.page.file, line=line, hint=hint)
 
     def role(self, token: Token, line: int) -> None:
         name = token.meta["name"]

@@ -58,6 +58,9 @@ CASES = [
     ("not-an-image", HEAD + ":::{figure} notes.txt\n:::\n", 4, "not an image"),
     ("image-outside-site", HEAD + ":::{figure} ../../secret.png\n:::\n", 4, "leaves the site folder"),
     ("footnote-twice", HEAD + "A[^n].\n\n[^n]: One.\n\n[^n]: Two.\n", 8, "defined twice"),
+    ("footnote-undefined", HEAD + "One.\n\nA[^nope] b.\n", 6, "footnote [^nope] is not defined"),
+    ("footnote-typo", HEAD + "A[^note] b.\n\n[^notes]: Text.\n", 4, "did you mean [^notes]"),
+    ("footnote-undefined-in-footnote", HEAD + "A[^n].\n\n[^n]: See [^m].\n", 6, "[^m] is not defined"),
 ]
 
 
@@ -67,8 +70,13 @@ def test_bad_input(source: str, line: int, words: str) -> None:
         build(source, file=FILE)
     err = info.value
     assert err.format().startswith(f"{FILE}:{line}: "), err.format()
-    assert words in err.message, err.format()
+    assert words in err.format(), err.format()
     assert "\n" not in err.format()
+
+
+def test_escaped_footnote_marker_is_literal_text() -> None:
+    html = build(HEAD + "Write \\[^label] for a footnote.\n").body_html
+    assert "Write [^label] for a footnote." in html
 
 
 def test_did_you_mean_hints() -> None:
