@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from circuitpress.errors import UserError, choices_hint
+from circuitpress.errors import CONTROL_HINT, UserError, choices_hint, control_character
 
 CONFIG_NAME = "circuitpress.toml"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -148,6 +148,9 @@ class _Reader:
         value = self.data.get(key, default)
         if value is not None and not isinstance(value, str):
             raise self.error(key, f"'{key}' must be a string", f"got {type(value).__name__}")
+        bad = control_character(value) if value else None
+        if bad is not None:
+            raise self.error(key, f"'{key}' holds control character U+{ord(bad.group()):04X}", CONTROL_HINT)
         return value
 
     def int(self, key: str, default: int, lo: int, hi: int) -> int:
@@ -235,6 +238,10 @@ def parse_authors(value: Any, error: Any) -> list[Author]:
         raise error("'authors' must be a list", "e.g. authors = [\"Ada Lovelace\"]")
     out = []
     for item in value:
+        texts = [item] if isinstance(item, str) else list(item.values()) if isinstance(item, dict) else []
+        bad = next((m for m in (control_character(t) for t in texts if isinstance(t, str)) if m), None)
+        if bad is not None:
+            raise error(f"author entry holds control character U+{ord(bad.group()):04X}", CONTROL_HINT)
         if isinstance(item, str):
             out.append(Author(name=item))
         elif isinstance(item, dict):

@@ -8,6 +8,7 @@ else that escapes is an internal error (exit 3).
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -84,3 +85,14 @@ def choices_hint(word: str, candidates: Iterable[str]) -> str:
         return "none are defined"
     shown = ", ".join(options[:12]) + (", …" if len(options) > 12 else "")
     return f"expected one of: {shown}"
+
+
+# C0/C1 control characters other than tab, newline, form feed and carriage return: invalid in
+# HTML and XML, and invisible in an editor.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+CONTROL_HINT = "often a '\\b' that a script or an escape turned into a backspace: delete it"
+
+
+def control_character(text: str) -> re.Match[str] | None:
+    """The first control character in `text` that no page or feed may contain, if any."""
+    return _CONTROL.search(text)

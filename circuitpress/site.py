@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from circuitpress.build_contexts import FollowUp, PageState, Services
 from circuitpress.cache import CACHE_DIR, Cache
 from circuitpress.config import SiteConfig, load_config
-from circuitpress.errors import BuildWarning, UserError
+from circuitpress.errors import CONTROL_HINT, BuildWarning, UserError, control_character
 from circuitpress.output import SiteWriter, check_output_folder
 from circuitpress.markup.registry import Directive
 from circuitpress.plan import Mention, PagePlanner, Planner, Progress
@@ -436,18 +436,17 @@ def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
 
 
 # Code points HTML forbids (C0 controls but tab, newline, form feed, carriage return; DEL; C1).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 
 
 def check_text(source: str, file: str) -> None:
     """An invisible control character would make the page invalid HTML: name its line."""
-    bad = _CONTROL.search(source)
+    bad = control_character(source)
     if bad is not None:
         raise UserError(
             f"control character U+{ord(bad.group()):04X} in the text",
             file=file,
             line=source.count("\n", 0, bad.start()) + 1,
-            hint="often a '\\b' that a script turned into a backspace: delete it",
+            hint=CONTROL_HINT,
         )
 
 

@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 
 from circuitpress.config import Author, parse_authors
-from circuitpress.errors import UserError, choices_hint
+from circuitpress.errors import CONTROL_HINT, UserError, choices_hint, control_character
 from circuitpress.markup.state import page_env
 from circuitpress.urls import LINK_HINT, is_safe_link
 
@@ -84,6 +84,9 @@ class _Keys:
             return str(value)
         if not isinstance(value, str):
             raise self.error(key, f"front matter '{key}' must be text", f"got {_kind(value)}")
+        bad = control_character(value)
+        if bad is not None:  # a YAML escape such as "\b" in double quotes
+            raise self.error(key, f"front matter '{key}' holds control character U+{ord(bad.group()):04X}", CONTROL_HINT)
         return value.strip()
 
     def flag(self, key: str) -> bool:
@@ -156,7 +159,7 @@ def parse_front_matter(text: str, file: str, first_line: int) -> FrontMatter:
         authors=tuple(authors),
         published=keys.date("published"),
         updated=keys.date("updated"),
-        doi=keys.text("doi"),
+        doi=_doi(keys),
         series=keys.text("series"),
         series_order=order,
         bibliography=keys.strings("bibliography"),
@@ -167,6 +170,23 @@ def parse_front_matter(text: str, file: str, first_line: int) -> FrontMatter:
         extra=_extra(keys),
         lines=lines,
     )
+
+
+# A DOI is "10.<registrant>/<suffix>"; the suffix may hold nearly anything printable, but not
+# spaces, and braces would unbalance the BibTeX the citation box shows.
+_DOI = re.compile(r"10\.\d{4,9}/[^\s{}]+")
+_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+
+
+def _doi(keys: _Keys) -> str | None:
+    """The DOI without any `https://doi.org/` or `doi:` prefix the author pasted with it."""
+    value = keys.text("doi")
+    if value is None:
+        return None
+    doi = _DOI_PREFIX.sub("", value)
+    if not _DOI.fullmatch(doi):
+        raise keys.error("doi", f"front matter 'doi' {value!r} is not a DOI", "write it as 10.NNNN/suffix")
+    return doi
 
 
 def _load(text: str, file: str, first_line: int) -> tuple[dict[str, Any], dict[str, int]]:

@@ -58,6 +58,8 @@ CASES = [
     ("not-an-image", HEAD + ":::{figure} notes.txt\n:::\n", 4, "not an image"),
     ("image-outside-site", HEAD + ":::{figure} ../../secret.png\n:::\n", 4, "leaves the site folder"),
     ("footnote-twice", HEAD + "A[^n].\n\n[^n]: One.\n\n[^n]: Two.\n", 8, "defined twice"),
+    ("doi-not-a-doi", "---\ntitle: T\ndoi: my paper\n---\n", 3, "is not a DOI"),
+    ("doi-with-brace", "---\ntitle: T\ndoi: 10.1234/a}b\n---\n", 3, "is not a DOI"),
     ("footnote-undefined", HEAD + "One.\n\nA[^nope] b.\n", 6, "footnote [^nope] is not defined"),
     ("footnote-typo", HEAD + "A[^note] b.\n\n[^notes]: Text.\n", 4, "did you mean [^notes]"),
     ("footnote-undefined-in-footnote", HEAD + "A[^n].\n\n[^n]: See [^m].\n", 6, "[^m] is not defined"),
@@ -72,6 +74,14 @@ def test_bad_input(source: str, line: int, words: str) -> None:
     assert err.format().startswith(f"{FILE}:{line}: "), err.format()
     assert words in err.format(), err.format()
     assert "\n" not in err.format()
+
+
+def test_doi_pasted_with_its_resolver_prefix_is_kept_bare() -> None:
+    from circuitpress.markup.frontmatter import parse_front_matter
+
+    for pasted in ("https://doi.org/10.23915/distill.00024", "doi: 10.23915/distill.00024"):
+        meta = parse_front_matter(f"title: T\ndoi: '{pasted}'\n", FILE, 2)
+        assert meta.doi == "10.23915/distill.00024"
 
 
 def test_escaped_footnote_marker_is_literal_text() -> None:
