@@ -80,8 +80,19 @@ class _PageScan(HTMLParser):
             url = values.get(attr)
             if url is not None and url.strip():
                 self.links.append(Link(url.strip(), line, tag))
+        if tag in ("img", "source") and values.get("srcset", "").strip():
+            for url in srcset_urls(values["srcset"]):
+                self.links.append(Link(url, line, tag))
 
     handle_startendtag = handle_starttag
+
+
+def srcset_urls(srcset: str) -> list[str]:
+    """The URLs of a `srcset` ("a.png 1x, a@2x.png 2x"): each candidate is a URL and an optional
+    width or density descriptor. A data: URL holds commas of its own, so it is taken whole."""
+    if _NOT_LINKS.match(srcset.strip()):
+        return []
+    return [part.split()[0] for part in srcset.split(",") if part.strip()]
 
 
 @dataclass

@@ -77,6 +77,17 @@ def test_lines_attributes_and_forms():
     assert len(found) == 2
 
 
+def test_srcset_candidates_are_checked() -> None:
+    files = {
+        "index.html": b'<img src="a.png" srcset="a.png 1x, a@2x.png 2x, /b.png 640w">\n'
+        b'<picture><source srcset="data:image/png;base64,AAAA 1x"></picture>',
+        "a.png": b"",
+        "b.png": b"",
+    }
+    found = [w.format() for w in LinkChecker(files).internal()]
+    assert len(found) == 1 and found[0].startswith("_site/index.html:1: broken link 'a@2x.png'"), found
+
+
 def test_external_links_only_when_asked_and_offline_is_reported(make_site):
     site = make_site(articles={"one": "[far](http://127.0.0.1:9/nothing-listens-here)"})
     assert problems(site) == []
