@@ -262,6 +262,8 @@ class UniversalityRequest(Request):
     layer_a: str
     model_b: str
     layer_b: str
+    pool: str = "max"  # a unit's response to an image: "max" or "mean" over positions, or
+    # "positions": every position of every image is a sample (the layers' grids must match)
 
     @property
     def models(self) -> tuple[str, ...]:

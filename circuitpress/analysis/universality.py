@@ -1,9 +1,12 @@
 """Universality: match the units of two layers by activation correlation (handler of
 "universality").
 
-Both layers see the same images (the first model's dataset sample); each unit's response to an
-image is its spatially averaged activation. The Pearson correlation of every pair of units
-across images gives a [Ca, Cb] matrix; a one-to-one matching maximises the summed correlation
+Both layers see the same images (the first model's dataset sample). A unit's response to an image
+is, by the request's `pool`, its strongest activation anywhere ("max", the default: is the
+feature present?), its spatial mean ("mean"), or one sample per position ("positions", as Li et
+al. did; the two layers' grids must match). The mean is a weak default for a layer read before
+its ReLU: averaged over positions a linear filter only sees the image's mean colour. The Pearson
+correlation of every pair of units across the samples gives a [Ca, Cb] matrix; a one-to-one matching maximises the summed correlation
 (the Hungarian algorithm, scipy's `linear_sum_assignment` on -r), and each unit of A also gets
 its best match in B regardless of the others (as in Li et al., 2015, "Convergent learning").
 A unit that never varies on the sample (a dead unit) correlates 0 with everything.
@@ -24,15 +27,30 @@ from circuitpress.requests import Request, Result, UniversalityRequest
 _BATCH = 64
 
 
-def pooled(model: nn.Module, normalize: Any, layer: str, images: torch.Tensor) -> np.ndarray:
-    """[N, C] spatially averaged activations of `layer`."""
+POOLS = ("max", "mean", "positions")
+
+
+def pool_activations(act: torch.Tensor, pool: str) -> torch.Tensor:
+    """[N, C, H, W] (or [N, C]) -> samples x units: [N, C] or, for "positions", [N*H*W, C]."""
+    if act.dim() != 4:
+        return act
+    if pool == "max":
+        return act.flatten(2).amax(2)
+    if pool == "mean":
+        return act.flatten(2).mean(2)
+    if pool == "positions":
+        return act.permute(0, 2, 3, 1).reshape(-1, act.shape[1])
+    raise ValueError(f"unknown pool {pool!r}")
+
+
+def pooled(model: nn.Module, normalize: Any, layer: str, images: torch.Tensor, pool: str = "max") -> np.ndarray:
+    """[samples, C] activations of `layer`, pooled over positions as `pool` says."""
     out = []
     model.eval()
     with torch.no_grad():
         for start in range(0, len(images), _BATCH):
             seen, _ = run(model, normalize(images[start : start + _BATCH]), [layer])
-            act = seen[layer]
-            out.append((act.flatten(2).mean(2) if act.dim() == 4 else act).double().cpu().numpy())
+            out.append(pool_activations(seen[layer], pool).double().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -60,10 +78,13 @@ def match(r: np.ndarray) -> dict[str, Any]:
     return {"pairs": pairs, "best_a": best, "mean_matched": mean}
 
 
-def universality(acts_a: np.ndarray, acts_b: np.ndarray) -> Result:
+def universality(acts_a: np.ndarray, acts_b: np.ndarray, images: int | None = None) -> Result:
+    if len(acts_a) != len(acts_b):
+        raise ValueError(f"{len(acts_a)} samples against {len(acts_b)}: the layers' grids differ")
     r = correlation(acts_a, acts_b)
     data = match(r)
     data["samples"] = int(len(acts_a))
+    data["images"] = int(images if images is not None else len(acts_a))
     return Result(data=data, arrays={"correlation": r.astype(np.float32)})
 
 
@@ -76,7 +97,7 @@ def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result
     """Handler of "universality": one image sample and one pass per (model, layer) pair."""
     results: dict[Request, Result] = {}
     images: dict[str, torch.Tensor] = {}
-    acts: dict[tuple[str, str, str], np.ndarray] = {}
+    acts: dict[tuple[str, str, str, str], np.ndarray] = {}
     for i, request in enumerate(requests):
         if not isinstance(request, UniversalityRequest):
             raise TypeError(f"universality handler got a {request.kind} request")
@@ -84,11 +105,15 @@ def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result
         if source not in images:
             images[source] = sample_images(env.models.get(source), int(env.sample_size), env.device)
         for model, layer in ((request.model_a, request.layer_a), (request.model_b, request.layer_b)):
-            key = (source, model, layer)
+            key = (source, model, layer, request.pool)
             if key not in acts:
                 loaded = env.models.get(model)
-                acts[key] = pooled(loaded.module, loaded.normalize, layer, images[source])
-        results[request] = universality(acts[(source, request.model_a, request.layer_a)], acts[(source, request.model_b, request.layer_b)])
+                acts[key] = pooled(loaded.module, loaded.normalize, layer, images[source], request.pool)
+        results[request] = universality(
+            acts[(source, request.model_a, request.layer_a, request.pool)],
+            acts[(source, request.model_b, request.layer_b, request.pool)],
+            images=len(images[source]),
+        )
         env.progress("universality", i + 1, len(requests))
     return results
 

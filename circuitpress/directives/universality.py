@@ -2,7 +2,8 @@
 
 Units of the two layers are matched one to one by the correlation of their activations on the
 same images (the Hungarian algorithm); the figure shows the matched pairs side by side,
-strongest first, with the mean matched correlation.
+strongest first, with the mean matched correlation. `:pool:` says what a unit's response to an
+image is: its maximum over positions (default), its mean, or every position as a sample.
 """
 
 from __future__ import annotations
@@ -10,17 +11,35 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from circuitpress.directives._circuitry import channel_ref, result_or_none, thumb, unit_link
-from circuitpress.markup.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, integer
+from circuitpress.directives._circuitry import channel_ref, layer_info, result_or_none, thumb, unit_link
+from circuitpress.markup.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, choice, integer
 from circuitpress.render import svg
 from circuitpress.requests import UniversalityRequest
+
+
+_POOL_WORDS = {
+    "max": "each unit's strongest activation per image",
+    "mean": "spatially averaged activations",
+    "positions": "activations at every position",
+}
+
+
+def _grid_text(grid: tuple[int, ...]) -> str:
+    return "x".join(map(str, grid)) or "no grid"
 
 
 class UniversalityDirective(Directive):
     name = "universality"
     argument = "required"
     argument_help = "MODEL/LAYER ~ MODEL/LAYER (e.g. shapes-a/conv1 ~ shapes-b/conv1)"
-    options = {"top": Option(integer(1, 64), 8, "matched pairs shown, strongest first")}
+    options = {
+        "top": Option(integer(1, 64), 8, "matched pairs shown, strongest first"),
+        "pool": Option(
+            choice("max", "mean", "positions"),
+            "max",
+            "a unit's response to an image: its max or mean over positions, or every position as a sample",
+        ),
+    }
 
     def plan(self, call: DirectiveCall, ctx: PlanContext) -> None:
         parts = call.argument.split("~")
@@ -37,7 +56,7 @@ class UniversalityDirective(Directive):
                 f"{{universality}} compares {model_a}/{layer_a} with itself",
                 hint="compare a layer of one model with a layer of another, e.g. shapes-a/conv1 ~ shapes-b/conv1",
             )
-        call.data["request"] = UniversalityRequest(model_a, layer_a, model_b, layer_b)
+        call.data["request"] = UniversalityRequest(model_a, layer_a, model_b, layer_b, call.options["pool"])
         ctx.request(call.data["request"])
 
     def _pairs(self, call: DirectiveCall, ctx: Any) -> list[dict[str, Any]] | None:
@@ -48,9 +67,25 @@ class UniversalityDirective(Directive):
 
     def follow_up(self, call: DirectiveCall, ctx: Any) -> None:
         req: UniversalityRequest = call.data["request"]
+        if req.pool == "positions":
+            self._check_grids(call, ctx, req)
         for pair in self._pairs(call, ctx) or []:
             ctx.mention(channel_ref(req.model_a, req.layer_a, pair["a"]), call.line)
             ctx.mention(channel_ref(req.model_b, req.layer_b, pair["b"]), call.line)
+
+    def _check_grids(self, call: DirectiveCall, ctx: Any, req: UniversalityRequest) -> None:
+        """Position by position needs the same grid in both layers: say so before computing."""
+        info_a, info_b = layer_info(ctx, req.model_a), layer_info(ctx, req.model_b)
+        if info_a is None or info_b is None or req.layer_a not in info_a or req.layer_b not in info_b:
+            return
+        grid_a, grid_b = tuple(info_a[req.layer_a]["shape"][1:]), tuple(info_b[req.layer_b]["shape"][1:])
+        if grid_a != grid_b:
+            raise call.error(
+                f"':pool: positions' needs layers with the same grid: {req.model_a}/{req.layer_a} is "
+                f"{_grid_text(grid_a)}, {req.model_b}/{req.layer_b} is {_grid_text(grid_b)}",
+                hint="use ':pool: max' or ':pool: mean'",
+                line=call.option_line("pool"),
+            )
 
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:
         req: UniversalityRequest = call.data["request"]
@@ -76,8 +111,8 @@ class UniversalityDirective(Directive):
             f'<p class="cp-universality-head"><span>{name_a}</span><span>correlation</span><span>{name_b}</span></p>'
             f'<ol class="cp-matches">{"".join(rows)}</ol>'
             f'<p class="cp-universality-meta">Mean correlation of all {len(result.data["pairs"])} matched pairs: '
-            f"<strong>{mean}</strong> (one-to-one matching of spatially averaged activations on "
-            f"{int(result.data['samples'])} images; the {len(rows)} strongest pairs shown).</p>"
+            f"<strong>{mean}</strong> (one-to-one matching of {_POOL_WORDS[req.pool]} on "
+            f"{int(result.data.get('images', result.data['samples']))} images; the {len(rows)} strongest pairs shown).</p>"
             + ctx.caption(call)
             + "</figure>"
         )

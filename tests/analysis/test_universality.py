@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from circuitpress.analysis.universality import compute_group, correlation, match
+from circuitpress.analysis.universality import compute_group, correlation, match, pool_activations
 from circuitpress.requests import UniversalityRequest
 
 from .circuit_toys import ToyNet, env_with
@@ -62,3 +62,22 @@ def test_correlation_handles_dead_units_and_rectangular_matching() -> None:
     assert {(p["a"], p["b"]) for p in data["pairs"]} == {(2, 0), (0, 1), (1, 2)}
     assert data["pairs"][-1]["r"] == pytest.approx(0.0)
     assert data["best_a"][0] == {"b": 1, "r": pytest.approx(1.0)}
+
+
+def test_pools_give_one_sample_per_image_or_per_position() -> None:
+    act = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 3, 2, 2)
+    assert pool_activations(act, "max").tolist() == [[3, 7, 11], [15, 19, 23]]
+    assert pool_activations(act, "mean").tolist() == [[1.5, 5.5, 9.5], [13.5, 17.5, 21.5]]
+    per_position = pool_activations(act, "positions")
+    assert per_position.shape == (8, 3) and per_position[1].tolist() == [1, 5, 9]
+
+
+def test_pool_is_part_of_the_request_and_changes_the_result() -> None:
+    env = env_with(a=ToyNet(seed=1), b=ToyNet(seed=2))
+    reqs = [UniversalityRequest("a", "conv1", "b", "conv1", pool) for pool in ("max", "mean", "positions")]
+    assert len({r.key() for r in reqs}) == 3
+    results = compute_group(reqs, env)
+    by_pool = {r.pool: results[r] for r in reqs}
+    assert by_pool["max"].data["samples"] == by_pool["mean"].data["samples"] == 96
+    assert by_pool["positions"].data["samples"] > 96 and by_pool["positions"].data["images"] == 96
+    assert not np.allclose(by_pool["max"].arrays["correlation"], by_pool["mean"].arrays["correlation"])

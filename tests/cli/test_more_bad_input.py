@@ -30,7 +30,13 @@ def build():
         conv1=nn.Conv2d(3, 16, 3, padding=1), relu1=nn.ReLU(),
         conv2=nn.Conv2d(16, 32, 3, padding=1), relu2=nn.ReLU(),
     ))
+
+
+def build_strided():
+    torch.manual_seed(1)
+    return nn.Sequential(OrderedDict(conv1=nn.Conv2d(3, 16, 3, stride=2, padding=1), relu1=nn.ReLU()))
 """
+TWO_MODELS = MODEL_SITE + '[models.n]\nfactory = "tinynet_more_bad_input:build_strided"\n'
 
 
 def page(body: str) -> dict[str, str | bytes]:
@@ -92,6 +98,8 @@ MODEL = [
     ("claim-ablates-missing-unit", with_model(":::{claim} X\n:ablate: m/conv1:300\n:measure: m/conv2:1\n:expect: decrease\n:::\n"), "content/a.md:5:", "no unit 300"),
     ("claim-unknown-class", with_model(":::{claim} X\n:ablate: m/conv1:3\n:measure: accuracy:zebra\n:expect: decrease\n:::\n"), "content/a.md:6:", "no class 'zebra'"),
     ("universality-with-itself", with_model(":::{universality} m/conv1 ~ m/conv1\n:::\n"), "content/a.md:4:", "with itself"),
+    ("universality-positions-other-grid", with_model(":::{universality} m/conv1 ~ n/conv1\n:top: 2\n:pool: positions\n:::\n") | {"circuitpress.toml": TWO_MODELS}, "content/a.md:6:", "same grid"),
+    ("universality-unknown-pool", with_model(":::{universality} m/conv1 ~ m/conv2\n:pool: median\n:::\n"), "content/a.md:5:", "median"),
     ("universality-unknown-model", with_model(":::{universality} m/conv1 ~ q/conv1\n:::\n"), "content/a.md:4:", "unknown model 'q'"),
     ("factory-raises", with_model("{unit}`m/conv1:3`\n") | {"tinynet_more_bad_input.py": "def build():\n    raise RuntimeError('boom')\n"}, "circuitpress.toml:3:", "boom"),
     ("factory-returns-no-module", with_model("{unit}`m/conv1:3`\n") | {"tinynet_more_bad_input.py": "def build():\n    return 3\n"}, "circuitpress.toml:3:", "not a torch nn.Module"),
