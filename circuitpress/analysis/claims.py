@@ -187,7 +187,11 @@ def claim(request: ClaimRequest, loaded: Any, env: Any, sample: Callable[[], _Sa
     edited = without_weights(model, graph, request.ablate_weights)
     after = evaluate(edited, loaded.normalize, measure, batches, edits, position)
     change = (after - before) / abs(before) if abs(before) > 1e-12 else (0.0 if abs(after) <= 1e-12 else float(np.sign(after - before)))
-    return Result(data={"before": before, "after": after, "change": change, "measure": request.measure, "samples": samples})
+    measured = samples  # images the measure averaged over: those of one class for accuracy:CLASS
+    if measure.ref is None and measure.class_index is not None:
+        measured = sum(int((labels == measure.class_index).sum()) for _, labels in batches if labels is not None)
+    data = {"before": before, "after": after, "change": change, "measure": request.measure, "samples": samples, "measured": measured}
+    return Result(data=data)
 
 
 def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result]:

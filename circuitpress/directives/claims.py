@@ -209,8 +209,13 @@ class ClaimDirective(Directive):
         if ref is not None:
             where = f"on {escape(call.options['stimulus'])} stimuli" if call.options.get("stimulus") else f"on {int(result.data['samples'])} dataset images"
             measured = f"the activation of {unit_link(ref, ctx)} {where}"
+        elif call.data["measure"].startswith("accuracy:"):
+            name = call.data["measure"].split(":", 1)[1].strip()
+            count = int(result.data.get("measured", result.data["samples"]))
+            measured = (f"the accuracy on the {count} images of class ‘{escape(name)}’ "
+                        f"among {int(result.data['samples'])} dataset images")
         else:
-            measured = f"{escape(call.data['measure'])} on {int(result.data['samples'])} dataset images"
+            measured = f"the accuracy on {int(result.data['samples'])} dataset images"
         title = escape(call.argument)
         if not held:
             ctx.warn(

@@ -86,6 +86,9 @@ def test_accuracy_and_class_accuracy() -> None:
     assert results[acc].data["before"] == pytest.approx(float((labels == 1).float().mean()))
     assert results[red].data["before"] == pytest.approx(1.0)
     assert results[blue].data["before"] == pytest.approx(0.0)
+    # How many images each measure averaged over: all of them, or those of the class.
+    assert results[acc].data["measured"] == len(labels)
+    assert results[red].data["measured"] == int((labels == 1).sum()) < len(labels)
 
 
 def test_stimulus_measure_uses_the_sweep() -> None:

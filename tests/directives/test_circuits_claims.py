@@ -52,6 +52,17 @@ def test_a_claim_that_holds() -> None:
     assert "decreases by at least 50%" in html
 
 
+def test_class_accuracy_says_how_many_images_of_the_class_it_measured() -> None:
+    d, call = claim_call({"ablate": "toy/conv1:0", "measure": "accuracy:red", "expect": "decrease"})
+    ctx = Ctx()
+    d.plan(call, ctx)
+    d.follow_up(call, ctx)
+    data = {"before": 0.9, "after": 0.5, "change": -0.44, "measure": "accuracy:red", "samples": 96, "measured": 41}
+    ctx.results[ctx.requests[-1]] = Result(data=data)
+    html = d.render(call, ctx)
+    assert "the accuracy on the 41 images of class ‘red’ among 96 dataset images" in html
+
+
 def test_a_claim_that_fails_warns_with_its_line() -> None:
     html, ctx = run_claim(2.0, 1.5, "decrease >= 50%")
     assert 'data-claim="failed"' in html
