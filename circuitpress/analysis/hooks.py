@@ -110,3 +110,49 @@ def channels_last(module: nn.Module) -> Iterator[bool]:
         yield True
     finally:
         module.to(memory_format=torch.contiguous_format)
+
+
+class _RedirectedReLU(torch.autograd.Function):
+    """ReLU whose gradient is redirected for images it would otherwise block entirely.
+
+    Lucid's `redirected_relu_grad`: if a ReLU passes no gradient at all for an image (its
+    inputs are all negative where the objective looks), the image could never change that unit,
+    and its visualization stays the grey it started as. For such images the gradient is passed
+    through as if the ReLU were the identity, except where it would push an already negative
+    input further down. Images the ordinary gradient reaches are untouched, and the decision is
+    per image, so batching still does not change an image.
+    """
+
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)  # type: ignore[attr-defined]
+        return x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        relu_grad = grad * (x > 0)
+        # Descent moves x against the gradient: grad > 0 at x < 0 would push it lower still.
+        redirected = torch.where((x < 0) & (grad > 0), torch.zeros_like(grad), grad)
+        blocked = relu_grad.flatten(1).abs().amax(dim=1) == 0
+        return torch.where(blocked.view(-1, *([1] * (x.dim() - 1))), redirected, relu_grad)
+
+
+def _redirected_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return _RedirectedReLU.apply(x)
+
+
+@contextmanager
+def redirected_relus(module: nn.Module) -> Iterator[int]:
+    """Every `nn.ReLU` submodule computes the same ReLU with a redirected gradient inside the
+    block (forward values are unchanged); yields how many were redirected. Functional
+    `F.relu` calls cannot be reached and keep the ordinary gradient."""
+    relus = [m for m in module.modules() if isinstance(m, nn.ReLU)]
+    try:
+        for relu in relus:
+            # An instance attribute shadows the class's forward; hooks on the module still fire.
+            relu.forward = _redirected_forward.__get__(relu)  # type: ignore[method-assign]
+        yield len(relus)
+    finally:
+        for relu in relus:
+            relu.__dict__.pop("forward", None)

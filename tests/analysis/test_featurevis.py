@@ -140,3 +140,36 @@ def test_large_groups_are_split_keeping_requests_whole() -> None:
     parts = chunks(requests, limit=5)
     assert [r for part in parts for r in part] == requests
     assert all(sum(r.diversity for r in part) <= 5 for part in parts)
+
+
+def test_redirected_relu_keeps_values_and_unblocks_only_blocked_images() -> None:
+    from circuitpress.analysis.hooks import redirected_relus
+
+    relu = nn.ReLU()
+    x = torch.tensor([[[[-1.0, 2.0]]], [[[-1.0, -3.0]]]], requires_grad=True)  # image 1 is all negative
+    with redirected_relus(relu) as count:
+        out = relu(x)
+        (-(out.sum())).backward()  # minimising -sum: the gradient asks every input to rise
+    assert count == 1 and "forward" not in relu.__dict__  # restored
+    assert torch.equal(out, x.detach().clamp_min(0))
+    # Image 0 passes gradient somewhere: the ordinary ReLU gradient. Image 1 passes none: redirected.
+    assert x.grad.flatten().tolist() == [0.0, -1.0, -1.0, -1.0]
+
+
+def test_dead_relu_unit_still_gets_a_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    from circuitpress.analysis import featurevis
+
+    def run(steps: int) -> float:
+        model = tiny()
+        with torch.no_grad():
+            model[3].bias[5] = -0.1  # unit 5 of the last ReLU is now zero on the initial image
+        request = req(ref(5), steps=steps, lr=0.1)
+        return visualize(model, model[4], [request])[request].data["activation"][0]
+
+    assert run(0) == 0.0
+    assert run(48) > 0.0
+    # The ordinary ReLU gradient would leave it exactly where it started.
+    monkeypatch.setattr(featurevis, "redirected_relus", lambda module: contextlib.nullcontext(0))
+    assert run(48) == 0.0
