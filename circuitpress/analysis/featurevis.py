@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from circuitpress.analysis.hooks import as_maps, capture, channels_last, frozen, redirected_relus, run
+from circuitpress.analysis.image_conv import fast_image_gradients
 from circuitpress.requests import FeatureVisRequest, Result, UnitRef
 
 if TYPE_CHECKING:
@@ -313,7 +314,13 @@ def visualize(
     loss_start = loss_end = None
     module = module.to(device)
     layout = torch.contiguous_format
-    with frozen(module), channels_last(module) as nhwc, redirected_relus(module), capture([layer]) as outputs:
+    with (
+        frozen(module),
+        channels_last(module) as nhwc,
+        redirected_relus(module),
+        fast_image_gradients(module),
+        capture([layer]) as outputs,
+    ):
         layout = torch.channels_last if nhwc else layout
         for step in range(steps):
             optimizer.zero_grad(set_to_none=True)
