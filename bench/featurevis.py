@@ -77,6 +77,18 @@ def bench_engine(model: nn.Module, layer: str, channels: int, size: int, steps: 
     return clock(device) - t
 
 
+def bench_engine_direct(model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device) -> float:
+    """The engine with the first conv's ordinary input gradient (no phase-grid gradient)."""
+    from circuitpress.analysis import image_conv
+
+    saved = image_conv.MAX_IMAGE_CHANNELS
+    image_conv.MAX_IMAGE_CHANNELS = 0  # no conv qualifies
+    try:
+        return bench_engine(model, layer, channels, size, steps, device)
+    finally:
+        image_conv.MAX_IMAGE_CHANNELS = saved
+
+
 def bench_lucent(model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device) -> float:
     from lucent.optvis import objectives, param, render
 
@@ -148,10 +160,14 @@ def main() -> None:
     kind = "wall" if device.type == "cuda" or args.clock == "wall" else "CPU"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {kind} seconds")
     bench_engine(model, args.layer, 2, size, 4, device)  # warm-up: imports, allocator, kernels
-    engine = min(bench_engine(model, args.layer, n, size, steps, device) for _ in range(args.repeats))
-    bare = min(bench_bare(model, args.layer, n, size, steps, device) for _ in range(args.repeats))
+    engine, direct, bare = float("inf"), float("inf"), float("inf")
+    for _ in range(args.repeats):  # interleaved, so a burst of load hits every variant alike
+        engine = min(engine, bench_engine(model, args.layer, n, size, steps, device))
+        direct = min(direct, bench_engine_direct(model, args.layer, n, size, steps, device))
+        bare = min(bare, bench_bare(model, args.layer, n, size, steps, device))
     lucent = bench_lucent(model, args.layer, n, size, steps, device)
     print(f"engine : {engine:7.2f} s  {n / engine:8.2f} features/s")
+    print(f"direct : {direct:7.2f} s  {n / direct:8.2f} features/s  (engine with conv1's ordinary input gradient)")
     print(f"lucent : {lucent:7.2f} s  {n / lucent:8.2f} features/s  (render_vis once per channel)")
     print(f"bare   : {bare:7.2f} s  {n / bare:8.2f} features/s  (plain loop, no transforms)")
     print(f"speed-up over lucent: {lucent / engine:.1f}x   efficiency (bare / engine time): {bare / engine:.2f}")
