@@ -38,15 +38,14 @@ def capture(layers: Sequence[nn.Module], *, stop: bool = True) -> Iterator[list[
     Hooks are removed when the block exits, whatever happens inside it.
     """
     outputs: list[torch.Tensor | None] = [None] * len(layers)
-    pending = [len(layers)]
     handles = []
 
     def make(i: int) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: object, output: torch.Tensor) -> None:
-            if outputs[i] is None:
-                pending[0] -= 1
             outputs[i] = output
-            if stop and pending[0] == 0:
+            # Judged from `outputs` itself, which `run` resets before every forward: a counter
+            # kept here ran out after the first forward and never stopped another.
+            if stop and all(o is not None for o in outputs):
                 raise _StopForward
 
         return hook
@@ -131,11 +130,15 @@ class _RedirectedReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        relu_grad = grad * (x > 0)
-        # Descent moves x against the gradient: grad > 0 at x < 0 would push it lower still.
-        redirected = torch.where((x < 0) & (grad > 0), torch.zeros_like(grad), grad)
-        blocked = relu_grad.flatten(1).abs().amax(dim=1) == 0
-        return torch.where(blocked.view(-1, *([1] * (x.dim() - 1))), redirected, relu_grad)
+        relu_grad = torch.ops.aten.threshold_backward(grad, x, 0)  # the ordinary ReLU gradient
+        # The common case costs one reduction: the redirected gradient is built only for the
+        # images that the ordinary one does not reach at all.
+        blocked = torch.nonzero(~relu_grad.flatten(1).any(dim=1)).flatten()
+        if blocked.numel():
+            g, xb = grad[blocked], x[blocked]
+            # Descent moves x against the gradient: grad > 0 at x < 0 would push it lower still.
+            relu_grad[blocked] = torch.where((xb < 0) & (g > 0), 0.0, g)
+        return relu_grad
 
 
 def _redirected_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:

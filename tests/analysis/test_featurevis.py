@@ -173,3 +173,11 @@ def test_dead_relu_unit_still_gets_a_picture(monkeypatch: pytest.MonkeyPatch) ->
     # The ordinary ReLU gradient would leave it exactly where it started.
     monkeypatch.setattr(featurevis, "redirected_relus", lambda module: contextlib.nullcontext(0))
     assert run(48) == 0.0
+
+
+def test_every_step_stops_the_forward_at_the_visualised_layer() -> None:
+    model = tiny()
+    later: list[int] = []
+    model[4].register_forward_pre_hook(lambda *_: later.append(1))  # the ReLU after conv model[3]
+    visualize(model, model[3], [req(ref(3), steps=5)])
+    assert later == []  # neither the 5 steps nor the final measurement ran past the layer
