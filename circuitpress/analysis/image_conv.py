@@ -6,10 +6,10 @@ oneDNN vectorises over output channels and runs that one 4-5x slower than the fo
 (shapes-a's 7x7 conv1 on 32 images of 64 px, one CPU core: 6 ms forward, 28 ms input gradient;
 it was half of each optimisation step).
 
-The same gradient, computed on a grid of half the resolution: space-to-depth (`pixel_unshuffle`)
-turns the 16-channel output gradient at 64x64 into 64 channels at 32x32, one convolution with
-a rearranged kernel produces the 3 x 2 x 2 = 12 channels of the image gradient's four phases,
-and `pixel_shuffle` interleaves them back. Every product of the direct computation appears once
+The same gradient, computed on a grid of half the resolution: one stride-2 convolution of the
+output gradient, with a rearranged kernel, produces the 3 x 2 x 2 = 12 channels of the image
+gradient's four 2x2 phases (12 output channels suit oneDNN far better than 3), and
+`pixel_shuffle` interleaves them back. Every product of the direct computation appears once
 (the rearranged kernel is the original one, padded with zeros where a phase has no tap), so
 the result equals the direct one up to floating-point summation order.
 
@@ -30,45 +30,42 @@ MAX_IMAGE_CHANNELS = 4  # above this the direct input gradient is efficient enou
 
 
 def phase_kernel(weight: torch.Tensor, padding: int) -> tuple[torch.Tensor, int, int]:
-    """The input-gradient kernel of a stride-1 "same" conv, rearranged for 2x2 space-to-depth.
+    """The input-gradient kernel of a stride-1 "same" conv, rearranged to compute the four
+    2x2 phases of the result with one stride-2 convolution.
 
     `weight` is the forward kernel [Co, Ci, k, k]. The input gradient is a conv of the output
-    gradient (Co channels) with the flipped, transposed kernel `flipped` [Ci, Co, k, k] and the
-    same padding P. Output pixel (2i+a, 2j+b) reads input row 2i+a+u-P = 2(i+d)+alpha, so phase
-    (a, b) of the result takes tap (u, v) = (2d+alpha-a+P, 2e+beta-b+P) of the flipped kernel
-    from phase (alpha, beta) of the output gradient at offset (d, e). Returns the kernel
-    [Ci*4, Co*4, n, n] and the padding before and after each side.
+    gradient g (Co channels) with the flipped, transposed kernel `flipped` [Ci, Co, k, k] and the
+    same padding P. Result pixel (2i+a, 2j+b) reads g's row 2i+a+u-P = 2(i+d)+alpha: a stride-2
+    conv whose tap t = 2(d-d_min)+alpha holds `flipped`'s tap u = 2d+alpha-a+P of phase a (zero
+    where no such u exists). Returns the kernel [Ci*4, Co, 2n, 2n] (channel c*4 + a*2 + b, the
+    order `pixel_shuffle` expects) and the padding of g before and after each side.
     """
     flipped = weight.flip(2, 3).transpose(0, 1)  # [Ci, Co, k, k]
     ci, co, k, _ = flipped.shape
     d_min = (0 - padding) // 2
     d_max = (1 + k - 1 - padding) // 2
-    n = d_max - d_min + 1
-    kernel = weight.new_zeros(ci, 2, 2, co, 2, 2, n, n)
+    taps = 2 * (d_max - d_min + 1)
+    kernel = weight.new_zeros(ci, 2, 2, co, taps, taps)
     for a in range(2):
-        for alpha in range(2):
-            for di in range(n):
-                u = 2 * (di + d_min) + alpha - a + padding
-                if not 0 <= u < k:
-                    continue
-                for b in range(2):
-                    for beta in range(2):
-                        for dj in range(n):
-                            v = 2 * (dj + d_min) + beta - b + padding
-                            if 0 <= v < k:
-                                kernel[:, a, b, :, alpha, beta, di, dj] = flipped[:, :, u, v]
-    # pixel_unshuffle orders channels as c*4 + row_phase*2 + col_phase.
-    return kernel.reshape(ci * 4, co * 4, n, n), -d_min, d_max
+        for t in range(taps):
+            u = t + 2 * d_min - a + padding
+            if not 0 <= u < k:
+                continue
+            for b in range(2):
+                for s in range(taps):
+                    v = s + 2 * d_min - b + padding
+                    if 0 <= v < k:
+                        kernel[:, a, b, :, t, s] = flipped[:, :, u, v]
+    return kernel.reshape(ci * 4, co, taps, taps), -2 * d_min, 2 * d_max + 1
 
 
 def image_gradient(grad_out: torch.Tensor, kernel: torch.Tensor, before: int, after: int) -> torch.Tensor:
     """The input gradient from the output gradient [B, Co, H, W] (H, W even) and `phase_kernel`."""
-    phases = F.pixel_unshuffle(grad_out, 2)
-    if before == after:
-        out = F.conv2d(phases, kernel, padding=before)
+    if after == before + 1:  # the last padded row is never read: symmetric padding will do
+        phases = F.conv2d(grad_out, kernel, stride=2, padding=before)
     else:
-        out = F.conv2d(F.pad(phases, (before, after, before, after)), kernel)
-    return F.pixel_shuffle(out, 2)
+        phases = F.conv2d(F.pad(grad_out, (before, after, before, after)), kernel, stride=2)
+    return F.pixel_shuffle(phases, 2)
 
 
 class _ImageConv(torch.autograd.Function):
