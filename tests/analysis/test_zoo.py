@@ -92,20 +92,7 @@ def test_accuracy_on_a_fresh_held_out_sample(
     assert accuracy >= 0.9, f"{name}: {accuracy:.3f}"
 
 
-# Known shortfall (docs/models.md): these shipped models have fewer than a quarter of their conv1
-# units orientation-selective (3/16 and 1/16). Strict, so retrained models that pass turn it red.
-BELOW_GOAL = {"shapes-b", "shapes-deep"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="below the 25% goal; see docs/models.md"))
-        if n in BELOW_GOAL
-        else n
-        for n in NAMES
-    ],
-)
+@pytest.mark.parametrize("name", NAMES)
 def test_conv1_units_are_orientation_selective(name: str, zoo_registry: ModelRegistry) -> None:
     model = zoo_registry.get(name)
     assert selective_fraction(model.module, model.normalize) >= 0.25

@@ -32,6 +32,9 @@ class ZooSpec:
     epochs: int = 5
     batch_size: int = 64
     lr: float = 6e-3
+    # L1 penalty on conv1's post-ReLU activations (their mean, added to the loss): sparse first
+    # layer responses make sharply tuned, elongated edge detectors (see docs/models.md).
+    conv1_sparsity: float = 0.3
     description: str = ""
 
     @property

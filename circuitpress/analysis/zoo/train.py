@@ -81,6 +81,8 @@ def train(spec: ZooSpec, log: bool = True, threads: int = THREADS) -> tuple[dict
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=spec.lr, total_steps=spec.epochs * steps_per_epoch, pct_start=0.15
     )
+    conv1_out: list[torch.Tensor] = []  # relu1's output of the current batch, for the penalty
+    hook = model.relu1.register_forward_hook(lambda _m, _i, out: conv1_out.append(out))
     t0 = time.perf_counter()
     for epoch in range(spec.epochs):
         model.train()
@@ -88,7 +90,8 @@ def train(spec: ZooSpec, log: bool = True, threads: int = THREADS) -> tuple[dict
         total = 0.0
         for step in range(steps_per_epoch):
             idx = order[step * spec.batch_size : (step + 1) * spec.batch_size]
-            loss = F.cross_entropy(model(_as_input(images[idx])), labels[idx])
+            logits = model(_as_input(images[idx]))
+            loss = F.cross_entropy(logits, labels[idx]) + spec.conv1_sparsity * conv1_out.pop().mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -98,6 +101,7 @@ def train(spec: ZooSpec, log: bool = True, threads: int = THREADS) -> tuple[dict
             print(f"{spec.name}: epoch {epoch + 1}/{spec.epochs} loss {total / steps_per_epoch:.4f} "
                   f"({time.perf_counter() - t0:.0f}s)", flush=True)
     train_seconds = time.perf_counter() - t0
+    hook.remove()
 
     model.eval()
     held_images, held_labels = _images(spec.dataset, HELDOUT_IMAGES, HELDOUT_SEED)
@@ -118,6 +122,7 @@ def train(spec: ZooSpec, log: bool = True, threads: int = THREADS) -> tuple[dict
         "conv1_selectivity_ratios": [round(float(r), 3) for r in ratios],
         "conv1_orientation_selective_best_colour": round(float((colour_ratios >= 2.0).mean()), 4),
         "params": int(sum(p.numel() for p in model.parameters())),
+        "conv1_sparsity": spec.conv1_sparsity,
         "train_images": spec.train_images,
         "epochs": spec.epochs,
         "training_seconds": round(train_seconds, 1),
