@@ -113,8 +113,10 @@ def colorbar_svg(lo: float, hi: float, *, diverge: bool, width: float = 160, lab
         parts.append(
             f'<rect x="{num(10 + bar_w * i / steps)}" y="2" width="{num(bar_w / steps + 0.5)}" height="10" fill="{color}"/>'
         )
-    for t, v in ((0.0, lo), (0.5, (lo + hi) / 2), (1.0, hi)):
-        parts.append(f'<text x="{num(10 + bar_w * t)}" y="25" text-anchor="middle">{attr(num(v))}</text>')
+    # The end labels grow inwards from the bar's ends: centred on them, "-65.22" lost its sign
+    # outside the drawing.
+    for t, v, anchor in ((0.0, lo, "start"), (0.5, (lo + hi) / 2, "middle"), (1.0, hi, "end")):
+        parts.append(f'<text x="{num(10 + bar_w * t)}" y="25" text-anchor="{anchor}">{attr(num(float(f"{v:.3g}")))}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

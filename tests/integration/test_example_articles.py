@@ -53,7 +53,7 @@ def test_curve_circuit_claims_all_hold(tmp_path: Path) -> None:
     assert 'data-claim="failed"' not in html
     # The circuit's protagonist and its inputs have unit pages linked from the article.
     site = tmp_path / "site" / "_site"
-    for unit in ("conv3/30", "conv2/1", "conv2/10", "conv2/16", "conv2/19"):
+    for unit in ("conv3/30", "conv2/13", "conv2/0", "conv2/11", "conv2/24"):
         assert (site / "units" / "shapes-a" / unit / "index.html").is_file(), unit
         assert f'href="/units/shapes-a/{unit}/"' in html, unit
     # The expanded-weights figure says it is expanded.
