@@ -133,7 +133,8 @@ class _RedirectedReLU(torch.autograd.Function):
         relu_grad = torch.ops.aten.threshold_backward(grad, x, 0)  # the ordinary ReLU gradient
         # The common case costs one reduction: the redirected gradient is built only for the
         # images that the ordinary one does not reach at all.
-        blocked = torch.nonzero(~relu_grad.flatten(1).any(dim=1)).flatten()
+        dims = tuple(range(1, relu_grad.dim()))  # reduced in place: flatten() would copy channels-last
+        blocked = torch.nonzero((relu_grad.amax(dim=dims) == 0) & (relu_grad.amin(dim=dims) == 0)).flatten()
         if blocked.numel():
             g, xb = grad[blocked], x[blocked]
             # Descent moves x against the gradient: grad > 0 at x < 0 would push it lower still.
