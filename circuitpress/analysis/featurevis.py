@@ -119,6 +119,26 @@ def _transform_params(specs: Sequence[ImageSpec], steps: int, tf: TransformSpec)
     return torch.stack(rows)  # [B, steps, 6]
 
 
+def lucent_image(size: int, batch: int) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+    """lucent's `param.image(size, batch=batch, fft=True, decorrelate=True)`, built from its own
+    pieces: `fft_image` (the spectrum, 1/f scaling, inverse FFT) and its colour decorrelation
+    matrix, then a sigmoid. Only the decorrelation runs differently: lucent multiplies every
+    pixel's [3] vector by the 3x3 matrix with `matmul`, which torch runs as a batched matmul of
+    tiny matrices (7% of a step); here it is one 1x1 convolution, the same sums."""
+    from lucent.optvis.param.color import color_correlation_normalized
+    from lucent.optvis.param.spatial import fft_image
+
+    (spectrum,), spatial = fft_image([batch, 3, size, size])
+    # lucent computes pixel @ M.T, i.e. out[j] = sum_c M[j, c] * in[c]: a conv weight [out, in].
+    mix = torch.from_numpy(np.ascontiguousarray(color_correlation_normalized))[:, :, None, None]
+
+    def image() -> torch.Tensor:
+        x = spatial()
+        return torch.sigmoid(F.conv2d(x, mix.to(x.device, x.dtype)))
+
+    return spectrum, image
+
+
 class Transforms:
     """lucent's pad → jitter → scale → rotate → jitter, fused into one `grid_sample` per step.
 
@@ -130,6 +150,8 @@ class Transforms:
         self.size = size
         self.pad = tf.pad
         self.params = _transform_params(specs, steps, tf).to(device)
+        # Pixel centres of the output in normalised coordinates (affine_grid's, align_corners=False).
+        self.base = (torch.arange(size, dtype=torch.float32, device=device) * 2 + 1) / size - 1
 
     def __call__(self, images: torch.Tensor, step: int) -> torch.Tensor:
         p = self.params[:, step]
@@ -144,13 +166,15 @@ class Transforms:
         a21, a22 = -sin * crop, cos * crop
         tx = -(cos * p[:, 4] + sin * p[:, 5]) * unit - p[:, 0] * unit
         ty = -(-sin * p[:, 4] + cos * p[:, 5]) * unit - p[:, 1] * unit
-        theta = torch.stack(
-            [torch.stack([a11, a12, tx], dim=1), torch.stack([a21, a22, ty], dim=1)], dim=1
-        )
+        # affine_grid's sampling grid, by broadcasting: `affine_grid` builds it with a batched
+        # matmul of tiny matrices, which cost more than the sampling itself.
+        a11, a12, a21, a22, tx, ty = (v[:, None, None] for v in (a11, a12, a21, a22, tx, ty))
+        xs, ys = self.base[None, None, :], self.base[None, :, None]
+        grid = torch.stack([a11 * xs + a12 * ys + tx, a21 * xs + a22 * ys + ty], dim=-1)
         # Sampling coordinates of the padded frame, rescaled to the unpadded image: sampling
         # `image - 0.5` with zeros outside and adding 0.5 back is lucent's constant 0.5 pad
         # without materialising the padded image (or its gradient).
-        grid = F.affine_grid(theta, [images.shape[0], 3, self.size, self.size], align_corners=False) * (full / self.size)
+        grid = grid * (full / self.size)
         return F.grid_sample(images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 0.5
 
 
@@ -280,8 +304,6 @@ def visualize(
     maps 0..1 images to the model's input; `native_grid` is the layer's (H, W) at the model's
     own input size, for neuron positions when `size` differs.
     """
-    from lucent.optvis import param
-
     if not requests:
         return {}
     first = requests[0]
@@ -296,8 +318,7 @@ def visualize(
     use_diversity = any(r.diversity > 1 for r in requests)
 
     # lucent's parameterisation; its random init is replaced by each image's seeded spectrum.
-    params, image_f = param.image(size, batch=len(specs), fft=True, decorrelate=True)
-    spectrum = params[0]
+    spectrum, image_f = lucent_image(size, len(specs))
     with torch.no_grad():
         spectrum.copy_(torch.cat([_initial_spectrum(s, size) for s in specs]).to(spectrum.device))
     optimizer = torch.optim.Adam([spectrum], lr=lr)

@@ -3,6 +3,8 @@ changes nothing, seeds decide images, hooks never leak."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -181,3 +183,44 @@ def test_every_step_stops_the_forward_at_the_visualised_layer() -> None:
     model[4].register_forward_pre_hook(lambda *_: later.append(1))  # the ReLU after conv model[3]
     visualize(model, model[3], [req(ref(3), steps=5)])
     assert later == []  # neither the 5 steps nor the final measurement ran past the layer
+
+
+def test_parameterisation_is_lucents() -> None:
+    from lucent.optvis import param
+
+    from circuitpress.analysis.featurevis import lucent_image
+
+    (theirs,), their_image = param.image(32, batch=3, fft=True, decorrelate=True)
+    ours, our_image = lucent_image(32, 3)
+    assert ours.shape == theirs.shape
+    with torch.no_grad():
+        ours.copy_(theirs)
+    torch.testing.assert_close(our_image(), their_image(), rtol=0, atol=1e-6)
+
+
+def test_transform_grid_is_affine_grids() -> None:
+    specs = [ImageSpec(ref(3), False, seed) for seed in range(4)]
+    tf = TransformSpec.for_size(32)
+    transform = Transforms(specs, 32, 5, tf, torch.device("cpu"))
+    captured: dict[str, torch.Tensor] = {}
+    original = torch.nn.functional.grid_sample
+
+    def spy(image: torch.Tensor, grid: torch.Tensor, **kw: object) -> torch.Tensor:
+        captured["grid"] = grid
+        return original(image, grid, **kw)  # type: ignore[arg-type]
+
+    torch.nn.functional.grid_sample = spy  # type: ignore[assignment]
+    try:
+        transform(torch.rand(4, 3, 32, 32), 2)
+    finally:
+        torch.nn.functional.grid_sample = original
+    p = transform.params[:, 2]
+    full = 32 + 2 * tf.pad
+    theta_rad = p[:, 3] * (math.pi / 180.0)
+    cos, sin = torch.cos(theta_rad) / p[:, 2], torch.sin(theta_rad) / p[:, 2]
+    crop, unit = 32 / full, 2.0 / full
+    tx = -(cos * p[:, 4] + sin * p[:, 5]) * unit - p[:, 0] * unit
+    ty = -(-sin * p[:, 4] + cos * p[:, 5]) * unit - p[:, 1] * unit
+    theta = torch.stack([torch.stack([cos * crop, sin * crop, tx], 1), torch.stack([-sin * crop, cos * crop, ty], 1)], 1)
+    expected = torch.nn.functional.affine_grid(theta, [4, 3, 32, 32], align_corners=False) * (full / 32)
+    torch.testing.assert_close(captured["grid"], expected, rtol=0, atol=1e-5)
