@@ -36,6 +36,6 @@ def test_features_article_cold_build(tmp_path):
     for src in set(figures):
         assert (site / "_site" / src.lstrip("/")).is_file(), src
     assert html.count("<svg") >= 3, "tuning curves are SVG"
-    for unit in ("conv1/0", "conv1/3", "conv2/19", "conv2/24"):
+    for unit in ("conv1/7", "conv1/15", "conv2/21", "conv3/34"):
         page = (site / "_site" / "units" / "shapes-a" / unit / "index.html").read_text()
         assert "Features of a small vision model" in page, "backlink to the article"
