@@ -96,6 +96,9 @@ def test_accuracy_on_a_fresh_held_out_sample(
 def test_conv1_units_are_orientation_selective(name: str, zoo_registry: ModelRegistry) -> None:
     model = zoo_registry.get(name)
     assert selective_fraction(model.module, model.normalize) >= 0.25
+    # Still a quarter when nearly silent units (best response under a fifth of the layer's
+    # strongest) are not counted: a narrowly tuned unit that never fires is no edge detector.
+    assert selective_fraction(model.module, model.normalize, min_strength=0.2) >= 0.25
 
 
 def test_selectivity_measure_can_fail() -> None:

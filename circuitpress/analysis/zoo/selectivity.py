@@ -93,12 +93,25 @@ def selectivity_ratios(tuning: np.ndarray) -> np.ndarray:
     return np.where(mean > 1e-6, curves.max(axis=1) / np.maximum(mean, 1e-12), 0.0)
 
 
+def relative_strength(tuning: np.ndarray) -> np.ndarray:
+    """Per unit: its strongest grating response over the strongest of any unit in the layer.
+
+    A nearly silent unit can pass the ratio test with tiny, narrowly tuned responses; requiring
+    a share of the layer's strongest response keeps the count to units that matter."""
+    best = tuning.reshape(tuning.shape[0], -1).max(axis=1)
+    top = float(best.max())
+    return best / top if top > 1e-12 else np.zeros_like(best)
+
+
 def selective_fraction(
     model: nn.Module,
     normalize: Callable[[torch.Tensor], torch.Tensor],
     threshold: float = 2.0,
     colors: tuple[ColorPair, ...] = BLACK_WHITE,
+    min_strength: float = 0.0,
 ) -> float:
-    """Fraction of conv1 units whose best orientation gives >= `threshold` x the mean response."""
-    ratios = selectivity_ratios(orientation_tuning(model, normalize, colors=colors))
-    return float((ratios >= threshold).mean())
+    """Fraction of conv1 units whose best orientation gives >= `threshold` x the mean response
+    (and, with `min_strength`, whose strongest response is at least that share of the layer's)."""
+    tuning = orientation_tuning(model, normalize, colors=colors)
+    passed = (selectivity_ratios(tuning) >= threshold) & (relative_strength(tuning) >= min_strength)
+    return float(passed.mean())
