@@ -103,7 +103,8 @@ def payload_site(root: Path) -> Path:
             f"    url: {yaml('https://a.org/' + PAYLOAD)}\n"
             f"    affiliation: {yaml('A' + PAYLOAD)}\n"
             f"    affiliation_url: {yaml('https://b.org/' + PAYLOAD)}\n"
-            f"doi: {yaml('10.1/' + PAYLOAD)}\n"
+            # A DOI has no spaces (the front matter refuses one), so its payload does without.
+            f"doi: {yaml('10.1234/' + PAYLOAD.replace(' ', '/'))}\n"
             f"series: {yaml('S' + PAYLOAD)}\n"
             f"license: {yaml('L' + PAYLOAD)}\n"
             f"image: {yaml('a.png?' + PAYLOAD)}\n"
