@@ -24,7 +24,7 @@ def build_article(tmp_path: Path, name: str) -> str:
     """Build content/NAME.md alone from a cold cache with --strict; return its HTML."""
     site = tmp_path / "site"
     (site / "content").mkdir(parents=True)
-    for file in ("circuitpress.toml", "references.bib"):
+    for file in ("circuitpress.toml", "references.bib", "baselines.py"):
         shutil.copy(ROOT / file, site / file)
     shutil.copy(ROOT / "content" / f"{name}.md", site / "content" / f"{name}.md")
     out = subprocess.run(
