@@ -87,9 +87,10 @@ def choices_hint(word: str, candidates: Iterable[str]) -> str:
     return f"expected one of: {shown}"
 
 
-# C0/C1 control characters other than tab, newline, form feed and carriage return: invalid in
-# HTML and XML, and invisible in an editor.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+# C0/C1 control characters other than tab, newline and carriage return, and the two
+# non-characters: invalid in XML (the feed) or HTML, and invisible in an editor. Form feed is
+# valid HTML but not XML, so a title with one would break feed.xml.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 CONTROL_HINT = "often a '\\b' that a script or an escape turned into a backspace: delete it"
 
 

@@ -88,11 +88,26 @@ class _PageScan(HTMLParser):
 
 
 def srcset_urls(srcset: str) -> list[str]:
-    """The URLs of a `srcset` ("a.png 1x, a@2x.png 2x"): each candidate is a URL and an optional
-    width or density descriptor. A data: URL holds commas of its own, so it is taken whole."""
-    if _NOT_LINKS.match(srcset.strip()):
-        return []
-    return [part.split()[0] for part in srcset.split(",") if part.strip()]
+    """The URLs of a `srcset` ("a.png 1x, a@2x.png 2x"), read as HTML does: a candidate's URL is
+    a run of non-space characters (commas included, as in a data: URL or `?w=1,2`), then
+    optional descriptors up to the next comma. Non-page URLs (data:, …) are left out."""
+    urls: list[str] = []
+    pos, end = 0, len(srcset)
+    while pos < end:
+        while pos < end and (srcset[pos].isspace() or srcset[pos] == ","):
+            pos += 1
+        start = pos
+        while pos < end and not srcset[pos].isspace():
+            pos += 1
+        url = srcset[start:pos]
+        if url.endswith(","):  # "a.png, b.png": the comma ends the candidate
+            url = url.rstrip(",")
+        else:
+            while pos < end and srcset[pos] != ",":  # descriptors
+                pos += 1
+        if url and not _NOT_LINKS.match(url):
+            urls.append(url)
+    return urls
 
 
 @dataclass

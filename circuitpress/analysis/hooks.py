@@ -151,12 +151,16 @@ def redirected_relus(module: nn.Module) -> Iterator[int]:
     """Every `nn.ReLU` submodule computes the same ReLU with a redirected gradient inside the
     block (forward values are unchanged); yields how many were redirected. Functional
     `F.relu` calls cannot be reached and keep the ordinary gradient."""
-    relus = [m for m in module.modules() if isinstance(m, nn.ReLU)]
+    # Exactly nn.ReLU: a subclass may compute something else in its own forward.
+    relus = [m for m in module.modules() if type(m) is nn.ReLU]
+    saved = [relu.__dict__.get("forward") for relu in relus]
     try:
         for relu in relus:
             # An instance attribute shadows the class's forward; hooks on the module still fire.
             relu.forward = _redirected_forward.__get__(relu)  # type: ignore[method-assign]
         yield len(relus)
     finally:
-        for relu in relus:
+        for relu, before in zip(relus, saved):
             relu.__dict__.pop("forward", None)
+            if before is not None:
+                relu.forward = before  # type: ignore[method-assign]

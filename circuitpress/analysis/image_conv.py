@@ -103,11 +103,11 @@ def applies(conv: nn.Module) -> bool:
 def fast_image_gradients(module: nn.Module) -> Iterator[int]:
     """Inside the block, every applicable conv of `module` (frozen weights, an image-like input)
     computes its input gradient on the half-resolution phase grid; yields how many."""
-    patched = []
+    patched: list[nn.Conv2d] = []
     try:
         for conv in module.modules():
-            if not isinstance(conv, nn.Conv2d) or not applies(conv):
-                continue
+            if not isinstance(conv, nn.Conv2d) or not applies(conv) or "forward" in conv.__dict__:
+                continue  # (an instance-level forward is someone else's: leave it alone)
             kernel, before, after = phase_kernel(conv.weight.detach(), conv.padding[0])
             conv.forward = _patched_forward(conv, kernel, before, after)  # type: ignore[method-assign]
             patched.append(conv)

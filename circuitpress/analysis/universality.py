@@ -14,6 +14,7 @@ A unit that never varies on the sample (a dead unit) correlates 0 with everythin
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,12 +23,14 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from circuitpress.analysis.tap import run
+from circuitpress.errors import UserError
 from circuitpress.requests import Request, Result, UniversalityRequest
 
 _BATCH = 64
 
 
 POOLS = ("max", "mean", "positions")
+POSITIONS_PER_IMAGE = 256
 
 
 def pool_activations(act: torch.Tensor, pool: str) -> torch.Tensor:
@@ -39,7 +42,10 @@ def pool_activations(act: torch.Tensor, pool: str) -> torch.Tensor:
     if pool == "mean":
         return act.flatten(2).mean(2)
     if pool == "positions":
-        return act.permute(0, 2, 3, 1).reshape(-1, act.shape[1])
+        # Every position of a regular grid of at most POSITIONS_PER_IMAGE per image: all
+        # 64x64 positions of 2,048 images would be 8 million samples (a gigabyte per layer).
+        step = max(1, math.ceil(math.sqrt(act.shape[2] * act.shape[3] / POSITIONS_PER_IMAGE)))
+        return act[:, :, ::step, ::step].permute(0, 2, 3, 1).reshape(-1, act.shape[1])
     raise ValueError(f"unknown pool {pool!r}")
 
 
@@ -80,7 +86,10 @@ def match(r: np.ndarray) -> dict[str, Any]:
 
 def universality(acts_a: np.ndarray, acts_b: np.ndarray, images: int | None = None) -> Result:
     if len(acts_a) != len(acts_b):
-        raise ValueError(f"{len(acts_a)} samples against {len(acts_b)}: the layers' grids differ")
+        raise UserError(
+            f"':pool: positions' needs the same grid in both layers, got {len(acts_a)} samples against {len(acts_b)}",
+            hint="use ':pool: max' or ':pool: mean'",
+        )
     r = correlation(acts_a, acts_b)
     data = match(r)
     data["samples"] = int(len(acts_a))

@@ -84,9 +84,7 @@ class _Keys:
             return str(value)
         if not isinstance(value, str):
             raise self.error(key, f"front matter '{key}' must be text", f"got {_kind(value)}")
-        bad = control_character(value)
-        if bad is not None:  # a YAML escape such as "\b" in double quotes
-            raise self.error(key, f"front matter '{key}' holds control character U+{ord(bad.group()):04X}", CONTROL_HINT)
+        self.check_control(key, value)
         return value.strip()
 
     def flag(self, key: str) -> bool:
@@ -118,7 +116,14 @@ class _Keys:
             return (value,)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.error(key, f"front matter '{key}' must be a list of text", f"got {value!r}")
+        for item in value:
+            self.check_control(key, item)
         return tuple(value)
+
+    def check_control(self, key: str, value: str) -> None:
+        bad = control_character(value)
+        if bad is not None:  # a YAML escape such as "\b" in double quotes
+            raise self.error(key, f"front matter '{key}' holds control character U+{ord(bad.group()):04X}", CONTROL_HINT)
 
 
 def _kind(value: Any) -> str:
@@ -253,6 +258,7 @@ def _updates(keys: _Keys) -> tuple[tuple[datetime.date, str], ...]:
     for when, what in items:
         if not isinstance(what, str):
             raise keys.error("updates", "each update needs a text", f"got {what!r}")
+        keys.check_control("updates", what)
         day = keys.date("updates", when if when is not None else "")
         if day is not None:
             out.append((day, what.strip()))

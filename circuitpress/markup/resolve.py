@@ -128,11 +128,14 @@ class Resolver:
         verbatim. An escaped `\\[^label]` in the source is the author asking for the literal text."""
         for match in _FOOTNOTE_LIKE.finditer(text):
             label = match.group(1)
-            if source is not None and "\\" + match.group(0) in source:
+            # Written some other way than a plain `[^label]` (an escape, an entity): literal text.
+            plain = re.compile(r"(?<!\\)\[\^" + re.escape(label) + r"\]")
+            if source is not None and not plain.search(source):
                 continue
             known = sorted(self.page.footnote_defs)
             close = difflib.get_close_matches(label, known, n=1)
-            hint = f"did you mean [^{close[0]}]?" if close else f"define it on its own line: [^{label}]: text"
+            literal = f"write \\[^{label}] for the literal text"
+            hint = f"did you mean [^{close[0]}]? or {literal}" if close else f"define it on its own line ([^{label}]: text), or {literal}"
             raise UserError(f"footnote [^{label}] is not defined", file=self.page.file, line=line, hint=hint)
 
     def role(self, token: Token, line: int) -> None:

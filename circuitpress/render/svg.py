@@ -115,8 +115,13 @@ def colorbar_svg(lo: float, hi: float, *, diverge: bool, width: float = 160, lab
         )
     # The end labels grow inwards from the bar's ends: centred on them, "-65.22" lost its sign
     # outside the drawing.
-    for t, v, anchor in ((0.0, lo, "start"), (0.5, (lo + hi) / 2, "middle"), (1.0, hi, "end")):
-        parts.append(f'<text x="{num(10 + bar_w * t)}" y="25" text-anchor="{anchor}">{attr(num(float(f"{v:.3g}")))}</text>')
+    ends = ((0.0, lo, "start"), (0.5, (lo + hi) / 2, "middle"), (1.0, hi, "end"))
+    # Three significant digits, more when a narrow range would make the labels equal.
+    digits = next((d for d in range(3, 10) if len({f"{v:.{d}g}" for _, v, _ in ends}) == 3 or lo == hi), 10)
+    for t, v, anchor in ends:
+        label = f"{v:.{digits}g}"
+        label = "0" if label == "-0" else label
+        parts.append(f'<text x="{num(10 + bar_w * t)}" y="25" text-anchor="{anchor}">{attr(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

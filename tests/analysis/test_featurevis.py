@@ -224,3 +224,15 @@ def test_transform_grid_is_affine_grids() -> None:
     theta = torch.stack([torch.stack([cos * crop, sin * crop, tx], 1), torch.stack([-sin * crop, cos * crop, ty], 1)], 1)
     expected = torch.nn.functional.affine_grid(theta, [4, 3, 32, 32], align_corners=False) * (full / 32)
     torch.testing.assert_close(captured["grid"], expected, rtol=0, atol=1e-5)
+
+
+def test_relu_subclasses_keep_their_own_forward() -> None:
+    from circuitpress.analysis.hooks import redirected_relus
+
+    class Capped(nn.ReLU):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.clamp(0, 1)
+
+    model = nn.Sequential(Capped(), nn.ReLU())
+    with redirected_relus(model) as count:
+        assert count == 1 and float(model(torch.tensor([2.0]))) == 1.0

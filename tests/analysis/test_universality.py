@@ -81,3 +81,12 @@ def test_pool_is_part_of_the_request_and_changes_the_result() -> None:
     assert by_pool["max"].data["samples"] == by_pool["mean"].data["samples"] == 96
     assert by_pool["positions"].data["samples"] > 96 and by_pool["positions"].data["images"] == 96
     assert not np.allclose(by_pool["max"].arrays["correlation"], by_pool["mean"].arrays["correlation"])
+
+
+def test_positions_are_a_bounded_grid_of_each_map() -> None:
+    from circuitpress.analysis.universality import POSITIONS_PER_IMAGE
+
+    act = torch.zeros(2, 3, 64, 64)
+    samples = pool_activations(act, "positions")
+    assert samples.shape == (2 * 16 * 16, 3) and 16 * 16 <= POSITIONS_PER_IMAGE
+    assert pool_activations(torch.zeros(2, 3, 8, 8), "positions").shape == (2 * 64, 3)  # small maps whole

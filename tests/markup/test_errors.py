@@ -85,8 +85,12 @@ def test_doi_pasted_with_its_resolver_prefix_is_kept_bare() -> None:
 
 
 def test_escaped_footnote_marker_is_literal_text() -> None:
-    html = build(HEAD + "Write \\[^label] for a footnote.\n").body_html
-    assert "Write [^label] for a footnote." in html
+    for written in ("\\[^label]", "[\\^label]", "[^label\\]", "&#91;^label]"):
+        html = build(HEAD + f"Write {written} for a footnote.\n").body_html
+        assert "Write [^label] for a footnote." in html, written
+    # An escaped one elsewhere in the paragraph does not excuse a plain undefined one.
+    with pytest.raises(UserError, match=r"\[\^a\] is not defined"):
+        build(HEAD + "Write \\[^a] and A[^a] here.\n")
 
 
 def test_did_you_mean_hints() -> None:

@@ -96,3 +96,12 @@ def test_external_links_only_when_asked_and_offline_is_reported(make_site):
     mine = [p for p in found if "127.0.0.1:9" in p]
     assert len(mine) == 1 and "could not be reached" in mine[0] and mine[0].startswith("content/one.md:")
     assert probe("http://127.0.0.1:9/", 2.0) is not None
+
+
+def test_srcset_urls_follow_the_candidate_grammar() -> None:
+    from circuitpress.linkcheck import srcset_urls
+
+    assert srcset_urls("a.png 1x, data:image/png;base64,AAAA 2x") == ["a.png"]
+    assert srcset_urls("data:image/png;base64,AAA 1x, b.png 2x") == ["b.png"]
+    assert srcset_urls("img.png?w=1,2 1x") == ["img.png?w=1,2"]
+    assert srcset_urls("a.png, b.png 640w,c.png") == ["a.png", "b.png", "c.png"]

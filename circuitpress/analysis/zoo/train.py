@@ -84,24 +84,26 @@ def train(spec: ZooSpec, log: bool = True, threads: int = THREADS) -> tuple[dict
     conv1_out: list[torch.Tensor] = []  # relu1's output of the current batch, for the penalty
     hook = model.relu1.register_forward_hook(lambda _m, _i, out: conv1_out.append(out))
     t0 = time.perf_counter()
-    for epoch in range(spec.epochs):
-        model.train()
-        order = torch.randperm(len(images), generator=gen)
-        total = 0.0
-        for step in range(steps_per_epoch):
-            idx = order[step * spec.batch_size : (step + 1) * spec.batch_size]
-            logits = model(_as_input(images[idx]))
-            loss = F.cross_entropy(logits, labels[idx]) + spec.conv1_sparsity * conv1_out.pop().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-        if log:
-            print(f"{spec.name}: epoch {epoch + 1}/{spec.epochs} loss {total / steps_per_epoch:.4f} "
-                  f"({time.perf_counter() - t0:.0f}s)", flush=True)
+    try:  # the hook goes even if training fails
+        for epoch in range(spec.epochs):
+            model.train()
+            order = torch.randperm(len(images), generator=gen)
+            total = 0.0
+            for step in range(steps_per_epoch):
+                idx = order[step * spec.batch_size : (step + 1) * spec.batch_size]
+                logits = model(_as_input(images[idx]))
+                loss = F.cross_entropy(logits, labels[idx]) + spec.conv1_sparsity * conv1_out.pop().mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss.detach())
+            if log:
+                print(f"{spec.name}: epoch {epoch + 1}/{spec.epochs} loss {total / steps_per_epoch:.4f} "
+                      f"({time.perf_counter() - t0:.0f}s)", flush=True)
+    finally:
+        hook.remove()
     train_seconds = time.perf_counter() - t0
-    hook.remove()
 
     model.eval()
     held_images, held_labels = _images(spec.dataset, HELDOUT_IMAGES, HELDOUT_SEED)
