@@ -7,7 +7,6 @@ once. Rendering never runs a model; results come from the planner (cache or engi
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
