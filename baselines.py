@@ -5,7 +5,7 @@ nothing match? `untrained_shapes_b` is the architecture of the zoo's shapes-b wi
 random weights it started training from, never trained.
 """
 
-from circuitpress.analysis.zoo.models import ShapesNet, build_model
+from circuitpress.analysis.models.zoo.models import ShapesNet, build_model
 
 
 def untrained_shapes_b() -> ShapesNet:

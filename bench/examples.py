@@ -21,7 +21,7 @@ import platform
 
 import torch
 
-from circuitpress.analysis.examples import top_examples
+from circuitpress.analysis.methods.examples import top_examples
 from circuitpress.requests import ExamplesRequest, UnitRef
 
 from featurevis import clock, normalize, set_wall, sync, zoo_model  # noqa: E402  (bench/ is the cwd of scripts)
@@ -29,7 +29,7 @@ from featurevis import clock, normalize, set_wall, sync, zoo_model  # noqa: E402
 
 def dataset(n: int, size: int, batch: int) -> list[tuple[int, torch.Tensor, None]]:
     """The model's procedural images, materialised so every variant reads identical tensors."""
-    from circuitpress.analysis.datasets import ProceduralImages
+    from circuitpress.analysis.models.datasets import ProceduralImages
 
     images = ProceduralImages("shapes", n, (size, size))
     return [(start, x, None) for start, x, _ in images.batches(batch, n)]

@@ -27,14 +27,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from circuitpress.analysis.featurevis import TransformSpec, visualize
-from circuitpress.analysis.hooks import capture, frozen, run
+from circuitpress.analysis.methods.featurevis import TransformSpec, visualize
+from circuitpress.analysis.models.capture import capture, frozen, run
 from circuitpress.requests import FeatureVisRequest, UnitRef
 
 
 def zoo_model(name: str) -> tuple[nn.Module, str]:
     """The zoo model with its shipped weights when present, else its seeded random init."""
-    from circuitpress.analysis.zoo.models import build_model
+    from circuitpress.analysis.models.zoo.models import build_model
 
     model = build_model(name)
     weights = Path(__file__).resolve().parents[1] / "circuitpress/analysis/zoo/weights" / f"{name}.safetensors"
@@ -79,7 +79,7 @@ def bench_engine(model: nn.Module, layer: str, channels: int, size: int, steps: 
 
 def bench_engine_direct(model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device) -> float:
     """The engine with the first conv's ordinary input gradient (no phase-grid gradient)."""
-    from circuitpress.analysis import image_conv
+    from circuitpress.analysis.methods import image_conv
 
     saved = image_conv.MAX_IMAGE_CHANNELS
     image_conv.MAX_IMAGE_CHANNELS = 0  # no conv qualifies

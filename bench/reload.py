@@ -108,7 +108,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def time_builds(site: Path, repeats: int) -> dict[str, list[float]]:
-    from circuitpress.site import BuildMemo, BuildOptions, SiteBuild
+    from circuitpress.build.pipeline import BuildMemo, BuildOptions, SiteBuild
 
     def once(memo: object | None) -> float:
         start = time.perf_counter()

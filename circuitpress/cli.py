@@ -114,7 +114,7 @@ def new(directory: Path, quiet: bool) -> None:
 @handle_errors
 def build(site: Path, out: Path | None, device: str | None, strict: bool, drafts: bool, jobs: int | None, quiet: bool) -> None:
     """Build the site in SITE (default: the current folder)."""
-    from circuitpress.site import BuildOptions, build_site
+    from circuitpress.build.pipeline import BuildOptions, build_site
 
     with progress_bars(quiet) as progress:
         report = build_site(
@@ -140,14 +140,14 @@ def build(site: Path, out: Path | None, device: str | None, strict: bool, drafts
 @handle_errors
 def check(site: Path, external: bool, drafts: bool, quiet: bool) -> None:
     """Parse every page and resolve every reference and link; write nothing."""
-    from circuitpress.site import BuildOptions, SiteBuild
+    from circuitpress.build.pipeline import BuildOptions, SiteBuild
 
     with progress_bars(quiet) as progress:
         build = SiteBuild(site, BuildOptions(drafts=drafts, write=False, progress=progress))
         report = build.run()
     problems = 0
     try:
-        from circuitpress.linkcheck import check_links
+        from circuitpress.publish.linkcheck import check_links
     except ImportError:
         check_links = None  # type: ignore[assignment]
     if check_links is not None:
@@ -171,7 +171,7 @@ def check(site: Path, external: bool, drafts: bool, quiet: bool) -> None:
 @handle_errors
 def serve(site: Path, host: str, port: int, drafts: bool, quiet: bool) -> None:
     """Preview the site with live reload."""
-    from circuitpress.serve import serve_site
+    from circuitpress.serve.server import serve_site
 
     serve_site(site, host=host, port=port, drafts=drafts, quiet=quiet)
 
@@ -187,7 +187,7 @@ def serve(site: Path, host: str, port: int, drafts: bool, quiet: bool) -> None:
 @handle_errors
 def publish(site: Path, target: str, remote: str, branch: str, cname: str | None, message: str | None, quiet: bool) -> None:
     """Build strictly and publish to GitHub Pages or a folder."""
-    from circuitpress.publish import publish_site
+    from circuitpress.publish.deploy import publish_site
 
     publish_site(site, target=target, remote=remote, branch=branch, cname=cname, message=message, quiet=quiet)
 
@@ -199,7 +199,7 @@ def publish(site: Path, target: str, remote: str, branch: str, cname: str | None
 @handle_errors
 def models(site: Path, device: str | None, quiet: bool) -> None:
     """List each model, its source, layers (name, output shape, units) and dataset."""
-    from circuitpress.models_cmd import describe_models
+    from circuitpress.commands.models import describe_models
 
     text = describe_models(site, device=device)
     if not quiet:

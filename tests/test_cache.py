@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 
-from circuitpress.cache import Cache, cache_key
+from circuitpress.build.cache import Cache, cache_key
 from circuitpress.markup.refs import parse_ref
 from circuitpress.requests import ExamplesRequest, FeatureVisRequest, Result
 
@@ -54,6 +54,6 @@ def test_pickled_arrays_are_refused(tmp_path):
 
 
 def test_cache_module_does_not_import_torch():
-    code = "import circuitpress.cache, circuitpress.site, circuitpress.plan, sys; print('torch' in sys.modules)"
+    code = "import circuitpress.build.cache, circuitpress.build.pipeline, circuitpress.build.plan, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,6 +1,6 @@
 import pytest
 
-from circuitpress.output import SiteWriter
+from circuitpress.build.write import SiteWriter
 
 
 def test_commit_swaps_in_whole_site(tmp_path):

@@ -22,7 +22,7 @@ from circuitpress.config import BuildSettings, SiteConfig, SiteSettings
 from circuitpress.markup.bibliography import parse_bib, reference_html
 from circuitpress.render import svg
 from circuitpress.render.feeds import feed_xml
-from circuitpress.serve_inject import error_page, overlay_html, snippet, sse
+from circuitpress.serve.inject import error_page, overlay_html, snippet, sse
 from circuitpress.urls import is_safe_link
 
 PAYLOAD = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'

@@ -19,19 +19,19 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from circuitpress.analysis.registry import resolve_device
+from circuitpress.analysis.models.registry import resolve_device
 from circuitpress.config import SiteConfig
 from circuitpress.requests import Request, Result
 
 HANDLERS: dict[str, str] = {
-    "model-info": "circuitpress.analysis.info:compute_group",
-    "featurevis": "circuitpress.analysis.featurevis:compute_group",
-    "examples": "circuitpress.analysis.examples:compute_group",
-    "weights": "circuitpress.analysis.weights:compute_group",
-    "connections": "circuitpress.analysis.weights:compute_group",
-    "tuning": "circuitpress.analysis.tuning:compute_group",
-    "claim": "circuitpress.analysis.claims:compute_group",
-    "universality": "circuitpress.analysis.universality:compute_group",
+    "model-info": "circuitpress.analysis.models.facts:compute_group",
+    "featurevis": "circuitpress.analysis.methods.featurevis:compute_group",
+    "examples": "circuitpress.analysis.methods.examples:compute_group",
+    "weights": "circuitpress.analysis.methods.weights:compute_group",
+    "connections": "circuitpress.analysis.methods.weights:compute_group",
+    "tuning": "circuitpress.analysis.methods.tuning:compute_group",
+    "claim": "circuitpress.analysis.methods.claims:compute_group",
+    "universality": "circuitpress.analysis.methods.universality:compute_group",
 }
 
 SEED = 0
@@ -58,7 +58,7 @@ class EngineEnv:
     def models(self) -> Any:
         """The site's `ModelRegistry`, created on first use (loading weights is not free)."""
         if self._models is None:
-            from circuitpress.analysis.registry import ModelRegistry
+            from circuitpress.analysis.models.registry import ModelRegistry
 
             self._models = ModelRegistry(self.config, str(self.device))
         return self._models

@@ -12,7 +12,7 @@ import pkgutil
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from circuitpress.markup.registry import Registry
+    from circuitpress.extensions.registry import Registry
 
 
 def register_builtins(registry: "Registry") -> None:

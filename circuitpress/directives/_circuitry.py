@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from circuitpress.markup.registry import DirectiveCall
+from circuitpress.extensions.registry import DirectiveCall
 from circuitpress.render import svg
 from circuitpress.requests import ModelInfoRequest, Request, Result, UnitRef
 

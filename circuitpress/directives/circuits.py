@@ -33,7 +33,7 @@ from circuitpress.directives._circuitry import (
     thumb,
     unit_link,
 )
-from circuitpress.markup.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, integer
+from circuitpress.extensions.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, integer
 from circuitpress.render import svg
 from circuitpress.requests import (
     ExamplesRequest,

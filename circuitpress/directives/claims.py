@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from circuitpress.analysis.sweeps import canonical
+from circuitpress.analysis.methods.sweeps import canonical
 from circuitpress.directives._circuitry import (
     FEATURE_TYPES,
     check_same_model,
@@ -30,7 +30,7 @@ from circuitpress.directives._circuitry import (
     unit_link,
 )
 from circuitpress.errors import choices_hint
-from circuitpress.markup.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, text
+from circuitpress.extensions.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, text
 from circuitpress.render import svg
 from circuitpress.requests import ClaimRequest, ModelInfoRequest, UnitRef
 

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from circuitpress.markup.registry import (
+from circuitpress.extensions.registry import (
     Directive,
     DirectiveCall,
     Option,

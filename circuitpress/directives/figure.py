@@ -18,7 +18,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from circuitpress.markup.registry import Directive, DirectiveCall, Option, RenderContext, text
+from circuitpress.extensions.registry import Directive, DirectiveCall, Option, RenderContext, text
 
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif"}
 _SIZE = re.compile(r"^\d+(\.\d+)?(px|%|em|rem)?$")

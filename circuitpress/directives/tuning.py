@@ -10,9 +10,9 @@ from html import escape
 
 import numpy as np
 
-from circuitpress.analysis.sweeps import canonical
+from circuitpress.analysis.methods.sweeps import canonical
 from circuitpress.directives._circuitry import unit_link
-from circuitpress.markup.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, integer
+from circuitpress.extensions.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, integer
 from circuitpress.render import svg
 from circuitpress.requests import TuningRequest
 

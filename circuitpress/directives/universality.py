@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from circuitpress.directives._circuitry import channel_ref, layer_info, result_or_none, thumb, unit_link
-from circuitpress.markup.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, choice, integer
+from circuitpress.extensions.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, choice, integer
 from circuitpress.render import svg
 from circuitpress.requests import UniversalityRequest
 

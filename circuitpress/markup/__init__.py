@@ -15,7 +15,7 @@ from circuitpress.markup.page import (
     TocEntry,
     slug_of,
 )
-from circuitpress.markup.render import PageRenderContext, RenderServices
+from circuitpress.markup.render_rules import PageRenderContext, RenderServices
 
 __all__ = [
     "Footnote",

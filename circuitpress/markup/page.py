@@ -17,8 +17,8 @@ from circuitpress.markup.bibliography import BibEntry, load_bib, reference_html
 from circuitpress.markup.citation import article_bibtex
 from circuitpress.markup.frontmatter import FrontMatter
 from circuitpress.markup.parser import create_parser
-from circuitpress.markup.registry import DirectiveCall, PlanContext, Registry
-from circuitpress.markup.render import RENDER_KEY, PageRenderContext, RenderServices
+from circuitpress.extensions.registry import DirectiveCall, PlanContext, Registry
+from circuitpress.markup.render_rules import RENDER_KEY, PageRenderContext, RenderServices
 from circuitpress.markup.resolve import Resolver
 from circuitpress.markup.state import ENV_KEY, PageEnv
 

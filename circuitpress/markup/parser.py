@@ -17,7 +17,7 @@ from circuitpress.markup.directive_syntax import directive_plugin
 from circuitpress.markup.footnotes import footnote_plugin
 from circuitpress.markup.frontmatter import front_matter_rule_plugin
 from circuitpress.markup.math import math_plugin
-from circuitpress.markup.render import render_plugin
+from circuitpress.markup.render_rules import render_plugin
 
 
 def create_parser(*, front_matter: bool) -> MarkdownIt:

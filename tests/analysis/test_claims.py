@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from circuitpress.analysis import claims, tuning, weights
+from circuitpress.analysis.methods import claims, tuning, weights
 from circuitpress.errors import UserError
 from circuitpress.requests import ClaimRequest, TopConnectionsRequest, TuningRequest, UnitRef
 

@@ -117,8 +117,8 @@ def test_missing_result_is_an_internal_error() -> None:
 
 
 def test_handlers_are_imported_lazily() -> None:
-    assert load_handler("featurevis").__module__ == "circuitpress.analysis.featurevis"
-    assert load_handler("examples").__module__ == "circuitpress.analysis.examples"
+    assert load_handler("featurevis").__module__ == "circuitpress.analysis.methods.featurevis"
+    assert load_handler("examples").__module__ == "circuitpress.analysis.methods.examples"
     with pytest.raises(ValueError, match="no analysis handler"):
         load_handler("nonsense")
 

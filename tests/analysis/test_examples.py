@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from circuitpress.analysis.examples import receptive_field, stream_topk, top_examples
+from circuitpress.analysis.methods.examples import receptive_field, stream_topk, top_examples
 from circuitpress.requests import ExamplesRequest, UnitRef
 
 

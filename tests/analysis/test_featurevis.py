@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from circuitpress.analysis.featurevis import (
+from circuitpress.analysis.methods.featurevis import (
     Objective,
     ImageSpec,
     Transforms,
@@ -136,7 +136,7 @@ def test_hooks_are_removed_even_on_error() -> None:
 
 
 def test_large_groups_are_split_keeping_requests_whole() -> None:
-    from circuitpress.analysis.featurevis import chunks
+    from circuitpress.analysis.methods.featurevis import chunks
 
     requests = [req(ref(c % 12), seed=c, diversity=1 + c % 3) for c in range(10)]
     parts = chunks(requests, limit=5)
@@ -145,7 +145,7 @@ def test_large_groups_are_split_keeping_requests_whole() -> None:
 
 
 def test_redirected_relu_keeps_values_and_unblocks_only_blocked_images() -> None:
-    from circuitpress.analysis.hooks import redirected_relus
+    from circuitpress.analysis.models.capture import redirected_relus
 
     relu = nn.ReLU()
     x = torch.tensor([[[[-1.0, 2.0]]], [[[-1.0, -3.0]]]], requires_grad=True)  # image 1 is all negative
@@ -161,7 +161,7 @@ def test_redirected_relu_keeps_values_and_unblocks_only_blocked_images() -> None
 def test_dead_relu_unit_still_gets_a_picture(monkeypatch: pytest.MonkeyPatch) -> None:
     import contextlib
 
-    from circuitpress.analysis import featurevis
+    from circuitpress.analysis.methods import featurevis
 
     def run(steps: int) -> float:
         model = tiny()
@@ -188,7 +188,7 @@ def test_every_step_stops_the_forward_at_the_visualised_layer() -> None:
 def test_parameterisation_is_lucents() -> None:
     from lucent.optvis import param
 
-    from circuitpress.analysis.featurevis import lucent_image
+    from circuitpress.analysis.methods.featurevis import lucent_image
 
     (theirs,), their_image = param.image(32, batch=3, fft=True, decorrelate=True)
     ours, our_image = lucent_image(32, 3)
@@ -227,7 +227,7 @@ def test_transform_grid_is_affine_grids() -> None:
 
 
 def test_relu_subclasses_keep_their_own_forward() -> None:
-    from circuitpress.analysis.hooks import redirected_relus
+    from circuitpress.analysis.models.capture import redirected_relus
 
     class Capped(nn.ReLU):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from circuitpress.analysis import fingerprint as fp
+from circuitpress.analysis.models import fingerprint as fp
 from circuitpress.config import load_config
 from circuitpress.errors import UserError
 
@@ -59,7 +59,7 @@ def test_procedural_dataset_fingerprint(tmp_path: Path) -> None:
 
 
 def test_generator_version_enters_the_dataset_fingerprint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from circuitpress.analysis import procedural
+    from circuitpress.analysis.models import procedural
 
     site(tmp_path, '[models.m]\nfactory = "nets:build"\n')
     before = fingerprints(tmp_path)[1]
@@ -104,7 +104,7 @@ def test_lucent_without_weights_and_unknown_zoo_and_bad_dataset(tmp_path: Path) 
 
 
 def test_zoo_fingerprint_uses_the_shipped_weights(tmp_path: Path) -> None:
-    from circuitpress.analysis.zoo import weights_path
+    from circuitpress.analysis.models.zoo import weights_path
 
     if not weights_path("shapes-a").is_file():
         pytest.skip("zoo weights not trained yet")
@@ -118,7 +118,7 @@ def test_fingerprint_module_does_not_import_torch(tmp_path: Path) -> None:
     site(tmp_path, '[models.m]\nfactory = "nets:build"\n')
     code = (
         "import sys; from circuitpress.config import load_config; "
-        "from circuitpress.analysis.fingerprint import model_fingerprint, dataset_fingerprint; "
+        "from circuitpress.analysis.models.fingerprint import model_fingerprint, dataset_fingerprint; "
         f"c = load_config({str(tmp_path)!r}); m = c.models['m']; "
         "model_fingerprint(m, c); dataset_fingerprint(m, c); "
         "print('torch' in sys.modules, 'lucent' in sys.modules)"

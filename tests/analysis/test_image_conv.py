@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from circuitpress.analysis.image_conv import applies, fast_image_gradients
+from circuitpress.analysis.methods.image_conv import applies, fast_image_gradients
 
 
 def frozen_conv(k: int, channels: int = 3, **kw: object) -> nn.Conv2d:

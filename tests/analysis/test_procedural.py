@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from circuitpress.analysis import procedural as p
+from circuitpress.analysis.models import procedural as p
 
 
 def test_same_seed_gives_identical_bytes() -> None:
@@ -37,7 +37,7 @@ def test_any_slice_is_reproducible_on_its_own() -> None:
 def test_bytes_identical_in_a_fresh_process() -> None:
     images, _ = p.generate_images(100, 110, seed=5)
     code = (
-        "import hashlib; from circuitpress.analysis import procedural as p; "
+        "import hashlib; from circuitpress.analysis.models import procedural as p; "
         "print(hashlib.sha256(p.generate_images(100, 110, seed=5)[0].tobytes()).hexdigest())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -124,6 +124,6 @@ def test_color_patch_disc() -> None:
 
 
 def test_procedural_does_not_import_torch() -> None:
-    code = "import sys, circuitpress.analysis.procedural; print('torch' in sys.modules)"
+    code = "import sys, circuitpress.analysis.models.procedural; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

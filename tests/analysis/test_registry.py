@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from circuitpress.analysis.info import compute_group, describe
-from circuitpress.analysis.registry import ModelRegistry, resolve_device
+from circuitpress.analysis.models.facts import compute_group, describe
+from circuitpress.analysis.models.registry import ModelRegistry, resolve_device
 from circuitpress.config import load_config
 from circuitpress.errors import UserError
 from circuitpress.requests import ModelInfoRequest

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from circuitpress.analysis.sweeps import parse_stimulus, sweep
-from circuitpress.analysis.tuning import compute_group, tuning
+from circuitpress.analysis.methods.sweeps import parse_stimulus, sweep
+from circuitpress.analysis.methods.tuning import compute_group, tuning
 from circuitpress.requests import TuningRequest, UnitRef
 
 from .circuit_toys import ToyNet, env_with

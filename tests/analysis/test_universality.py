@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from circuitpress.analysis.universality import compute_group, correlation, match, pool_activations
+from circuitpress.analysis.methods.universality import compute_group, correlation, match, pool_activations
 from circuitpress.requests import UniversalityRequest
 
 from .circuit_toys import ToyNet, env_with
@@ -84,7 +84,7 @@ def test_pool_is_part_of_the_request_and_changes_the_result() -> None:
 
 
 def test_positions_are_a_bounded_grid_of_each_map() -> None:
-    from circuitpress.analysis.universality import POSITIONS_PER_IMAGE
+    from circuitpress.analysis.methods.universality import POSITIONS_PER_IMAGE
 
     act = torch.zeros(2, 3, 64, 64)
     samples = pool_activations(act, "positions")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from circuitpress.analysis.weights import (
+from circuitpress.analysis.methods.weights import (
     Connections,
     LayerGraph,
     compute_group,

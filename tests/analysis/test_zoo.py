@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from circuitpress.analysis.procedural import HELDOUT_SEED, TRAIN_SEED, make_dataset
-from circuitpress.analysis.registry import ModelRegistry
-from circuitpress.analysis.zoo import record_path, weights_path
-from circuitpress.analysis.zoo.models import ZOO, ShapesNet, build_model
-from circuitpress.analysis.zoo.selectivity import selective_fraction
+from circuitpress.analysis.models.procedural import HELDOUT_SEED, TRAIN_SEED, make_dataset
+from circuitpress.analysis.models.registry import ModelRegistry
+from circuitpress.analysis.models.zoo import record_path, weights_path
+from circuitpress.analysis.models.zoo.models import ZOO, ShapesNet, build_model
+from circuitpress.analysis.models.zoo.selectivity import selective_fraction
 from circuitpress.config import load_config
 
 FRESH_SEED = 777_777  # neither the training seed nor the seed the records were measured on
@@ -55,13 +55,13 @@ def test_build_model_is_seeded() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_shipped_files_and_record(name: str) -> None:
     path, record_file = weights_path(name), record_path(name)
-    assert path.is_file(), f"train it: python -m circuitpress.analysis.zoo.train {name}"
+    assert path.is_file(), f"train it: python -m circuitpress.analysis.models.zoo.train {name}"
     assert path.stat().st_size <= 4 * 1024 * 1024
     record = json.loads(record_file.read_text())
     assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert record["heldout_accuracy"] >= 0.9
     assert record["training_seconds"] <= 15 * 60
-    assert record["command"] == f"python -m circuitpress.analysis.zoo.train {name}"
+    assert record["command"] == f"python -m circuitpress.analysis.models.zoo.train {name}"
     assert record["params"] == sum(p.numel() for p in build_model(name).parameters())
 
 
@@ -106,7 +106,7 @@ def test_selectivity_measure_can_fail() -> None:
     model = build_model("shapes-a")
     with torch.no_grad():
         model.conv1.weight.copy_(torch.rand(model.conv1.out_channels, 3, 1, 1).expand_as(model.conv1.weight))
-    from circuitpress.analysis.zoo.train import normalize
+    from circuitpress.analysis.models.zoo.train import normalize
 
     assert selective_fraction(model, normalize) == 0.0
 
@@ -124,7 +124,7 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
     import os
 
     def run(out: Path, hash_seed: str) -> str:
-        cmd = [sys.executable, "-m", "circuitpress.analysis.zoo.train", "shapes-a", "--images", "256",
+        cmd = [sys.executable, "-m", "circuitpress.analysis.models.zoo.train", "shapes-a", "--images", "256",
                "--epochs", "1", "--out", str(out)]
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}  # each process hashes strings its own way
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)

@@ -96,12 +96,12 @@ def test_usage_error_exits_2(prose_site):
 
 
 def test_internal_error_exits_3(prose_site, monkeypatch):
-    import circuitpress.site
+    import circuitpress.build.pipeline
 
     def boom(*a, **k):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(circuitpress.site, "build_site", boom)
+    monkeypatch.setattr(circuitpress.build.pipeline, "build_site", boom)
     result = CliRunner().invoke(cli, ["build", str(prose_site())])
     assert result.exit_code == 3
     assert "internal error" in result.output and "Traceback" not in result.output
@@ -124,7 +124,7 @@ def test_python_dash_m():
 def test_prose_build_never_imports_torch(prose_site):
     site = prose_site()
     code = (
-        "import sys; from circuitpress.site import build_site; "
+        "import sys; from circuitpress.build.pipeline import build_site; "
         f"build_site({str(site)!r}); print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -133,7 +133,7 @@ def test_prose_build_never_imports_torch(prose_site):
 
 
 def test_noop_rebuild_is_up_to_date_and_edits_are_not(prose_site):
-    from circuitpress.site import build_site
+    from circuitpress.build.pipeline import build_site
 
     site = prose_site()
     first = build_site(site)
@@ -148,7 +148,7 @@ def test_noop_rebuild_is_up_to_date_and_edits_are_not(prose_site):
     assert not build_site(site).up_to_date, "an output folder changed by hand is rebuilt"
     assert "A changed note." in (site / "_site" / "prose" / "index.html").read_text()
     assert build_site(site).up_to_date
-    assert not build_site(site, __import__("circuitpress.site").site.BuildOptions(drafts=True)).up_to_date
+    assert not build_site(site, __import__("circuitpress.build.pipeline", fromlist=["BuildOptions"]).BuildOptions(drafts=True)).up_to_date
 
 
 def test_out_never_replaces_the_authors_files(prose_site, tmp_path):

@@ -35,7 +35,7 @@ Examples.
 
 BUILD = """
 import json, sys
-from circuitpress.site import build_site, BuildOptions
+from circuitpress.build.pipeline import build_site, BuildOptions
 report = build_site(sys.argv[1], BuildOptions(jobs=1))
 print(json.dumps({"torch": "torch" in sys.modules, "computed": report.computed,
                   "cached": report.cached, "up_to_date": report.up_to_date}))

@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from circuitpress.serve import PreviewServer
+from circuitpress.serve.server import PreviewServer
 
 
 def article(title: str, body: str, *, draft: bool = False) -> str:

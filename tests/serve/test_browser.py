@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from circuitpress.serve_inject import OVERLAY_ID
+from circuitpress.serve.inject import OVERLAY_ID
 
 from .conftest import article
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from circuitpress.cli import cli
-from circuitpress.linkcheck import LinkChecker, check_links, probe
-from circuitpress.site import BuildOptions, SiteBuild
+from circuitpress.publish.linkcheck import LinkChecker, check_links, probe
+from circuitpress.build.pipeline import BuildOptions, SiteBuild
 
 
 def problems(site, **kwargs):
@@ -99,7 +99,7 @@ def test_external_links_only_when_asked_and_offline_is_reported(make_site):
 
 
 def test_srcset_urls_follow_the_candidate_grammar() -> None:
-    from circuitpress.linkcheck import srcset_urls
+    from circuitpress.publish.linkcheck import srcset_urls
 
     assert srcset_urls("a.png 1x, data:image/png;base64,AAAA 2x") == ["a.png"]
     assert srcset_urls("data:image/png;base64,AAA 1x, b.png 2x") == ["b.png"]

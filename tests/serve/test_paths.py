@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from circuitpress.serve_paths import content_type, inside, safe_relative
+from circuitpress.serve.paths import content_type, inside, safe_relative
 
 ESCAPES = [
     "/../etc/passwd",

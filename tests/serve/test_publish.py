@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from circuitpress.errors import UserError
-from circuitpress.publish import publish_site
+from circuitpress.publish.deploy import publish_site
 
 from .conftest import article
 

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from circuitpress.errors import UserError
-from circuitpress.serve_inject import EVENTS_PATH, OVERLAY_ID
-from circuitpress.serve_state import Snapshot
+from circuitpress.serve.inject import EVENTS_PATH, OVERLAY_ID
+from circuitpress.serve.state import Snapshot
 
 from .conftest import article, get, wait_until
 
@@ -196,7 +196,7 @@ def test_ignores_editor_temp_files_and_output(make_site, running):
 
 def test_port_in_use_is_a_user_error(make_site, running):
     server = running(make_site())
-    from circuitpress.serve import PreviewServer
+    from circuitpress.serve.server import PreviewServer
 
     port = server._httpd.server_address[1]  # noqa: SLF001
     with pytest.raises(UserError, match="cannot listen"):
@@ -209,7 +209,7 @@ def test_a_prose_rebuild_does_not_import_torch(make_site, tmp_path):
         f"""
         import sys, time
         from pathlib import Path
-        from circuitpress.serve import PreviewServer
+        from circuitpress.serve.server import PreviewServer
         site = Path({str(site)!r})
         server = PreviewServer(site, port=0, quiet=True).start()
         (site / "content" / "hello.md").write_text("---\\ntitle: T\\n---\\nNew words.\\n")

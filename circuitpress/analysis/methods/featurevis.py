@@ -1,0 +1,436 @@
+"""Feature visualization: one batched optimisation per group of requests.
+
+Every request of a group (same model, layer, size, steps, lr) gets its own image(s) in one
+batch, parameterised as lucent does it (`lucent.optvis.param.image`: FFT spectrum with 1/f
+scaling, colour decorrelation, sigmoid). A single vectorised objective reads each image's own
+unit from the hooked layer output with index tensors, so the backward pass costs one batch, not
+one graph per unit (summing per-unit lucent objectives is slow in backprop, lucent PR #5).
+
+Batching never changes an image: each image's initial spectrum and its transform parameters
+come from generators seeded by its own request seed, the objective of image i depends only on
+image i (eval mode, no batch statistics), and Adam is element-wise. So an image computed alone
+equals the same image computed in any batch, within floating-point noise.
+
+Transforms follow lucent's `standard_transforms` (constant pad, jitter, random scale, random
+rotation, jitter) with magnitudes suited to small 64px models; they are fused into one affine
+resampling per step, with parameters drawn per image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from circuitpress.analysis.models.capture import as_maps, capture, channels_last, frozen, redirected_relus, run
+from circuitpress.analysis.methods.image_conv import fast_image_gradients
+from circuitpress.requests import FeatureVisRequest, Result, UnitRef
+
+if TYPE_CHECKING:
+    from circuitpress.analysis.engine import EngineEnv
+
+# lucent's tutorial uses `channel(...) - 1e2 * diversity(...)` on InceptionV1. On the zoo's
+# small layers that weight drowns the unit (shapes-a conv2:5, 4 images, 128 steps: peak
+# activations 3.6/13/0.0/2.1 at 1e2 against 28/27/28/31 at 1.0, and the images differ more
+# at 1.0: mean pixel distance 0.44 against 0.17), so the penalty weighs 1.
+DIVERSITY_WEIGHT = 1.0
+INIT_SD = 0.01  # lucent's default spectrum standard deviation
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """Magnitudes of the robustness transforms, as in lucent's `standard_transforms`.
+
+    lucent's defaults (pad 12, jitter 8, scale ±10%, rotate ±10°) are tuned for 224px
+    ImageNet models; for 64px inputs they would move the image by a fifth of its width.
+    """
+
+    pad: int = 4
+    jitter: int = 4  # lucent: jitter(8) before scaling
+    scales: tuple[float, ...] = tuple(1 + (i - 5) / 100.0 for i in range(11))  # 0.95 … 1.05
+    angles: tuple[float, ...] = tuple(float(a) for a in range(-5, 6)) + (0.0,) * 3
+    jitter2: int = 2  # lucent: jitter(4) after rotation
+
+    @classmethod
+    def for_size(cls, size: int) -> "TransformSpec":
+        unit = max(1, round(size / 64))
+        return cls(pad=4 * unit, jitter=4 * unit, jitter2=2 * unit)
+
+    def lucent_transforms(self) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+        """The same magnitudes as lucent transform functions (for the benchmark's peer)."""
+        from lucent.optvis import transform
+
+        return [
+            transform.pad(self.pad, mode="constant", constant_value=0.5),
+            transform.jitter(self.jitter),
+            transform.random_scale(list(self.scales)),
+            transform.random_rotate(list(self.angles)),
+            transform.jitter(self.jitter2),
+        ]
+
+
+def _seed(*parts: object) -> int:
+    """A 63-bit seed from parts; stable across runs and platforms (no Python hash())."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image of the batch: which unit, which sign, which seed (request seed, image index)."""
+
+    ref: UnitRef
+    negative: bool
+    seed: int
+    index: int = 0
+
+
+def _initial_spectrum(spec: ImageSpec, size: int) -> torch.Tensor:
+    """The image's own initial FFT spectrum, shaped as lucent's `fft_image` parameter."""
+    width = size // 2 + 2 if size % 2 else size // 2 + 1
+    gen = torch.Generator().manual_seed(_seed("init", spec.seed, spec.index))
+    return torch.randn((1, 3, size, width, 2), generator=gen) * INIT_SD
+
+
+def _transform_params(specs: Sequence[ImageSpec], steps: int, tf: TransformSpec) -> torch.Tensor:
+    """Per image and step: [B, steps, 6] = (dx1, dy1, scale, angle in degrees, dx2, dy2).
+
+    Drawn up front from each image's own generator, so a batch draws exactly what each image
+    alone would draw.
+    """
+    rows = []
+    scales = torch.tensor(tf.scales)
+    angles = torch.tensor(tf.angles)
+    for spec in specs:
+        gen = torch.Generator().manual_seed(_seed("transform", spec.seed, spec.index))
+        j1 = torch.randint(0, tf.jitter, (steps, 2), generator=gen).float() - (tf.jitter - 1) / 2
+        s = scales[torch.randint(0, len(scales), (steps,), generator=gen)]
+        a = angles[torch.randint(0, len(angles), (steps,), generator=gen)]
+        j2 = torch.randint(0, tf.jitter2, (steps, 2), generator=gen).float() - (tf.jitter2 - 1) / 2
+        rows.append(torch.cat([j1, s[:, None], a[:, None], j2], dim=1))
+    return torch.stack(rows)  # [B, steps, 6]
+
+
+def lucent_image(size: int, batch: int) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+    """lucent's `param.image(size, batch=batch, fft=True, decorrelate=True)`, built from its own
+    pieces: `fft_image` (the spectrum, 1/f scaling, inverse FFT) and its colour decorrelation
+    matrix, then a sigmoid. Only the decorrelation runs differently: lucent multiplies every
+    pixel's [3] vector by the 3x3 matrix with `matmul`, which torch runs as a batched matmul of
+    tiny matrices (7% of a step); here it is one 1x1 convolution, the same sums."""
+    from lucent.optvis.param.color import color_correlation_normalized
+    from lucent.optvis.param.spatial import fft_image
+
+    (spectrum,), spatial = fft_image([batch, 3, size, size])
+    # lucent computes pixel @ M.T, i.e. out[j] = sum_c M[j, c] * in[c]: a conv weight [out, in].
+    mix = torch.from_numpy(np.ascontiguousarray(color_correlation_normalized))[:, :, None, None]
+
+    def image() -> torch.Tensor:
+        x = spatial()
+        return torch.sigmoid(F.conv2d(x, mix.to(x.device, x.dtype)))
+
+    return spectrum, image
+
+
+class Transforms:
+    """lucent's pad → jitter → scale → rotate → jitter, fused into one `grid_sample` per step.
+
+    The output has the input's size: the padded, moved image is cropped back to the centre, so
+    neuron positions `@Y,X` keep meaning the model's own output grid.
+    """
+
+    def __init__(self, specs: Sequence[ImageSpec], size: int, steps: int, tf: TransformSpec, device: torch.device):
+        self.size = size
+        self.pad = tf.pad
+        self.params = _transform_params(specs, steps, tf).to(device)
+        # Pixel centres of the output in normalised coordinates (affine_grid's, align_corners=False).
+        self.base = (torch.arange(size, dtype=torch.float32, device=device) * 2 + 1) / size - 1
+
+    def __call__(self, images: torch.Tensor, step: int) -> torch.Tensor:
+        p = self.params[:, step]
+        full = self.size + 2 * self.pad
+        # Pixel offsets to normalised [-1, 1] coordinates of the padded image.
+        unit = 2.0 / full
+        theta_rad = p[:, 3] * (math.pi / 180.0)
+        cos, sin = torch.cos(theta_rad) / p[:, 2], torch.sin(theta_rad) / p[:, 2]
+        # Output pixel u maps to input: R(-angle)/scale · (u - j2) - j1, cropped to the centre.
+        crop = self.size / full
+        a11, a12 = cos * crop, sin * crop
+        a21, a22 = -sin * crop, cos * crop
+        tx = -(cos * p[:, 4] + sin * p[:, 5]) * unit - p[:, 0] * unit
+        ty = -(-sin * p[:, 4] + cos * p[:, 5]) * unit - p[:, 1] * unit
+        # affine_grid's sampling grid, by broadcasting: `affine_grid` builds it with a batched
+        # matmul of tiny matrices, which cost more than the sampling itself.
+        a11, a12, a21, a22, tx, ty = (v[:, None, None] for v in (a11, a12, a21, a22, tx, ty))
+        xs, ys = self.base[None, None, :], self.base[None, :, None]
+        grid = torch.stack([a11 * xs + a12 * ys + tx, a21 * xs + a22 * ys + ty], dim=-1)
+        # Sampling coordinates of the padded frame, rescaled to the unpadded image: sampling
+        # `image - 0.5` with zeros outside and adding 0.5 back is lucent's constant 0.5 pad
+        # without materialising the padded image (or its gradient).
+        grid = grid * (full / self.size)
+        return F.grid_sample(images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 0.5
+
+
+LEAK = 0.1  # weight of the raw mean in a map objective: a gradient even where nothing fires
+
+
+class Objective:
+    """Each image's own unit, vectorised over the batch with index tensors.
+
+    A unit is a weighted sum of channels (a plain channel has one term of weight 1), padded to
+    the longest direction with weight 0; `negative` flips its sign. A neuron `@Y,X` maximises
+    its value. A channel or direction maximises the mean over the map of its positive part
+    (plus `LEAK` x the raw mean): the zoo's `convN` are pre-activation outputs, and the plain
+    mean of a linear map depends only on the image's mean colour, so an edge detector's
+    visualization would be a flat colour; the positive part is what the ReLU passes on.
+
+    The reported activation is the unit's peak over the map (its trough for `negative`), the
+    number dataset examples report, so a visualization and its examples compare.
+    """
+
+    def __init__(self, specs: Sequence[ImageSpec], device: torch.device, native: tuple[int, int] | None = None):
+        width = max(len(s.ref.terms) for s in specs)
+        channels = torch.zeros(len(specs), width, dtype=torch.long)
+        weights = torch.zeros(len(specs), width)
+        for i, spec in enumerate(specs):
+            for j, (ch, coef) in enumerate(spec.ref.terms):
+                channels[i, j] = ch
+                weights[i, j] = coef
+        self.channels = channels.to(device)
+        self.weights = weights.to(device)
+        self.sign = torch.tensor([-1.0 if s.negative else 1.0 for s in specs], device=device)
+        self.positions = [s.ref.position for s in specs]
+        self.neurons = [i for i, p in enumerate(self.positions) if p is not None]
+        self.checked = False
+        self.native = native  # the layer grid the positions refer to (model's own input size)
+
+    def unit_maps(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B, H, W]: image i's unit map (the weighted sum of its channels), unsigned."""
+        maps = as_maps(acts)
+        b, c, h, w = maps.shape
+        if not self.checked:  # once: references were validated, this guards direct callers
+            if int(self.channels.max()) >= c:
+                raise ValueError(f"unit {int(self.channels.max())} out of range: the layer has {c} channels")
+            self.checked = True
+        picked = maps.gather(1, self.channels[:, :, None, None].expand(-1, -1, h, w))
+        return (picked * self.weights[:, :, None, None]).sum(dim=1)
+
+    def _neuron_values(self, unit_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = unit_maps.shape[1:]
+        at = [self._scaled(self.positions[i], h, w) for i in self.neurons]  # type: ignore[arg-type]
+        rows = torch.tensor(self.neurons, device=unit_maps.device)
+        ys = torch.tensor([y for y, _ in at], device=unit_maps.device)
+        xs = torch.tensor([x for _, x in at], device=unit_maps.device)
+        return rows, unit_maps[rows, ys, xs]
+
+    def activation(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B]: each image's peak unit value (trough when negative; a neuron's own value)."""
+        maps = self.unit_maps(acts)
+        um = maps.flatten(1)
+        values = torch.where(self.sign > 0, um.max(dim=1).values, um.min(dim=1).values)
+        if self.neurons:
+            rows, neuron = self._neuron_values(maps)
+            values = values.index_put((rows,), neuron)
+        return values
+
+    def loss(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B]: per-image loss to minimise."""
+        signed = self.unit_maps(acts) * self.sign[:, None, None]
+        loss = -(signed.clamp_min(0).mean(dim=(1, 2)) + LEAK * signed.mean(dim=(1, 2)))
+        if self.neurons:
+            rows, neuron = self._neuron_values(signed)
+            loss = loss.index_put((rows,), -neuron)
+        return loss
+
+    def _scaled(self, pos: tuple[int, int], h: int, w: int) -> tuple[int, int]:
+        """A neuron position on this run's grid (the image size may differ from the model's)."""
+        y, x = pos
+        if self.native is not None and self.native != (h, w):
+            y = int(round((y + 0.5) * h / self.native[0] - 0.5))
+            x = int(round((x + 0.5) * w / self.native[1] - 0.5))
+        return min(max(y, 0), h - 1), min(max(x, 0), w - 1)
+
+
+def diversity_penalty(acts: torch.Tensor, blocks: torch.Tensor, n_blocks: int) -> torch.Tensor:
+    """lucent's `objectives.diversity`, per block of images, vectorised; returns [n_blocks].
+
+    For the images of one block: the Gram matrices of their activations, L2-normalised, and
+    the sum over ordered pairs i != j of their dot products, divided by the block size — the
+    quantity lucent's diversity objective negates. Here it is returned positive (a penalty).
+    """
+    maps = as_maps(acts)
+    b, c = maps.shape[:2]
+    flat = maps.reshape(b, c, -1)
+    grams = torch.matmul(flat, flat.transpose(1, 2)).reshape(b, -1)
+    grams = F.normalize(grams, p=2, dim=1)
+    sums = torch.zeros(n_blocks, grams.shape[1], device=grams.device).index_add(0, blocks, grams)
+    sizes = torch.zeros(n_blocks, device=grams.device).index_add(0, blocks, torch.ones(b, device=grams.device))
+    # sum_{i != j} <g_i, g_j> = |sum g|^2 - sum |g|^2 (each |g| = 1).
+    pair_sum = (sums * sums).sum(dim=1) - sizes
+    return pair_sum / sizes
+
+
+def _expand(requests: Sequence[FeatureVisRequest]) -> tuple[list[ImageSpec], list[int]]:
+    """One ImageSpec per image (diversity N gives N images) and each image's request index."""
+    specs, owner = [], []
+    for r_index, req in enumerate(requests):
+        for j in range(req.diversity):
+            specs.append(ImageSpec(req.ref, req.negative, req.seed, j))
+            owner.append(r_index)
+    return specs, owner
+
+
+def visualize(
+    module: nn.Module,
+    layer: nn.Module,
+    requests: Sequence[FeatureVisRequest],
+    *,
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    device: torch.device | str = "cpu",
+    native_grid: tuple[int, int] | None = None,
+    transforms: TransformSpec | None = None,
+    progress: Progress | None = None,
+) -> dict[FeatureVisRequest, Result]:
+    """Optimise every request's image(s) in one batch. All requests share size, steps and lr.
+
+    `module` is the model, `layer` the submodule whose output the units index; `normalize`
+    maps 0..1 images to the model's input; `native_grid` is the layer's (H, W) at the model's
+    own input size, for neuron positions when `size` differs.
+    """
+    if not requests:
+        return {}
+    first = requests[0]
+    size, steps, lr = first.size, first.steps, first.lr
+    if any((r.size, r.steps, r.lr) != (size, steps, lr) for r in requests):
+        raise ValueError("a feature-vis group must share size, steps and lr")
+    device = torch.device(device)
+    norm = normalize or (lambda x: x)
+    tf = transforms or TransformSpec.for_size(size)
+    specs, owner = _expand(requests)
+    owner_t = torch.tensor(owner, device=device)
+    use_diversity = any(r.diversity > 1 for r in requests)
+
+    # lucent's parameterisation; its random init is replaced by each image's seeded spectrum.
+    spectrum, image_f = lucent_image(size, len(specs))
+    with torch.no_grad():
+        spectrum.copy_(torch.cat([_initial_spectrum(s, size) for s in specs]).to(spectrum.device))
+    optimizer = torch.optim.Adam([spectrum], lr=lr)
+    transform = Transforms(specs, size, steps, tf, device)
+    objective = Objective(specs, device, native_grid)
+
+    def request_losses(acts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        per_image = objective.loss(acts)
+        per_request = torch.zeros(len(requests), device=device).index_add(0, owner_t, per_image)
+        if use_diversity:
+            per_request = per_request + DIVERSITY_WEIGHT * diversity_penalty(acts, owner_t, len(requests))
+        return per_image, per_request
+
+    loss_start = loss_end = None
+    module = module.to(device)
+    layout = torch.contiguous_format
+    with (
+        frozen(module),
+        channels_last(module) as nhwc,
+        redirected_relus(module),
+        fast_image_gradients(module),
+        capture([layer]) as outputs,
+    ):
+        layout = torch.channels_last if nhwc else layout
+        for step in range(steps):
+            optimizer.zero_grad(set_to_none=True)
+            images = image_f().to(device)
+            x = norm(transform(images, step)).contiguous(memory_format=layout)
+            (acts,) = run(module, x, outputs)
+            _, per_request = request_losses(acts)
+            per_request.sum().backward()
+            optimizer.step()
+            if step == 0:
+                loss_start = per_request.detach().cpu()
+            if progress is not None and ((step + 1) % 8 == 0 or step + 1 == steps):
+                progress(step + 1, steps)
+        with torch.no_grad():
+            final = image_f().to(device)
+            (acts,) = run(module, norm(final).contiguous(memory_format=layout), outputs)
+            activation = objective.activation(acts).cpu()
+            _, end = request_losses(acts)
+            loss_end = end.cpu()
+    if loss_start is None:  # steps == 0: nothing optimised, start equals end
+        loss_start = loss_end
+    counts = torch.zeros(len(requests)).index_add(0, owner_t.cpu(), torch.ones(len(specs)))
+    pixels = final.detach().permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
+
+    results: dict[FeatureVisRequest, Result] = {}
+    for r_index, req in enumerate(requests):
+        rows = [i for i, o in enumerate(owner) if o == r_index]
+        results[req] = Result(
+            data={
+                "activation": [float(activation[i]) for i in rows],
+                "loss_start": float(loss_start[r_index] / counts[r_index]),
+                "loss_end": float(loss_end[r_index] / counts[r_index]),
+            },
+            arrays={"images": np.ascontiguousarray(pixels[rows])},
+        )
+    return results
+
+
+MAX_BATCH = 256  # images per optimisation: bounds memory; batching never changes an image
+
+
+def chunks(requests: Sequence[FeatureVisRequest], limit: int = MAX_BATCH) -> list[list[FeatureVisRequest]]:
+    """Split a group into batches of at most `limit` images (a request's images stay together)."""
+    out: list[list[FeatureVisRequest]] = [[]]
+    count = 0
+    for req in requests:
+        if out[-1] and count + req.diversity > limit:
+            out.append([])
+            count = 0
+        out[-1].append(req)
+        count += req.diversity
+    return out
+
+
+def compute_group(requests: list[FeatureVisRequest], env: "EngineEnv") -> dict[FeatureVisRequest, Result]:
+    """Engine handler: one group = one model, layer, size, steps, lr (and diversity or not)."""
+    ref = requests[0].ref
+    model = env.models.get(ref.model)
+    layer = model.layer(ref.layer)
+    native = _native_grid(model, layer, requests, env.device)
+    results: dict[FeatureVisRequest, Result] = {}
+    batches = chunks(requests)
+    for n, batch in enumerate(batches):
+        part = f" {n + 1}/{len(batches)}" if len(batches) > 1 else ""
+        label = f"feature vis {ref.model}/{ref.layer} ({len(batch)}){part}"
+        with torch.random.fork_rng(devices=[]):
+            results.update(
+                visualize(
+                    model.module,
+                    layer,
+                    batch,
+                    normalize=model.normalize,
+                    device=env.device,
+                    native_grid=native,
+                    progress=lambda done, total, label=label: env.progress(label, done, total),
+                )
+            )
+    return results
+
+
+def _native_grid(model: object, layer: nn.Module, requests: Sequence[FeatureVisRequest], device: torch.device) -> tuple[int, int] | None:
+    """The layer's output grid at the model's own input size, needed only to place neurons
+    `@Y,X` when the requested image size differs from it."""
+    size = getattr(model, "input_size", None)
+    if size is None or not any(r.ref.position is not None and r.size != size[0] for r in requests):
+        return None
+    module: nn.Module = getattr(model, "module")
+    normalize = getattr(model, "normalize")
+    with torch.no_grad(), frozen(module), capture([layer]) as outputs:
+        (out,) = run(module, normalize(torch.zeros(1, 3, *size, device=device)), outputs)
+    maps = as_maps(out)
+    return int(maps.shape[2]), int(maps.shape[3])

@@ -1,0 +1,117 @@
+"""Tuning curves: a unit's response to swept synthetic stimuli (handler of "tuning").
+
+For a spatial layer the unit is read at one position (the neuron's `@Y,X`, else the centre of
+the map) and every stimulus is centred on that position's receptive field, found as the
+support of the gradient through an all-positive linear twin of the model (so it is the
+structural receptive field, independent of the weights' signs). Each point of the curve is the
+best response over the sweep's nuisance variants (see `sweeps`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from circuitpress.analysis.methods.sweeps import sweep
+from circuitpress.analysis.models.tap import run
+from circuitpress.analysis.methods.weights import LayerGraph, gradient_rows, linearized, probe_input
+from circuitpress.requests import Request, Result, TuningRequest, UnitRef
+
+_BATCH = 256
+
+
+def receptive_field(
+    model: nn.Module, graph: LayerGraph, layer: str, position: tuple[int, int] | None, probe: torch.Tensor
+) -> tuple[tuple[float, float], tuple[int, int, int, int]]:
+    """Centre (y, x) in input pixels and box (y0, x0, y1, x1) of a position's receptive field."""
+    absolute = linearized(model, absolute=True)
+    grad = gradient_rows(absolute, graph, None, layer, [0], torch.ones_like(probe), position)
+    support = grad[0].abs().sum(0) > 0
+    ys, xs = torch.nonzero(support, as_tuple=True)
+    if len(ys) == 0:
+        h, w = probe.shape[-2:]
+        return (h / 2.0, w / 2.0), (0, 0, int(h), int(w))
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    return ((y0 + y1) / 2.0, (x0 + x1) / 2.0), (y0, x0, y1, x1)
+
+
+def unit_position(ref: UnitRef, shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """Where a unit is read: the neuron's position, the map's centre, or None (dense layer)."""
+    if len(shape) != 3:
+        return None
+    return ref.position if ref.position is not None else (shape[1] // 2, shape[2] // 2)
+
+
+def unit_response(output: torch.Tensor, ref: UnitRef, position: tuple[int, int] | None) -> torch.Tensor:
+    """[B] responses of a unit (directions by linearity) in a layer output."""
+    if output.dim() == 4 and position is not None:
+        output = output[:, :, position[0], position[1]]
+    elif output.dim() == 4:
+        output = output.flatten(2).mean(2)
+    channels = torch.as_tensor(list(ref.channels), device=output.device)
+    coef = torch.as_tensor([c for _, c in ref.terms], dtype=output.dtype, device=output.device)
+    return (output[:, channels] * coef).sum(1)
+
+
+def responses(model: nn.Module, normalize: Any, ref: UnitRef, position: tuple[int, int] | None, images: np.ndarray, device: Any) -> np.ndarray:
+    """Responses to float [N, H, W, 3] images, in batches."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), _BATCH):
+            x = torch.from_numpy(np.ascontiguousarray(images[start : start + _BATCH])).permute(0, 3, 1, 2).to(device)
+            seen, _ = run(model, normalize(x), [ref.layer])
+            out.append(unit_response(seen[ref.layer], ref, position).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def tuning(model: nn.Module, normalize: Any, ref: UnitRef, stimulus: str, steps: int, probe: torch.Tensor) -> Result:
+    """The tuning result of one unit (see `TuningRequest`)."""
+    model.eval()
+    graph = LayerGraph.of(model, probe)
+    graph.position(ref.layer)  # a clear error for a layer the forward pass never reaches
+    shape = graph.shapes[ref.layer]
+    position = unit_position(ref, shape)
+    center, box = receptive_field(model, graph, ref.layer, position, probe)
+    size = int(probe.shape[-1])
+    sw = sweep(stimulus, steps, size, center)
+    grid = sw.images.shape[:-3]  # [n1, (n2,) nuisance]
+    flat = sw.images.reshape(-1, *sw.images.shape[-3:])
+    values = responses(model, normalize, ref, position, flat, probe.device).reshape(grid)
+    best = values.max(axis=-1)
+    best_variant = values.argmax(axis=-1)
+    # Thumbnails along the first axis: the best variant, at the second axis' best value.
+    if best.ndim == 1:
+        thumbs = [sw.images[i, best_variant[i]] for i in range(best.shape[0])]
+    else:
+        j = int(np.unravel_index(int(best.argmax()), best.shape)[1])
+        thumbs = [sw.images[i, j, best_variant[i, j]] for i in range(best.shape[0])]
+    return Result(
+        data={
+            "axes": [{"name": a.name, "values": list(a.values), "unit": a.unit} for a in sw.axes],
+            "response": best.tolist(),
+            "position": list(position) if position is not None else None,
+            "rf_center": [float(center[0]), float(center[1])],
+            "rf_box": list(box),
+            "variants": int(grid[-1]),
+        },
+        arrays={"stimuli": np.stack(thumbs).astype(np.float32)},
+    )
+
+
+def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result]:
+    """Handler of the "tuning" kind."""
+    results: dict[Request, Result] = {}
+    for i, request in enumerate(requests):
+        if not isinstance(request, TuningRequest):
+            raise TypeError(f"tuning handler got a {request.kind} request")
+        loaded = env.models.get(request.ref.model)
+        probe = probe_input(loaded, env.device)
+        results[request] = tuning(loaded.module, loaded.normalize, request.ref, request.stimulus, request.steps, probe)
+        env.progress(f"tuning {request.ref.model}", i + 1, len(requests))
+    return results
+
+
+HANDLERS = {"tuning": compute_group}

@@ -1,0 +1,122 @@
+"""The images a model is analysed on: a procedural dataset or a folder of image files.
+
+Both read lazily in batches (a pass over the dataset never holds it all in memory) and give
+float32 images in 0..1 at the model's input size. Procedural images use the held-out seed, so
+analyses never look at the images a zoo model was trained on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from circuitpress.analysis.models import sources
+from circuitpress.analysis.models.procedural import HELDOUT_SEED, generate_images, get_dataset
+from circuitpress.config import ModelConfig, SiteConfig
+
+
+class ImageDataset:
+    """`len(ds)` images; `batches()` streams them, `images(indices)` fetches any of them again."""
+
+    def __init__(
+        self, description: str, size: tuple[int, int], count: int, classes: list[str] | None
+    ) -> None:
+        self.description = description
+        self.size = size  # (height, width)
+        self.count = count
+        self.classes = classes
+
+    def __len__(self) -> int:
+        return self.count
+
+    def batches(
+        self, batch_size: int = 64, limit: int | None = None
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor | None]]:
+        """(start index, float32 NCHW in 0..1 on the CPU, int64 labels or None) per batch."""
+        stop = len(self) if limit is None else min(limit, len(self))
+        for start in range(0, stop, batch_size):
+            end = min(start + batch_size, stop)
+            images, labels = self._read(start, end)
+            x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+            yield start, x, (torch.from_numpy(labels) if labels is not None else None)
+
+    def images(self, indices: list[int] | np.ndarray) -> np.ndarray:
+        """Float32 [n, H, W, 3] in 0..1 for the given dataset indices (any order)."""
+        out = [self._read(int(i), int(i) + 1)[0][0] for i in indices]
+        h, w = self.size
+        return np.stack(out) if out else np.zeros((0, h, w, 3), np.float32)
+
+    def _read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+
+class ProceduralImages(ImageDataset):
+    def __init__(self, name: str, count: int, size: tuple[int, int], seed: int = HELDOUT_SEED) -> None:
+        dataset = get_dataset(name)
+        description = f"procedural '{name}' ({count} images, seed {seed})"
+        super().__init__(description, size, count, list(dataset.classes))
+        self.name, self.seed = name, seed
+
+    def _read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        h, w = self.size
+        images, labels = generate_images(start, stop, self.seed, max(h, w), self.name)
+        x = images.astype(np.float32) / 255.0
+        if h != w:  # drawn square at the larger side, centre-cropped to the input's aspect
+            top, left = (max(h, w) - h) // 2, (max(h, w) - w) // 2
+            x = x[:, top : top + h, left : left + w]
+        return np.ascontiguousarray(x), labels
+
+
+class FolderImages(ImageDataset):
+    """Image files of a folder (recursively, sorted by relative path), resized to the input size
+    after a centre crop to its aspect ratio; the first `count` files are used."""
+
+    def __init__(
+        self, model: ModelConfig, config: SiteConfig, folder: Path, count: int, size: tuple[int, int]
+    ) -> None:
+        files = sources.image_files(folder)
+        shown = sources.display(folder, config)
+        if not files:
+            raise sources.model_error(
+                model,
+                f"model '{model.name}': dataset folder '{shown}' has no images",
+                f"add {', '.join(sources.IMAGE_SUFFIXES[:3])} files, or use dataset = \"shapes\"",
+            )
+        files = files[:count]
+        super().__init__(f"folder '{shown}' ({len(files)} images)", size, len(files), None)
+        self.model, self.config, self.files = model, config, files
+
+    def _read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        return np.stack([self._load(p) for p in self.files[start:stop]]), None
+
+    def _load(self, path: Path) -> np.ndarray:
+        h, w = self.size
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB")
+                iw, ih = im.size
+                scale = min(iw / w, ih / h)  # centre crop to the target aspect, then resize
+                cw, ch = w * scale, h * scale
+                box = ((iw - cw) / 2, (ih - ch) / 2, (iw + cw) / 2, (ih + ch) / 2)
+                im = im.resize((w, h), Image.Resampling.BILINEAR, box=box)
+                return np.asarray(im, dtype=np.float32) / 255.0
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            raise sources.model_error(
+                self.model,
+                f"model '{self.model.name}': dataset image '{sources.display(path, self.config)}' "
+                f"cannot be read ({type(exc).__name__})",
+                "remove or replace the file",
+            ) from None
+
+
+def open_dataset(model: ModelConfig, config: SiteConfig, size: tuple[int, int]) -> ImageDataset:
+    """The dataset of a model, with `config.build.dataset_sample` images."""
+    kind, folder = sources.check_dataset(model, config)
+    count = config.build.dataset_sample
+    if kind == "procedural" or folder is None:
+        return ProceduralImages(sources.dataset_name(model), count, size)
+    return FolderImages(model, config, folder, count, size)

@@ -1,0 +1,117 @@
+"""Orientation selectivity of a model's first conv layer, measured with gratings.
+
+Used by the training script (recorded in each model's JSON) and by the tests that check the zoo
+learned interpretable early features. The criterion is the classic one: black/white sinusoidal
+gratings, and a unit is orientation-selective when its response to the best orientation is at
+least twice its mean response over orientations (at its preferred frequency). The zoo's images
+pair random colours, so the module can also test along all four diagonals of the RGB cube
+(black/white, red/cyan, green/magenta, blue/yellow) and judge each unit at the colour pair it
+responds to most (`colors=CUBE_DIAGONALS`), which the training record reports alongside.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from circuitpress.analysis.models.procedural import grating
+
+ColorPair = tuple[tuple[float, float, float], tuple[float, float, float]]
+BLACK_WHITE: tuple[ColorPair, ...] = (((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),)
+CUBE_DIAGONALS: tuple[ColorPair, ...] = BLACK_WHITE + (
+    ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)),
+    ((0.0, 1.0, 0.0), (1.0, 0.0, 1.0)),
+    ((0.0, 0.0, 1.0), (1.0, 1.0, 0.0)),
+)
+FREQUENCIES = (4.0, 6.0, 8.0, 12.0, 16.0)  # cycles per 64-pixel image
+
+
+class _Captured(Exception):
+    """Raised by the hook to stop the forward pass once the layer's output is in hand."""
+
+
+@torch.no_grad()
+def orientation_tuning(
+    model: nn.Module,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    layer: str = "conv1",
+    size: int = 64,
+    orientations: int = 16,
+    phases: int = 4,
+    frequencies: tuple[float, ...] = FREQUENCIES,
+    colors: tuple[ColorPair, ...] = BLACK_WHITE,
+) -> np.ndarray:
+    """Responses [units, colours, frequencies, orientations]: for each grating the maximum, over
+    space (interior, away from padding) and phases, of the post-ReLU output of `layer`."""
+    conv = dict(model.named_modules())[layer]
+    device = next(model.parameters()).device
+    angles = [math.pi * k / orientations for k in range(orientations)]
+    responses = []
+    for pair in colors:
+        stimuli = np.stack(
+            [
+                grating(size, f, a, phase=2 * math.pi * p / phases, colors=pair)
+                for f in frequencies
+                for a in angles
+                for p in range(phases)
+            ]
+        )
+        x = torch.from_numpy(stimuli).permute(0, 3, 1, 2).to(device)
+        captured: list[torch.Tensor] = []
+
+        def hook(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
+            captured.append(out)
+            raise _Captured
+
+        handle = conv.register_forward_hook(hook)
+        try:
+            model(normalize(x))
+        except _Captured:
+            pass
+        finally:
+            handle.remove()
+        act = torch.relu(captured[0])
+        margin = max(1, act.shape[-1] // 16)
+        act = act[..., margin:-margin, margin:-margin].amax(dim=(-1, -2))  # [stimuli, units]
+        responses.append(act.reshape(len(frequencies), orientations, phases, -1).amax(dim=2))
+    # [colours, freqs, orientations, units] -> [units, colours, freqs, orientations]
+    return torch.stack(responses).permute(3, 0, 1, 2).cpu().numpy()
+
+
+def selectivity_ratios(tuning: np.ndarray) -> np.ndarray:
+    """Per unit: best orientation's response / mean over orientations, at the unit's preferred
+    colour pair and frequency (those of its strongest response). A silent unit scores 0."""
+    units = tuning.shape[0]
+    flat = tuning.reshape(units, -1, tuning.shape[-1])  # [units, colour x freq, orientations]
+    best = flat.max(axis=2).argmax(axis=1)
+    curves = flat[np.arange(units), best]
+    mean = curves.mean(axis=1)
+    return np.where(mean > 1e-6, curves.max(axis=1) / np.maximum(mean, 1e-12), 0.0)
+
+
+def relative_strength(tuning: np.ndarray) -> np.ndarray:
+    """Per unit: its strongest grating response over the strongest of any unit in the layer.
+
+    A nearly silent unit can pass the ratio test with tiny, narrowly tuned responses; requiring
+    a share of the layer's strongest response keeps the count to units that matter."""
+    best = tuning.reshape(tuning.shape[0], -1).max(axis=1)
+    top = float(best.max())
+    return best / top if top > 1e-12 else np.zeros_like(best)
+
+
+def selective_fraction(
+    model: nn.Module,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    threshold: float = 2.0,
+    colors: tuple[ColorPair, ...] = BLACK_WHITE,
+    min_strength: float = 0.0,
+) -> float:
+    """Fraction of conv1 units whose best orientation gives >= `threshold` x the mean response
+    (and, with `min_strength`, whose strongest response is at least that share of the layer's)."""
+    tuning = orientation_tuning(model, normalize, colors=colors)
+    passed = (selectivity_ratios(tuning) >= threshold) & (relative_strength(tuning) >= min_strength)
+    return float(passed.mean())

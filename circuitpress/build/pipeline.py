@@ -1,0 +1,456 @@
+"""The build: discover → parse → plan → compute → render → write (atomic swap).
+
+All pages are parsed before any model runs, so the engine sees every request of the site at
+once. Rendering never runs a model; results come from the planner (cache or engine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from circuitpress.build.contexts import FollowUp, PageState, Services
+from circuitpress.build.cache import CACHE_DIR, Cache
+from circuitpress.config import SiteConfig, load_config
+from circuitpress.errors import CONTROL_HINT, BuildWarning, UserError, control_character
+from circuitpress.build.write import SiteWriter, check_output_folder
+from circuitpress.extensions.registry import Directive
+from circuitpress.build.plan import Mention, PagePlanner, Planner, Progress
+from circuitpress.requests import Request, Result, UnitRef, unit_page_path
+
+if TYPE_CHECKING:
+    from circuitpress.markup import Markup
+    from circuitpress.render.html import Theme
+
+MAX_FOLLOW_UP_ROUNDS = 6
+
+
+@dataclass
+class BuildOptions:
+    out: Path | None = None  # default SITE/_site
+    device: str | None = None  # default: [build] device
+    strict: bool = False
+    drafts: bool = False
+    jobs: int | None = None
+    progress: Progress | None = None
+    write: bool = True  # False for `check`: parse, resolve, render in memory, write nothing
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    pages: int = 0
+    unit_pages: int = 0
+    requests: int = 0
+    computed: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+    engine_imported: bool = False
+    warnings: list[BuildWarning] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    up_to_date: bool = False  # nothing had changed: the previous output was kept
+
+
+@dataclass
+class BuildMemo:
+    """State kept between builds of one site in one process (the preview server).
+
+    Inputs are compared by content: an unchanged page is neither parsed nor rendered again,
+    results already in memory are not read from the cache again, and markup and theme objects
+    survive while the config, bibliographies and theme overrides are unchanged.
+    """
+
+    signature: str = ""
+    tools: tuple[Any, Any, Any] | None = None  # registry, markup, theme
+    parsed: dict[str, tuple[str, Any, PagePlanner]] = field(default_factory=dict)
+    rendered: dict[str, tuple[str, str, dict[str, bytes]]] = field(default_factory=dict)
+    results: dict[str, Result] = field(default_factory=dict)
+    parses: int = 0  # counters, for tests and the benchmark
+    renders: int = 0
+
+
+class SiteBuild:
+    """One build of a site folder."""
+
+    def __init__(self, root: str | Path, options: BuildOptions | None = None, memo: BuildMemo | None = None):
+        self.options = options or BuildOptions()
+        self.memo = memo or BuildMemo()
+        self.config: SiteConfig = load_config(root)
+        self.root = self.config.root
+        self.out = (self.options.out or self.root / "_site").resolve()
+        if self.options.write and self.options.out is not None:
+            check_output_folder(self.root, self.out, f"--out {self.options.out}")
+        self.warnings: list[BuildWarning] = []
+        self.cache = Cache(self.root / CACHE_DIR, warnings=self.warnings)
+        device = self.options.device or self.config.build.device
+        self.planner = Planner(
+            self.config,
+            self.cache,
+            device=device,
+            progress=self.options.progress,
+            memory=self.memo.results,
+            threads=self.options.jobs or self.config.build.jobs or None,
+        )
+        self.writer = SiteWriter(self.out)
+        signature = self.input_signature()
+        if self.memo.tools is None or self.memo.signature != signature:
+            from circuitpress.markup import Markup
+            from circuitpress.extensions.registry import default_registry
+            from circuitpress.render.html import Theme
+
+            registry = default_registry()
+            self.memo.tools = (registry, Markup(self.config, registry), Theme(self.config))
+            self.memo.signature = signature
+            self.memo.parsed.clear()
+            self.memo.rendered.clear()
+        self.registry, self.markup, self.theme = self.memo.tools
+
+    def input_signature(self) -> str:
+        """Everything besides a page's own text that parsing or rendering it depends on."""
+        from circuitpress import __version__
+
+        parts: list[bytes | str] = [__version__, self.config.path.read_bytes()]
+        for path in sorted(self.root.rglob("*.bib")):
+            if not {"_site", ".circuitpress"} & set(path.relative_to(self.root).parts):
+                parts += [path.relative_to(self.root).as_posix(), path.read_bytes()]
+        overrides = self.root / "themes"
+        if overrides.is_dir():
+            for path in sorted(overrides.rglob("*")):
+                if path.is_file():
+                    parts += [path.relative_to(self.root).as_posix(), path.read_bytes()]
+        static = self.root / "static"
+        if static.is_dir():  # {figure} checks that its image exists
+            parts += sorted(p.relative_to(static).as_posix() for p in static.rglob("*"))
+        return content_hash(*parts)
+
+    # -- discover & parse ---------------------------------------------------------------------
+
+    def sources(self) -> list[Path]:
+        content = self.root / "content"
+        if not content.is_dir():
+            raise UserError(
+                "no content/ folder in the site",
+                file="content",
+                line=1,
+                hint="put articles in content/*.md (circuitpress new makes one)",
+            )
+        return sorted(p for p in content.rglob("*.md") if not any(part.startswith((".", "_")) for part in p.relative_to(content).parts))
+
+    def default_model(self, meta: Any) -> str | None:
+        if getattr(meta, "model", None):
+            return meta.model
+        if len(self.config.models) == 1:
+            return next(iter(self.config.models))
+        return None
+
+    def parse(self) -> list[PageState]:
+        states = []
+        for path in self.sources():
+            file = path.relative_to(self.root).as_posix()
+            try:
+                raw = path.read_bytes()
+                source = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError("file is not UTF-8 text", file=file, line=1, hint=str(exc.reason)) from None
+            check_text(source, file)
+            digest = content_hash(raw)
+            memo = self.memo.parsed.get(file)
+            if memo is not None and memo[0] == digest:
+                page, planner = memo[1], memo[2]
+            else:
+                holder: dict[str, PagePlanner] = {}
+
+                def plan(meta: Any, file: str = file, holder: dict[str, PagePlanner] = holder) -> PagePlanner:
+                    holder["p"] = PagePlanner(file=file, default_model=self.default_model(meta))
+                    return holder["p"]
+
+                page = self.markup.parse(file, source, plan)
+                planner = holder.get("p") or PagePlanner(file=file, default_model=None)
+                self.memo.parsed[file] = (digest, page, planner)
+                self.memo.parses += 1
+            if page.meta.draft and not self.options.drafts:
+                continue
+            states.append(PageState(page, planner))
+        for gone in set(self.memo.parsed) - {s.page.file for s in states}:
+            if not (self.root / gone).exists():
+                del self.memo.parsed[gone]
+        slugs: dict[str, str] = {}
+        for s in states:
+            if s.slug in slugs:
+                raise UserError(
+                    f"two articles have the slug '{s.slug}'", file=s.page.file, line=1, hint=f"also {slugs[s.slug]}"
+                )
+            slugs[s.slug] = s.page.file
+        return states
+
+    # -- plan & compute -----------------------------------------------------------------------
+
+    def unit_mentions(self, states: list[PageState]) -> dict[UnitRef, list[Mention]]:
+        """Channel units mentioned anywhere, each with the places that mention it."""
+        units: dict[UnitRef, list[Mention]] = {}
+        for planner in self.all_planners(states):
+            for m in planner.mentions:
+                channel = m.ref.channel_ref()
+                if channel is not None:
+                    units.setdefault(channel, []).append(m)
+        return dict(sorted(units.items(), key=lambda kv: (kv[0].model, kv[0].layer, kv[0].channel or 0)))
+
+    def all_planners(self, states: list[PageState]) -> list[PagePlanner]:
+        return [s.planner for s in states] + list(self.followups.values())
+
+    def plan_units(self, units: dict[UnitRef, list[Mention]]) -> list[Request]:
+        from circuitpress.directives.features import thumbnail_request, unit_page_requests
+
+        requests: list[Request] = []
+        for ref in units:
+            requests.append(thumbnail_request(ref))
+            requests.extend(unit_page_requests(ref))
+        return requests
+
+    def compute(self, states: list[PageState]) -> dict[UnitRef, list[Mention]]:
+        """Validate, then resolve requests in rounds until no directive asks for more.
+
+        Follow-ups run before the first computation too: directives then see the model facts
+        (resolved by validation) and report mistakes such as a layer pair in the wrong order
+        before any long analysis starts."""
+        self.followups: dict[str, PagePlanner] = {}
+        self.planner.validate(s.planner for s in states)
+        pending: list[Request] = [r for s in states for r in s.planner.requests]
+        units: dict[UnitRef, list[Mention]] = {}
+        for _ in range(MAX_FOLLOW_UP_ROUNDS):
+            new = self.follow_ups(states)
+            self.planner.validate(self.followups.values())
+            current = self.unit_mentions(states)
+            fresh = {u: v for u, v in current.items() if u not in units}
+            units = current
+            todo = pending + new + self.plan_units(fresh)
+            pending = []
+            if not todo:
+                break
+            self.planner.resolve(todo)
+        return units
+
+    def follow_ups(self, states: list[PageState]) -> list[Request]:
+        """Give every directive with a `follow_up` the results so far; collect what it asks."""
+        new: list[Request] = []
+        for s in states:
+            for call in s.page.calls:
+                directive = self.registry.directives.get(call.name)
+                if directive is None or type(directive).follow_up is Directive.follow_up:
+                    continue
+                recorder = PagePlanner(file=s.page.file, default_model=s.planner.default_model)
+                ctx = FollowUp(self, s, recorder)
+                directive.follow_up(call, ctx)
+                self.followups[f"{s.page.file}:{call.line}"] = recorder
+                new.extend(ctx.new)
+        return new
+
+    # -- render -------------------------------------------------------------------------------
+
+    def series_nav(self, states: list[PageState]) -> dict[str, dict[str, Any]]:
+        """prev/next links of articles in the same series, ordered by date then title."""
+        by_series: dict[str, list[PageState]] = {}
+        for s in states:
+            if s.page.meta.series:
+                by_series.setdefault(s.page.meta.series, []).append(s)
+        nav: dict[str, dict[str, Any]] = {}
+        for name, members in by_series.items():
+            members.sort(key=lambda s: (s.page.meta.published is None, s.page.meta.published or 0, s.page.meta.title))
+            for i, s in enumerate(members):
+                prev = members[i - 1] if i > 0 else None
+                nxt = members[i + 1] if i + 1 < len(members) else None
+                nav[s.page.file] = {
+                    "name": name,
+                    "index": i + 1,
+                    "count": len(members),
+                    "prev": {"title": prev.page.meta.title, "url": self.theme.url(prev.url_path)} if prev else None,
+                    "next": {"title": nxt.page.meta.title, "url": self.theme.url(nxt.url_path)} if nxt else None,
+                }
+        return nav
+
+    def render(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
+        nav = self.series_nav(states)
+        index_state = None
+        for s in states:
+            self.writer.write(f"{s.url_path}index.html", self.render_page(s, nav.get(s.page.file)))
+            if s.slug == "":
+                index_state = s
+        articles = [s for s in states if s.slug != ""]
+        articles.sort(key=lambda s: (s.page.meta.published is not None, s.page.meta.published or 0, s.page.meta.title), reverse=True)
+        if index_state is None:
+            self.writer.write("index.html", self.theme.render_index([(s.slug, s.page.meta) for s in articles]))
+        self.render_units(states, units)
+        self.writer.write("404.html", self.theme.render_404())
+        self.copy_static()
+        for rel, data in self.theme.assets():
+            self.writer.write(rel, data)
+        from circuitpress.render.html import feed_xml, sitemap_xml
+
+        pages = [p for p in self.writer.paths() if p.endswith("index.html")]
+        self.writer.write("sitemap.xml", sitemap_xml(self.config, [p[: -len("index.html")] for p in pages]))
+        self.writer.write("feed.xml", feed_xml(self.config, [(s.slug, s.page.meta, "") for s in articles]))
+
+    def render_page(self, s: PageState, nav: dict[str, Any] | None) -> str:
+        """One article's HTML; replayed from the memo when its text and context are unchanged."""
+        key = content_hash(
+            self.memo.parsed[s.page.file][0],
+            repr(nav),
+            repr(self.options.drafts),
+            repr(sorted(self.planner.fingerprints_seen().items())),  # results change with the models
+        )
+        memo = self.memo.rendered.get(s.page.file)
+        if memo is not None and memo[0] == key and all(r in self.planner.results for r in s.planner.requests):
+            for rel, data in memo[2].items():
+                self.writer.files[rel] = data
+            return memo[1]
+        services = Services(self, s.page.file)
+        rendered = self.markup.render(s.page, services)
+        html = self.theme.render_page(s.page.meta, rendered, slug=s.slug, series_nav=nav, draft=bool(s.page.meta.draft))
+        self.memo.rendered[s.page.file] = (key, html, services.assets)
+        self.memo.renders += 1
+        return html
+
+    def render_units(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
+        from circuitpress.directives.features import unit_page_context
+
+        titles = {s.page.file: (s.page.meta.title, s.url_path) for s in states}
+        for ref, mentions in units.items():
+            backlinks = []
+            seen = set()
+            for m in mentions:
+                if m.file in seen or m.file not in titles:
+                    continue
+                seen.add(m.file)
+                title, path = titles[m.file]
+                backlinks.append({"title": title, "url": self.theme.url(path), "file": m.file})
+            services = Services(self, f"units/{ref.model}/{ref.layer}/{ref.channel}")
+            context = unit_page_context(ref, services, backlinks)
+            path = unit_page_path(ref)
+            self.writer.write(f"{path}index.html", self.theme.render_template("unit.html", context))
+
+    def copy_static(self) -> None:
+        static = self.root / "static"
+        if not static.is_dir():
+            return
+        for path in sorted(static.rglob("*")):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            rel = path.relative_to(static).as_posix()
+            if not path.resolve().is_relative_to(self.root):
+                # A link to a file outside the site would publish it: never follow one.
+                self.warnings.append(
+                    BuildWarning(
+                        f"static/{rel} links to a file outside the site and was not copied",
+                        file=f"static/{rel}",
+                        line=1,
+                        hint="copy the file into static/ instead of linking it",
+                    )
+                )
+                continue
+            self.writer.copy(f"static/{rel}", path)
+
+    # -- the whole build ----------------------------------------------------------------------
+
+    def run(self) -> BuildReport:
+        start = time.perf_counter()
+        states = self.parse()
+        units = self.compute(states)
+        self.render(states, units)
+        if self.options.strict and self.warnings:
+            w = self.warnings[0]
+            raise UserError(w.message + " (--strict)", file=w.file, line=w.line, hint=w.hint)
+        if self.options.write:
+            self.writer.commit()
+        report = BuildReport(
+            out=self.out,
+            pages=len(states),
+            unit_pages=len(units),
+            requests=len(self.planner.results),
+            computed=self.planner.computed,
+            cached=self.cache.hits,
+            engine_imported=self.planner.engine_imported,
+            warnings=list(self.warnings),
+            files=self.writer.paths(),
+        )
+        report.seconds = time.perf_counter() - start
+        return report
+
+
+def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildReport:
+    """Build the site in `root`; raises UserError for anything the author must fix.
+
+    A build whose inputs are unchanged since the last one, with the output folder as that
+    build left it, does nothing (see stamp.py)."""
+    from circuitpress.build import stamp
+
+    options = options or BuildOptions()
+    start = time.perf_counter()
+    config = load_config(root)
+    out = (options.out or config.root / "_site").resolve()
+    signature = _stamp(config, out, options) if options.write else None
+    if signature is not None:
+        previous = stamp.up_to_date(config.root, out, signature)
+        if previous is not None:
+            report = BuildReport(
+                out=out,
+                pages=previous.get("pages", 0),
+                unit_pages=previous.get("unit_pages", 0),
+                cached=previous.get("requests", 0),
+                warnings=[BuildWarning(**w) for w in previous.get("warnings", [])],
+                up_to_date=True,
+            )
+            report.seconds = time.perf_counter() - start
+            return report
+    report = SiteBuild(root, options).run()
+    if signature is not None:
+        stamp.record(
+            config.root,
+            out,
+            signature,
+            {
+                "pages": report.pages,
+                "unit_pages": report.unit_pages,
+                "requests": report.requests,
+                "warnings": [w.__dict__ for w in report.warnings],
+            },
+        )
+    return report
+
+
+def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
+    from circuitpress.build import stamp
+    from circuitpress.analysis.models.fingerprint import dataset_fingerprint, model_fingerprint
+
+    try:
+        fingerprints = [
+            f(model, config) for _, model in sorted(config.models.items()) for f in (model_fingerprint, dataset_fingerprint)
+        ]
+    except UserError:
+        return None  # the build itself reports it, where a page uses the model
+    settings = {"strict": options.strict, "drafts": options.drafts, "device": options.device}
+    return stamp.input_stamp(config.root, out, settings, fingerprints)
+
+
+# Code points HTML forbids (C0 controls but tab, newline, form feed, carriage return; DEL; C1).
+
+
+def check_text(source: str, file: str) -> None:
+    """An invisible control character would make the page invalid HTML: name its line."""
+    bad = control_character(source)
+    if bad is not None:
+        raise UserError(
+            f"control character U+{ord(bad.group()):04X} in the text",
+            file=file,
+            line=source.count("\n", 0, bad.start()) + 1,
+            hint=CONTROL_HINT,
+        )
+
+
+def content_hash(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+    return digest.hexdigest()

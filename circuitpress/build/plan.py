@@ -1,0 +1,202 @@
+"""Planning: collect every page's requests and references, validate them, and get results.
+
+The build parses every page before any model runs; each page's `PagePlanner` (the
+`PlanContext` directives see) records references, layers, mentions and requests. `Planner`
+then validates all references against model facts, deduplicates requests over the whole
+site, serves what it can from the cache, and hands only the misses to the engine — imported
+lazily, so a build whose results are all cached never imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from circuitpress.build.cache import Cache, cache_key
+from circuitpress.config import CONFIG_NAME, SiteConfig
+from circuitpress.errors import UserError
+from circuitpress.markup.refs import parse_layer_ref, parse_ref, resolve_ref
+from circuitpress.requests import ModelInfoRequest, Request, Result, UnitRef
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Mention:
+    ref: UnitRef
+    file: str
+    line: int
+
+
+@dataclass
+class PagePlanner:
+    """The PlanContext of one page."""
+
+    file: str
+    default_model: str | None
+    refs: list[Mention] = field(default_factory=list)
+    layers: list[tuple[str, str, str, int]] = field(default_factory=list)  # model, layer, file, line
+    requests: list[Request] = field(default_factory=list)
+    mentions: list[Mention] = field(default_factory=list)
+
+    def ref(self, text: str, line: int) -> UnitRef:
+        try:
+            ref = parse_ref(text, self.default_model)
+        except UserError as err:
+            raise err.located(self.file, line) from None
+        self.refs.append(Mention(ref, self.file, line))
+        self.mentions.append(Mention(ref, self.file, line))
+        return ref
+
+    def layer(self, text: str, line: int) -> tuple[str, str]:
+        try:
+            model, layer = parse_layer_ref(text, self.default_model)
+        except UserError as err:
+            raise err.located(self.file, line) from None
+        self.layers.append((model, layer, self.file, line))
+        return model, layer
+
+    def request(self, request: Request) -> None:
+        self.requests.append(request)
+
+    def mention(self, ref: UnitRef, line: int) -> None:
+        self.mentions.append(Mention(ref, self.file, line))
+
+
+class Planner:
+    """Fingerprints, cache and engine for one build."""
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        cache: Cache,
+        *,
+        device: str,
+        progress: Progress | None,
+        memory: dict[str, Result] | None = None,
+        threads: int | None = None,
+    ):
+        self.config = config
+        self.threads = threads
+        self.memory = memory if memory is not None else {}  # results by key, kept across builds
+        self.cache = cache
+        self.device = device
+        self.progress = progress
+        self.results: dict[Request, Result] = {}
+        self.computed = 0
+        self.engine_imported = False
+        self._fingerprints: dict[str, tuple[str, str]] = {}
+
+    # -- fingerprints (no torch) --------------------------------------------------------------
+
+    def fingerprints(self, model: str) -> tuple[str, str]:
+        if model not in self._fingerprints:
+            from circuitpress.analysis.models.fingerprint import dataset_fingerprint, model_fingerprint
+
+            cfg = self.config.models.get(model)
+            if cfg is None:
+                raise UserError(f"unknown model '{model}'", file=CONFIG_NAME, line=1)
+            self._fingerprints[model] = (
+                model_fingerprint(cfg, self.config),
+                dataset_fingerprint(cfg, self.config),
+            )
+        return self._fingerprints[model]
+
+    def fingerprints_seen(self) -> dict[str, tuple[str, str]]:
+        return dict(self._fingerprints)
+
+    def key_of(self, request: Request) -> str:
+        parts: list[str] = []
+        for model in request.models:
+            parts.extend(self.fingerprints(model))
+        return cache_key(request, parts)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def resolve(self, requests: Iterable[Request]) -> list[Request]:
+        """Make results available for every request (cache first, then the engine).
+
+        Returns the requests that were computed (not found in the cache)."""
+        todo: dict[Request, str] = {}
+        for request in requests:
+            if request in self.results or request in todo:
+                continue
+            key = self.key_of(request)
+            hit = self.memory.get(key) or self.cache.get(key)
+            if hit is not None:
+                self.results[request] = hit
+                self.memory[key] = hit
+            else:
+                todo[request] = key
+        if not todo:
+            return []
+        from circuitpress.analysis import engine  # torch enters here, and only here
+
+        self.engine_imported = True
+        computed = engine.compute(
+            list(todo), self.config, device=self.device, progress=self.progress, threads=self.threads
+        )
+        for request, key in todo.items():
+            result = computed[request]
+            self.cache.put(key, result)
+            self.results[request] = result
+            self.memory[key] = result
+        self.computed += len(todo)
+        return list(todo)
+
+    def result(self, request: Request) -> Result:
+        try:
+            return self.results[request]
+        except KeyError:
+            raise RuntimeError(f"no result for {request.key()}: it was not planned") from None
+
+    # -- model facts and validation -----------------------------------------------------------
+
+    def layers_of(self, models: Iterable[str]) -> dict[str, dict[str, Any]]:
+        wanted = sorted(set(models))
+        requests = [ModelInfoRequest(m) for m in wanted]
+        self.resolve(requests)
+        return {
+            m: {layer["name"]: layer for layer in self.results[r].data["layers"]}
+            for m, r in zip(wanted, requests)
+        }
+
+    def validate(self, pages: Iterable[PagePlanner]) -> None:
+        """Check every reference and layer of every page; the first bad one is the error."""
+        pages = list(pages)
+        known = set(self.config.models)
+        used: set[str] = set()
+        for page in pages:
+            for m in page.refs:
+                if m.ref.model not in known:
+                    self._unknown_model(m.ref.model, m.file, m.line)
+                used.add(m.ref.model)
+            for model, _layer, file, line in page.layers:
+                if model not in known:
+                    self._unknown_model(model, file, line)
+                used.add(model)
+        layers = self.layers_of(used)
+        for page in pages:
+            for m in page.refs:
+                try:
+                    resolve_ref(m.ref, known, layers)
+                except UserError as err:
+                    raise err.located(m.file, m.line) from None
+            for model, layer, file, line in page.layers:
+                if layer not in layers[model]:
+                    from circuitpress.errors import choices_hint
+
+                    raise UserError(
+                        f"model '{model}' has no layer '{layer}'",
+                        file=file,
+                        line=line,
+                        hint=choices_hint(layer, [n for n, i in layers[model].items() if i.get("units")]),
+                    )
+
+    def _unknown_model(self, model: str, file: str, line: int) -> None:
+        from circuitpress.errors import choices_hint
+
+        hint = choices_hint(model, self.config.models)
+        if not self.config.models:
+            hint = f"declare it in {CONFIG_NAME} as [models.{model}]"
+        raise UserError(f"unknown model '{model}'", file=file, line=line, hint=hint)

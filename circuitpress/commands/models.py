@@ -1,0 +1,40 @@
+"""`circuitpress models`: each model, its source, its layers and its dataset.
+
+Layer facts come through the cache like every analysis, so an unchanged model is described
+without importing torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from circuitpress.build.cache import CACHE_DIR, Cache
+from circuitpress.config import load_config
+from circuitpress.build.plan import Planner
+from circuitpress.requests import ModelInfoRequest
+
+
+def describe_models(site: str | Path, *, device: str | None = None) -> str:
+    config = load_config(site)
+    if not config.models:
+        return "No models: declare one in circuitpress.toml, e.g. [models.shapes-a] zoo = \"shapes-a\"."
+    planner = Planner(config, Cache(config.root / CACHE_DIR), device=device or config.build.device, progress=None)
+    names = sorted(config.models)
+    requests = [ModelInfoRequest(name) for name in names]
+    planner.resolve(requests)
+    lines: list[str] = []
+    for name, request in zip(names, requests):
+        info = planner.result(request).data
+        cfg = config.models[name]
+        lines.append(f"{name}  ({cfg.source})")
+        lines.append(f"  dataset: {info.get('dataset', cfg.dataset or 'default')}")
+        if info.get("params") is not None:
+            lines.append(f"  parameters: {info['params']:,}")
+        if info.get("input_shape"):
+            lines.append("  input: " + "x".join(str(d) for d in info["input_shape"]))
+        lines.append(f"  {'layer':<24} {'output shape':<16} units")
+        for layer in info["layers"]:
+            shape = "x".join(str(d) for d in layer.get("shape") or [])
+            lines.append(f"  {layer['name']:<24} {shape:<16} {layer.get('units', '')}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
