@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from circuitpress.extensions.registry import default_registry
+from circuitpress.extensions import default_registry
 
 DOC = (Path(__file__).parent.parent / "docs" / "directives.md").read_text()
 

@@ -40,6 +40,9 @@ class Services:
     def result(self, request: Request) -> Result:
         return self.build.planner.result(request)
 
+    def has_result(self, request: Request) -> bool:
+        return request in self.build.planner.results
+
     def image_url(self, array: Any, *, name: str = "fig") -> str:
         from circuitpress.render.images import to_png
 

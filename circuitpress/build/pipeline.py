@@ -17,7 +17,7 @@ from circuitpress.build.cache import CACHE_DIR, Cache
 from circuitpress.config import SiteConfig, load_config
 from circuitpress.errors import CONTROL_HINT, BuildWarning, UserError, control_character
 from circuitpress.build.write import SiteWriter, check_output_folder
-from circuitpress.extensions.registry import Directive
+from circuitpress.extensions import Directive
 from circuitpress.build.plan import Mention, PagePlanner, Planner, Progress
 from circuitpress.requests import Request, Result, UnitRef, unit_page_path
 
@@ -98,7 +98,7 @@ class SiteBuild:
         signature = self.input_signature()
         if self.memo.tools is None or self.memo.signature != signature:
             from circuitpress.markup import Markup
-            from circuitpress.extensions.registry import default_registry
+            from circuitpress.extensions import default_registry
             from circuitpress.render.html import Theme
 
             registry = default_registry()

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from circuitpress.extensions.registry import DirectiveCall
+from circuitpress.extensions import DirectiveCall, RenderServices, ResultSource
 from circuitpress.render import svg
 from circuitpress.requests import ModelInfoRequest, Request, Result, UnitRef
 
@@ -55,18 +55,12 @@ def check_units(
         raise call.error(f"{what}: {model}/{layer} has no unit {bad[0]}", hint=f"it has units 0 to {units - 1}", line=line)
 
 
-def result_or_none(ctx: Any, request: Request) -> Result | None:
-    """A result when this build round has it (follow-up contexts know `has_result`)."""
-    has = getattr(ctx, "has_result", None)
-    if has is not None and not has(request):
-        return None
-    try:
-        return ctx.result(request)  # type: ignore[no-any-return]
-    except (KeyError, RuntimeError):
-        return None
+def result_or_none(ctx: ResultSource, request: Request) -> Result | None:
+    """A result when this build round has it (a follow-up sees only earlier rounds)."""
+    return ctx.result(request) if ctx.has_result(request) else None
 
 
-def layer_info(ctx: Any, model: str) -> dict[str, dict[str, Any]] | None:
+def layer_info(ctx: ResultSource, model: str) -> dict[str, dict[str, Any]] | None:
     """`layer name -> info` (in forward order) from the cached model facts, if available."""
     result = result_or_none(ctx, ModelInfoRequest(model))
     if result is None:
@@ -74,7 +68,7 @@ def layer_info(ctx: Any, model: str) -> dict[str, dict[str, Any]] | None:
     return {layer["name"]: layer for layer in result.data["layers"]}
 
 
-def check_order(ctx: Any, src: UnitRef, dst: UnitRef, call: DirectiveCall, line: int, what: str) -> None:
+def check_order(ctx: ResultSource, src: UnitRef, dst: UnitRef, call: DirectiveCall, line: int, what: str) -> None:
     """An error naming the file, line and option when `src`'s layer does not come first."""
     layers = layer_info(ctx, src.model)
     if layers is None:
@@ -88,13 +82,13 @@ def check_order(ctx: Any, src: UnitRef, dst: UnitRef, call: DirectiveCall, line:
         )
 
 
-def unit_link(ref: UnitRef, ctx: Any, text: str | None = None) -> str:
+def unit_link(ref: UnitRef, ctx: RenderServices, text: str | None = None) -> str:
     label = escape(text if text is not None else str(ref))
     url = ctx.unit_url(ref)
     return f'<a class="cp-unit-link" href="{escape(url, quote=True)}">{label}</a>' if url else label
 
 
-def thumb(ref: UnitRef, ctx: Any, size: int = 64) -> str:
+def thumb(ref: UnitRef, ctx: RenderServices, size: int = 64) -> str:
     url = ctx.thumbnail_url(ref)
     if not url:
         return f'<span class="cp-thumb cp-thumb-missing" style="width:{size}px;height:{size}px"></span>'

@@ -33,7 +33,7 @@ from circuitpress.directives._circuitry import (
     thumb,
     unit_link,
 )
-from circuitpress.extensions.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, integer
+from circuitpress.extensions import FollowUpContext, Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, integer
 from circuitpress.render import svg
 from circuitpress.requests import (
     ExamplesRequest,
@@ -87,7 +87,7 @@ class WeightsDirective(Directive):
         call.data["src"] = src
         ctx.request(ModelInfoRequest(dst.model))
 
-    def follow_up(self, call: DirectiveCall, ctx: Any) -> None:
+    def follow_up(self, call: DirectiveCall, ctx: FollowUpContext) -> None:
         dst: UnitRef = call.data["dst"]
         if "src" in call.data:
             src: UnitRef = call.data["src"]
@@ -191,7 +191,7 @@ class CircuitDirective(Directive):
     def _connections(self, call: DirectiveCall, ref: UnitRef) -> TopConnectionsRequest:
         return TopConnectionsRequest(ref.channel_ref() or ref, n=call.options["inputs"])
 
-    def follow_up(self, call: DirectiveCall, ctx: Any) -> None:
+    def follow_up(self, call: DirectiveCall, ctx: FollowUpContext) -> None:
         """Walk back from the root as far as results allow; each round goes one layer further.
 
         The build calls this again every round and keeps only the last round's requests and
@@ -320,3 +320,9 @@ class CircuitDirective(Directive):
 
 
 DIRECTIVES = [WeightsDirective, CircuitDirective]
+
+
+def register(registry: Registry) -> None:
+    """Entry point `circuits` of the group `circuitpress.directives` (pyproject.toml)."""
+    for directive in DIRECTIVES:
+        registry.add_directive(directive)

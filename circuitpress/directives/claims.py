@@ -30,7 +30,7 @@ from circuitpress.directives._circuitry import (
     unit_link,
 )
 from circuitpress.errors import choices_hint
-from circuitpress.extensions.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, text
+from circuitpress.extensions import FollowUpContext, Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, text
 from circuitpress.render import svg
 from circuitpress.requests import ClaimRequest, ModelInfoRequest, UnitRef
 
@@ -148,7 +148,7 @@ class ClaimDirective(Directive):
         )
         ctx.request(ModelInfoRequest(model))
 
-    def follow_up(self, call: DirectiveCall, ctx: Any) -> None:
+    def follow_up(self, call: DirectiveCall, ctx: FollowUpContext) -> None:
         info = result_or_none(ctx, ModelInfoRequest(call.data["model"]))
         layers = layer_info(ctx, call.data["model"])
         if info is None or layers is None:
@@ -238,3 +238,9 @@ class ClaimDirective(Directive):
 
 
 DIRECTIVES = [ClaimDirective]
+
+
+def register(registry: Registry) -> None:
+    """Entry point `claims` of the group `circuitpress.directives` (pyproject.toml)."""
+    for directive in DIRECTIVES:
+        registry.add_directive(directive)

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from circuitpress.extensions.registry import (
+from circuitpress.extensions import (
+    Registry,
     Directive,
     DirectiveCall,
     Option,
@@ -350,3 +351,11 @@ def unit_page_context(ref: UnitRef, ctx: RenderContext, backlinks: Sequence[dict
 
 DIRECTIVES = [FeatureDirective, ExamplesDirective]
 ROLES = [UnitRole]
+
+
+def register(registry: Registry) -> None:
+    """Entry point `features` of the group `circuitpress.directives` (pyproject.toml)."""
+    for directive in DIRECTIVES:
+        registry.add_directive(directive)
+    for role in ROLES:
+        registry.add_role(role)

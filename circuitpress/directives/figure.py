@@ -18,7 +18,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from circuitpress.extensions.registry import Directive, DirectiveCall, Option, RenderContext, text
+from circuitpress.extensions import Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, text
 
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif"}
 _SIZE = re.compile(r"^\d+(\.\d+)?(px|%|em|rem)?$")
@@ -40,7 +40,7 @@ class Figure(Directive):
         "width": Option(_size, help="display width, e.g. 480px or 60%"),
     }
 
-    def plan(self, call: DirectiveCall, ctx: Any) -> None:
+    def plan(self, call: DirectiveCall, ctx: PlanContext) -> None:
         target = call.argument.strip()
         if re.match(r"^https?://", target):
             call.data["src"] = ("url", target)
@@ -51,9 +51,7 @@ class Figure(Directive):
                 f"'{target}' is not an image",
                 hint="use one of " + ", ".join(sorted(IMAGE_TYPES)),
             )
-        root: Path | None = getattr(ctx, "site_root", None)
-        if root is None:
-            raise call.error("figures need the site folder (internal: plan context has no site_root)")
+        root = ctx.site_root
         rel = PurePosixPath(target.lstrip("/"))
         if ".." in rel.parts:
             raise call.error(f"image path '{target}' leaves the site folder", hint="keep images in static/")
@@ -111,3 +109,9 @@ class Aside(Directive):
 
 
 DIRECTIVES = [Figure, Note, Aside]
+
+
+def register(registry: Registry) -> None:
+    """Entry point `figure` of the group `circuitpress.directives` (pyproject.toml)."""
+    for directive in DIRECTIVES:
+        registry.add_directive(directive)

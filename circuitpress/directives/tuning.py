@@ -12,7 +12,7 @@ import numpy as np
 
 from circuitpress.analysis.methods.sweeps import canonical
 from circuitpress.directives._circuitry import unit_link
-from circuitpress.extensions.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, integer
+from circuitpress.extensions import Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, integer
 from circuitpress.render import svg
 from circuitpress.requests import TuningRequest
 
@@ -104,3 +104,9 @@ class TuningDirective(Directive):
 
 
 DIRECTIVES = [TuningDirective]
+
+
+def register(registry: Registry) -> None:
+    """Entry point `tuning` of the group `circuitpress.directives` (pyproject.toml)."""
+    for directive in DIRECTIVES:
+        registry.add_directive(directive)

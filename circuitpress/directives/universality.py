@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from circuitpress.directives._circuitry import channel_ref, layer_info, result_or_none, thumb, unit_link
-from circuitpress.extensions.registry import Directive, DirectiveCall, Option, PlanContext, RenderContext, choice, integer
+from circuitpress.extensions import FollowUpContext, Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, choice, integer
 from circuitpress.render import svg
 from circuitpress.requests import UniversalityRequest
 
@@ -65,7 +65,7 @@ class UniversalityDirective(Directive):
             return None
         return list(result.data["pairs"][: call.options["top"]])
 
-    def follow_up(self, call: DirectiveCall, ctx: Any) -> None:
+    def follow_up(self, call: DirectiveCall, ctx: FollowUpContext) -> None:
         req: UniversalityRequest = call.data["request"]
         if req.pool == "positions":
             self._check_grids(call, ctx, req)
@@ -119,3 +119,9 @@ class UniversalityDirective(Directive):
 
 
 DIRECTIVES = [UniversalityDirective]
+
+
+def register(registry: Registry) -> None:
+    """Entry point `universality` of the group `circuitpress.directives` (pyproject.toml)."""
+    for directive in DIRECTIVES:
+        registry.add_directive(directive)

@@ -15,7 +15,7 @@ from circuitpress.markup.page import (
     TocEntry,
     slug_of,
 )
-from circuitpress.markup.render_rules import PageRenderContext, RenderServices
+from circuitpress.markup.context import PageRenderContext
 
 __all__ = [
     "Footnote",
@@ -25,7 +25,6 @@ __all__ = [
     "ParsedPage",
     "PlanFactory",
     "Reference",
-    "RenderServices",
     "RenderedPage",
     "TocEntry",
     "slug_of",

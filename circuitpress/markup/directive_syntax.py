@@ -18,7 +18,7 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
 from circuitpress.errors import UserError, choices_hint
-from circuitpress.extensions.registry import Directive, DirectiveCall, Option, choice, label
+from circuitpress.extensions import Directive, DirectiveCall, Option, choice, label
 from circuitpress.markup.state import PageEnv, page_env
 
 _INFO = re.compile(r"^\{([A-Za-z0-9_\-+:]+)\}\s*(.*)$", re.S)

@@ -17,12 +17,13 @@ from circuitpress.markup.bibliography import BibEntry, load_bib, reference_html
 from circuitpress.markup.citation import article_bibtex
 from circuitpress.markup.frontmatter import FrontMatter
 from circuitpress.markup.parser import create_parser
-from circuitpress.extensions.registry import DirectiveCall, PlanContext, Registry
-from circuitpress.markup.render_rules import RENDER_KEY, PageRenderContext, RenderServices
+from circuitpress.extensions import DirectiveCall, PlanRecorder, Registry, RenderServices
+from circuitpress.markup.context import RENDER_KEY, PageRenderContext
 from circuitpress.markup.resolve import Resolver
 from circuitpress.markup.state import ENV_KEY, PageEnv
+from circuitpress.requests import Request, UnitRef
 
-PlanFactory = Callable[[FrontMatter], PlanContext]
+PlanFactory = Callable[[FrontMatter], PlanRecorder]
 SITE_BIBLIOGRAPHY = "references.bib"
 
 
@@ -71,27 +72,25 @@ class RenderedPage:
 
 
 class PagePlanContext:
-    """The build's PlanContext plus the site folder (the `{figure}` directive checks files)."""
+    """The build's planner of a page plus the site folder, which only markup knows here
+    (the `{figure}` directive checks that its image exists)."""
 
-    def __init__(self, inner: PlanContext, site_root: Path):
+    def __init__(self, inner: PlanRecorder, site_root: Path):
         self.inner, self.site_root = inner, site_root
-        self.file: str = getattr(inner, "file", "")
-        self.default_model: str | None = getattr(inner, "default_model", None)
+        self.file: str = inner.file
+        self.default_model: str | None = inner.default_model
 
-    def ref(self, text: str, line: int) -> Any:
+    def ref(self, text: str, line: int) -> UnitRef:
         return self.inner.ref(text, line)
 
     def layer(self, text: str, line: int) -> tuple[str, str]:
         return self.inner.layer(text, line)
 
-    def request(self, request: Any) -> None:
+    def request(self, request: Request) -> None:
         self.inner.request(request)
 
-    def mention(self, ref: Any, line: int) -> None:
+    def mention(self, ref: UnitRef, line: int) -> None:
         self.inner.mention(ref, line)
-
-    def __getattr__(self, name: str) -> Any:  # anything else the build's context offers
-        return getattr(self.inner, name)
 
 
 def slug_of(file: str) -> str:

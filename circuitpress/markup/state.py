@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
 
     from circuitpress.markup.frontmatter import FrontMatter
-    from circuitpress.extensions.registry import DirectiveCall, Registry
+    from circuitpress.extensions import DirectiveCall, Registry
 
 ENV_KEY = "cp"
 

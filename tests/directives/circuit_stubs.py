@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from circuitpress.markup.refs import parse_layer_ref, parse_ref
-from circuitpress.extensions.registry import Directive, DirectiveCall
+from circuitpress.extensions import Directive, DirectiveCall
 from circuitpress.requests import ModelInfoRequest, Request, Result, UnitRef, unit_page_path
 
 FILE = "content/test.md"

@@ -15,7 +15,7 @@ from circuitpress.config import SiteConfig
 from circuitpress.directives.features import thumbnail_request, unit_chip, unit_page_context, unit_page_requests
 from circuitpress.errors import UserError
 from circuitpress.markup.page import Markup
-from circuitpress.extensions.registry import default_registry
+from circuitpress.extensions import default_registry
 from circuitpress.build.plan import PagePlanner
 from circuitpress.requests import (
     ExamplesRequest,

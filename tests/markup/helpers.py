@@ -10,7 +10,7 @@ from typing import Any
 from circuitpress.config import SiteConfig
 from circuitpress.directives import figure
 from circuitpress.markup import Markup, ParsedPage, RenderedPage
-from circuitpress.extensions.registry import (
+from circuitpress.extensions import (
     Directive,
     DirectiveCall,
     Option,

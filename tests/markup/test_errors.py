@@ -139,7 +139,7 @@ def test_page_bibliography_error_names_that_file(tmp_path: Path) -> None:
 
 def test_directive_plan_errors_get_the_directive_line() -> None:
     # A UserError raised without a location inside plan() is placed at the directive.
-    from circuitpress.extensions.registry import Directive
+    from circuitpress.extensions import Directive
 
     from .helpers import markup as make
 

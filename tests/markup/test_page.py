@@ -9,7 +9,7 @@ import pytest
 
 from circuitpress.errors import UserError
 from circuitpress.markup import FrontMatter, ParsedPage, slug_of
-from circuitpress.extensions.registry import Directive, DirectiveCall
+from circuitpress.extensions import Directive, DirectiveCall
 
 from .helpers import FakeServices, build, markup, parse
 
