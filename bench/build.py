@@ -38,7 +38,17 @@ WORDS = (
     "and a to in is that we this with as are by on for which these from be can its their"
 ).split()
 
-AUTHORS = ["Olah", "Cammarata", "Schubert", "Goh", "Petrov", "Carter", "Voss", "Egan", "Mordvintsev"]
+AUTHORS = [
+    "Olah",
+    "Cammarata",
+    "Schubert",
+    "Goh",
+    "Petrov",
+    "Carter",
+    "Voss",
+    "Egan",
+    "Mordvintsev",
+]
 
 
 def bibliography(n: int) -> str:
@@ -46,7 +56,7 @@ def bibliography(n: int) -> str:
     for i in range(n):
         a, b = AUTHORS[i % len(AUTHORS)], AUTHORS[(i + 3) % len(AUTHORS)]
         entries.append(
-            f"@article{{ref{i},\n  author = {{{a}, Chris and {b}, Nick and G{{\\\"o}}del, Kurt}},\n"
+            f'@article{{ref{i},\n  author = {{{a}, Chris and {b}, Nick and G{{\\"o}}del, Kurt}},\n'
             f"  title = {{{{Circuits}} study number {i}}},\n  journal = {{Distill}},\n"
             f"  year = {{{2015 + i % 10}}},\n  doi = {{10.23915/distill.{i:05d}}}\n}}\n"
         )
@@ -73,7 +83,7 @@ def page(i: int, rng: random.Random, refs: int, sphinx: bool) -> str:
     else:
         lines += [
             "---",
-            f"title: \"Article {i}: circuits and features\"",
+            f'title: "Article {i}: circuits and features"',
             f"description: Generated page {i} for the build benchmark.",
             "authors:",
             "  - name: Ada Lovelace",
@@ -93,7 +103,12 @@ def page(i: int, rng: random.Random, refs: int, sphinx: bool) -> str:
                 f"grows with {cite()}.[^f{n}] {sentence(rng, 20)}",
                 "",
             ]
-        lines += ["$$", f"a_{{{section}}} = \\frac{{1}}{{1 + e^{{-z}}}} \\int_0^1 x^{section + 2} \\, dx", "$$", ""]
+        lines += [
+            "$$",
+            f"a_{{{section}}} = \\frac{{1}}{{1 + e^{{-z}}}} \\int_0^1 x^{section + 2} \\, dx",
+            "$$",
+            "",
+        ]
     fig = f"fig{i % 4}.png"
     lines += [
         f":::{{figure}} {fig}" if not sphinx else f":::{{figure}} {fig}",
@@ -127,7 +142,9 @@ def make_sources(root: Path, pages: int, refs: int = 40) -> tuple[Path, Path]:
         img.save(cp / "static" / f"fig{k}.png")
         img.save(sx / f"fig{k}.png")
     for i in range(pages):
-        (cp / "content" / f"article-{i:03d}.md").write_text(page(i, random.Random(i), refs, sphinx=False))
+        (cp / "content" / f"article-{i:03d}.md").write_text(
+            page(i, random.Random(i), refs, sphinx=False)
+        )
         (sx / f"article-{i:03d}.md").write_text(page(i, random.Random(i), refs, sphinx=True))
     (sx / "conf.py").write_text(
         'project = "Benchmark"\nextensions = ["myst_parser"]\n'
@@ -178,19 +195,27 @@ def main() -> None:
         cp, sx = make_sources(root, args.pages)
         py = sys.executable
         cp_cold = timed([py, "-m", "circuitpress", "build", str(cp), "--quiet"], env)
-        sx_cold = timed([py, "-m", "sphinx", "-b", "html", "-q", str(sx), str(root / "sphinx-out")], env)
+        sx_cold = timed(
+            [py, "-m", "sphinx", "-b", "html", "-q", str(sx), str(root / "sphinx-out")], env
+        )
         cp_noop = timed([py, "-m", "circuitpress", "build", str(cp), "--quiet"], env)
-        sx_noop = timed([py, "-m", "sphinx", "-b", "html", "-q", str(sx), str(root / "sphinx-out")], env)
+        sx_noop = timed(
+            [py, "-m", "sphinx", "-b", "html", "-q", str(sx), str(root / "sphinx-out")], env
+        )
         mem_first, mem_noop, rerendered = in_process_rebuild(cp)
         n = args.pages
-        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        )
         print(f"pages: {n}")
         print(f"circuitpress cold build:  {cp_cold:6.2f} s  {n / cp_cold:7.1f} pages/s")
         print(f"Sphinx + MyST cold build: {sx_cold:6.2f} s  {n / sx_cold:7.1f} pages/s")
         print(f"ratio (circuitpress / Sphinx, cold): {sx_cold / cp_cold:.2f}x  (goal >= 3x)")
         print(f"circuitpress no-op rebuild, new process:  {cp_noop:6.2f} s  (goal < 1.5 s)")
-        print(f"circuitpress no-op rebuild, same process: {mem_noop:6.2f} s  "
-              f"(first in-process build {mem_first:.2f} s; pages re-rendered: {rerendered})")
+        print(
+            f"circuitpress no-op rebuild, same process: {mem_noop:6.2f} s  "
+            f"(first in-process build {mem_first:.2f} s; pages re-rendered: {rerendered})"
+        )
         print(f"Sphinx no-op rebuild (incremental):       {sx_noop:6.2f} s")
     finally:
         if not args.keep:

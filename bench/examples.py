@@ -20,11 +20,10 @@ import argparse
 import platform
 
 import torch
+from featurevis import clock, normalize, set_wall, sync, zoo_model  # noqa: E402  (bench/ is the cwd of scripts)
 
 from circuitpress.analysis.methods.examples import top_examples
 from circuitpress.requests import ExamplesRequest, UnitRef
-
-from featurevis import clock, normalize, set_wall, sync, zoo_model  # noqa: E402  (bench/ is the cwd of scripts)
 
 
 def dataset(n: int, size: int, batch: int) -> list[tuple[int, torch.Tensor, None]]:
@@ -55,15 +54,21 @@ def main() -> None:
     convs = [n for n, m in named.items() if isinstance(m, torch.nn.Conv2d)]
     layers = {n: named[n] for n in convs}
     requests = [
-        ExamplesRequest(UnitRef("m", n, ((c, 1.0),)), k=args.k) for n in convs for c in range(named[n].out_channels)
+        ExamplesRequest(UnitRef("m", n, ((c, 1.0),)), k=args.k)
+        for n in convs
+        for c in range(named[n].out_channels)
     ]
     data = dataset(args.images, 64, args.batch)
     images = torch.cat([x for _, x, _ in data])
     fetch = lambda idx: images[idx]  # noqa: E731
     n = len(images)
     kind = "wall" if device.type == "cuda" or args.clock == "wall" else "CPU"
-    print(f"{args.model} ({weights}): {len(requests)} units in {convs}, {n} images, k={args.k}, {device}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, {kind} seconds")
+    print(
+        f"{args.model} ({weights}): {len(requests)} units in {convs}, {n} images, k={args.k}, {device}"
+    )
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, {kind} seconds"
+    )
 
     def engine() -> float:
         t = clock(device)
@@ -75,7 +80,15 @@ def main() -> None:
         t = clock(device)
         for name in convs:
             mine = [r for r in requests if r.ref.layer == name]
-            top_examples(model, {name: layers[name]}, mine, iter(data), fetch, normalize=normalize, device=device)
+            top_examples(
+                model,
+                {name: layers[name]},
+                mine,
+                iter(data),
+                fetch,
+                normalize=normalize,
+                device=device,
+            )
         sync(device)
         return clock(device) - t
 
@@ -96,7 +109,9 @@ def main() -> None:
     times = {name: min(values) for name, values in runs.items()}
     for name, secs in times.items():
         print(f"{name:9s}: {secs:6.2f} s  {n / secs:8.0f} images/s")
-    print(f"engine / bare forward: {times['bare'] / times['engine']:.2f}   engine vs one pass per layer: {times['per layer'] / times['engine']:.2f}x")
+    print(
+        f"engine / bare forward: {times['bare'] / times['engine']:.2f}   engine vs one pass per layer: {times['per layer'] / times['engine']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

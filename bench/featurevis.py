@@ -37,7 +37,11 @@ def zoo_model(name: str) -> tuple[nn.Module, str]:
     from circuitpress.analysis.models.zoo.models import build_model
 
     model = build_model(name)
-    weights = Path(__file__).resolve().parents[1] / "circuitpress/analysis/zoo/weights" / f"{name}.safetensors"
+    weights = (
+        Path(__file__).resolve().parents[1]
+        / "circuitpress/analysis/zoo/weights"
+        / f"{name}.safetensors"
+    )
     if weights.is_file():
         from safetensors.torch import load_file
 
@@ -68,16 +72,25 @@ def clock(device: torch.device) -> float:
     return time.perf_counter() if device.type == "cuda" or WALL else time.process_time()
 
 
-def bench_engine(model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device) -> float:
-    requests = [FeatureVisRequest(UnitRef("m", layer, ((c, 1.0),)), size=size, steps=steps) for c in range(channels)]
+def bench_engine(
+    model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device
+) -> float:
+    requests = [
+        FeatureVisRequest(UnitRef("m", layer, ((c, 1.0),)), size=size, steps=steps)
+        for c in range(channels)
+    ]
     sync(device)
     t = clock(device)
-    visualize(model, dict(model.named_modules())[layer], requests, normalize=normalize, device=device)
+    visualize(
+        model, dict(model.named_modules())[layer], requests, normalize=normalize, device=device
+    )
     sync(device)
     return clock(device) - t
 
 
-def bench_engine_direct(model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device) -> float:
+def bench_engine_direct(
+    model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device
+) -> float:
     """The engine with the first conv's ordinary input gradient (no phase-grid gradient)."""
     from circuitpress.analysis.methods import image_conv
 
@@ -89,7 +102,9 @@ def bench_engine_direct(model: nn.Module, layer: str, channels: int, size: int, 
         image_conv.MAX_IMAGE_CHANNELS = saved
 
 
-def bench_lucent(model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device) -> float:
+def bench_lucent(
+    model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device
+) -> float:
     from lucent.optvis import objectives, param, render
 
     tf = TransformSpec.for_size(size)
@@ -118,7 +133,9 @@ def bench_lucent(model: nn.Module, layer: str, channels: int, size: int, steps: 
     return elapsed
 
 
-def bench_bare(model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device) -> float:
+def bench_bare(
+    model: nn.Module, layer: str, channels: int, size: int, steps: int, device: torch.device
+) -> float:
     from lucent.optvis import param
 
     model = model.to(device)
@@ -158,7 +175,9 @@ def main() -> None:
     n, size, steps = args.channels, args.size, args.steps
     print(f"{args.model}/{args.layer} ({weights}), {n} channels, {size}px, {steps} steps, {device}")
     kind = "wall" if device.type == "cuda" or args.clock == "wall" else "CPU"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {kind} seconds")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {kind} seconds"
+    )
     bench_engine(model, args.layer, 2, size, 4, device)  # warm-up: imports, allocator, kernels
     engine, direct, bare = float("inf"), float("inf"), float("inf")
     for _ in range(args.repeats):  # interleaved, so a burst of load hits every variant alike
@@ -167,10 +186,14 @@ def main() -> None:
         bare = min(bare, bench_bare(model, args.layer, n, size, steps, device))
     lucent = bench_lucent(model, args.layer, n, size, steps, device)
     print(f"engine : {engine:7.2f} s  {n / engine:8.2f} features/s")
-    print(f"direct : {direct:7.2f} s  {n / direct:8.2f} features/s  (engine with conv1's ordinary input gradient)")
+    print(
+        f"direct : {direct:7.2f} s  {n / direct:8.2f} features/s  (engine with conv1's ordinary input gradient)"
+    )
     print(f"lucent : {lucent:7.2f} s  {n / lucent:8.2f} features/s  (render_vis once per channel)")
     print(f"bare   : {bare:7.2f} s  {n / bare:8.2f} features/s  (plain loop, no transforms)")
-    print(f"speed-up over lucent: {lucent / engine:.1f}x   efficiency (bare / engine time): {bare / engine:.2f}")
+    print(
+        f"speed-up over lucent: {lucent / engine:.1f}x   efficiency (bare / engine time): {bare / engine:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WORDS = (
     "feature circuit neuron curve detector weight layer activation channel model universality "
     "edge texture orientation response input output unit visualization dataset example claim "
@@ -63,8 +69,14 @@ def sentence(rng: random.Random, n: int) -> str:
 
 def article(i: int, extra: str = "") -> str:
     rng = random.Random(i)
-    lines = ["---", f'title: "Article {i}: curve detectors"', "authors: [Ada Lovelace]",
-             f"published: 2024-{1 + i % 12:02d}-{1 + i % 28:02d}", "---", ""]
+    lines = [
+        "---",
+        f'title: "Article {i}: curve detectors"',
+        "authors: [Ada Lovelace]",
+        f"published: 2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+        "---",
+        "",
+    ]
     if extra:
         lines += [extra, ""]
     notes = []
@@ -73,8 +85,11 @@ def article(i: int, extra: str = "") -> str:
         for _ in range(3):
             n = len(notes) + 1
             notes.append(f"[^n{n}]: {sentence(rng, 12)}")
-            lines += [f"{sentence(rng, 20)} {{cite}}`ref{rng.randrange(10)}` with $f(x) = w_{n} x$.[^n{n}] "
-                      f"{sentence(rng, 16)}", ""]
+            lines += [
+                f"{sentence(rng, 20)} {{cite}}`ref{rng.randrange(10)}` with $f(x) = w_{n} x$.[^n{n}] "
+                f"{sentence(rng, 16)}",
+                "",
+            ]
         lines += ["$$", f"a_{section} = \\frac{{1}}{{1 + e^{{-z}}}}", "$$", ""]
     lines += [":::{aside}", sentence(rng, 14), ":::", ""] + notes
     return "\n".join(lines) + "\n"
@@ -84,9 +99,12 @@ def make_site(root: Path, articles: int) -> Path:
     (root / "content").mkdir(parents=True)
     (root / "static").mkdir()
     (root / "circuitpress.toml").write_text('[site]\ntitle = "Reload benchmark"\nbase_url = "/"\n')
-    (root / "references.bib").write_text("\n".join(
-        f"@article{{ref{k},\n  author = {{Olah, Chris}},\n  title = {{Study {k}}},\n  journal = {{Distill}},\n  year = {{2020}}\n}}"
-        for k in range(10)))
+    (root / "references.bib").write_text(
+        "\n".join(
+            f"@article{{ref{k},\n  author = {{Olah, Chris}},\n  title = {{Study {k}}},\n  journal = {{Distill}},\n  year = {{2020}}\n}}"
+            for k in range(10)
+        )
+    )
     for i in range(articles):
         (root / "content" / f"article-{i:02d}.md").write_text(article(i))
     return root
@@ -113,7 +131,9 @@ def time_builds(site: Path, repeats: int) -> dict[str, list[float]]:
     def once(memo: object | None) -> float:
         start = time.perf_counter()
         options = BuildOptions(drafts=True, write=False)
-        (SiteBuild(site, options, memo=memo) if memo is not None else SiteBuild(site, options)).run()  # type: ignore[arg-type]
+        (
+            SiteBuild(site, options, memo=memo) if memo is not None else SiteBuild(site, options)
+        ).run()  # type: ignore[arg-type]
         return time.perf_counter() - start
 
     cold = [once(None) for _ in range(3)]
@@ -132,7 +152,10 @@ def time_builds(site: Path, repeats: int) -> dict[str, list[float]]:
 def start_server(site: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "circuitpress", "serve", str(site), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     lines: list[str] = []
@@ -190,7 +213,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=20)
     parser.add_argument("--edits", type=int, default=10)
-    parser.add_argument("--keep", type=Path, default=None, help="Generate the site here and keep it.")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="Generate the site here and keep it."
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cp-reload-bench-"))
@@ -203,22 +228,36 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-        server_ms = [float(m.group(1)) for line in lines if (m := re.search(r"rebuilt after \S+ in (\d+) ms", line))]
+        server_ms = [
+            float(m.group(1))
+            for line in lines
+            if (m := re.search(r"rebuilt after \S+ in (\d+) ms", line))
+        ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     cold = statistics.median(builds["cold"]) * 1000
     noop = statistics.median(builds["noop"]) * 1000
     edit = statistics.median(builds["edit"]) * 1000
-    print(f"machine: {cpu_name()} · {os.cpu_count()} CPUs · {platform.system()} · Python {platform.python_version()}")
+    print(
+        f"machine: {cpu_name()} · {os.cpu_count()} CPUs · {platform.system()} · Python {platform.python_version()}"
+    )
     print(f"site: {args.articles} prose articles; {args.edits} edits of one article")
     print(f"cold in-memory build:        median {cold:7.1f} ms   (baseline)")
-    print(f"no-op rebuild (memo):        median {noop:7.1f} ms   p90 {pct(builds['noop'], 0.9) * 1000:6.1f} ms   {cold / noop:5.1f}x faster than cold")
-    print(f"prose-edit rebuild (memo):   median {edit:7.1f} ms   p90 {pct(builds['edit'], 0.9) * 1000:6.1f} ms   {cold / edit:5.1f}x faster than cold")
+    print(
+        f"no-op rebuild (memo):        median {noop:7.1f} ms   p90 {pct(builds['noop'], 0.9) * 1000:6.1f} ms   {cold / noop:5.1f}x faster than cold"
+    )
+    print(
+        f"prose-edit rebuild (memo):   median {edit:7.1f} ms   p90 {pct(builds['edit'], 0.9) * 1000:6.1f} ms   {cold / edit:5.1f}x faster than cold"
+    )
     if server_ms:
-        print(f"server rebuild after a save: median {statistics.median(server_ms):7.1f} ms   (from its log: the build alone)")
-    print(f"save -> reloaded page shown: median {statistics.median(latencies):7.1f} ms   p90 {pct(latencies, 0.9):6.1f} ms   "
-          f"max {max(latencies):6.1f} ms   (goal <= 300 ms: {'met' if pct(latencies, 0.9) <= 300 else 'NOT met'})")
+        print(
+            f"server rebuild after a save: median {statistics.median(server_ms):7.1f} ms   (from its log: the build alone)"
+        )
+    print(
+        f"save -> reloaded page shown: median {statistics.median(latencies):7.1f} ms   p90 {pct(latencies, 0.9):6.1f} ms   "
+        f"max {max(latencies):6.1f} ms   (goal <= 300 ms: {'met' if pct(latencies, 0.9) <= 300 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

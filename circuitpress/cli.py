@@ -62,7 +62,13 @@ def progress_bars(quiet: bool) -> Iterator[Any]:
     def progress(label: str, done: int, total: int) -> None:
         if state["bars"] is None:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             state["bars"] = Progress(
                 TextColumn("{task.description}"),
@@ -105,21 +111,42 @@ def new(directory: Path, quiet: bool) -> None:
 
 @cli.command()
 @click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default SITE/_site).")
-@click.option("--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default SITE/_site).",
+)
+@click.option(
+    "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."
+)
 @click.option("--strict", is_flag=True, help="Fail on warnings and failed claims.")
 @click.option("--drafts", is_flag=True, help="Include articles marked draft.")
-@click.option("--jobs", type=click.IntRange(1, 256), default=None, help="CPU threads for the analysis (default: [build] jobs, one per core).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="CPU threads for the analysis (default: [build] jobs, one per core).",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @handle_errors
-def build(site: Path, out: Path | None, device: str | None, strict: bool, drafts: bool, jobs: int | None, quiet: bool) -> None:
+def build(
+    site: Path,
+    out: Path | None,
+    device: str | None,
+    strict: bool,
+    drafts: bool,
+    jobs: int | None,
+    quiet: bool,
+) -> None:
     """Build the site in SITE (default: the current folder)."""
     from circuitpress.build.pipeline import BuildOptions, build_site
 
     with progress_bars(quiet) as progress:
         report = build_site(
             site,
-            BuildOptions(out=out, device=device, strict=strict, drafts=drafts, jobs=jobs, progress=progress),
+            BuildOptions(
+                out=out, device=device, strict=strict, drafts=drafts, jobs=jobs, progress=progress
+            ),
         )
     for warning in report.warnings:
         _err("warning: " + warning.format())
@@ -164,7 +191,12 @@ def check(site: Path, external: bool, drafts: bool, quiet: bool) -> None:
 
 @cli.command()
 @click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback unless asked).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind (loopback unless asked).",
+)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--drafts/--no-drafts", default=True, help="Show drafts while previewing.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
@@ -179,22 +211,38 @@ def serve(site: Path, host: str, port: int, drafts: bool, quiet: bool) -> None:
 @cli.command()
 @click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--target", required=True, help="gh-pages, or a folder to copy the site into.")
-@click.option("--remote", default="origin", show_default=True, help="Git remote name or URL (gh-pages).")
-@click.option("--branch", default="gh-pages", show_default=True, help="Branch to publish to (gh-pages).")
+@click.option(
+    "--remote", default="origin", show_default=True, help="Git remote name or URL (gh-pages)."
+)
+@click.option(
+    "--branch", default="gh-pages", show_default=True, help="Branch to publish to (gh-pages)."
+)
 @click.option("--cname", default=None, help="Custom domain written to CNAME (gh-pages).")
 @click.option("--message", default=None, help="Commit message (gh-pages).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @handle_errors
-def publish(site: Path, target: str, remote: str, branch: str, cname: str | None, message: str | None, quiet: bool) -> None:
+def publish(
+    site: Path,
+    target: str,
+    remote: str,
+    branch: str,
+    cname: str | None,
+    message: str | None,
+    quiet: bool,
+) -> None:
     """Build strictly and publish to GitHub Pages or a folder."""
     from circuitpress.publish.deploy import publish_site
 
-    publish_site(site, target=target, remote=remote, branch=branch, cname=cname, message=message, quiet=quiet)
+    publish_site(
+        site, target=target, remote=remote, branch=branch, cname=cname, message=message, quiet=quiet
+    )
 
 
 @cli.command()
 @click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto).")
+@click.option(
+    "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @handle_errors
 def models(site: Path, device: str | None, quiet: bool) -> None:

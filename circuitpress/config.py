@@ -111,7 +111,9 @@ def _line_of(text: str, table: str | None, key: str | None) -> int:
     if table is not None:
         header = re.compile(r"^\s*\[\s*" + re.escape(table).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
         quoted = re.compile(
-            r"^\s*\[\s*" + r"\s*\.\s*".join(f'"?{re.escape(p)}"?' for p in table.split(".", 1)) + r"\s*\]"
+            r"^\s*\[\s*"
+            + r"\s*\.\s*".join(f'"?{re.escape(p)}"?' for p in table.split(".", 1))
+            + r"\s*\]"
         )
         for i, line in enumerate(lines):
             if header.match(line) or quoted.match(line):
@@ -134,7 +136,9 @@ def _line_of(text: str, table: str | None, key: str | None) -> int:
 class _Reader:
     """Type-checked access to one TOML table, raising located UserErrors."""
 
-    def __init__(self, text: str, path: Path, table: str | None, data: dict[str, Any], allowed: set[str]):
+    def __init__(
+        self, text: str, path: Path, table: str | None, data: dict[str, Any], allowed: set[str]
+    ):
         self.text, self.path, self.table, self.data = text, path, table, data
         for key in data:
             if key not in allowed:
@@ -142,7 +146,9 @@ class _Reader:
                 raise self.error(key, f"unknown key '{key}' in {where}", choices_hint(key, allowed))
 
     def error(self, key: str | None, message: str, hint: str | None = None) -> UserError:
-        return UserError(message, file=CONFIG_NAME, line=_line_of(self.text, self.table, key), hint=hint)
+        return UserError(
+            message, file=CONFIG_NAME, line=_line_of(self.text, self.table, key), hint=hint
+        )
 
     def str(self, key: str, default: str | None = None) -> str | None:
         value = self.data.get(key, default)
@@ -150,13 +156,17 @@ class _Reader:
             raise self.error(key, f"'{key}' must be a string", f"got {type(value).__name__}")
         bad = control_character(value) if value else None
         if bad is not None:
-            raise self.error(key, f"'{key}' holds control character U+{ord(bad.group()):04X}", CONTROL_HINT)
+            raise self.error(
+                key, f"'{key}' holds control character U+{ord(bad.group()):04X}", CONTROL_HINT
+            )
         return value
 
     def int(self, key: str, default: int, lo: int, hi: int) -> int:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise self.error(key, f"'{key}' must be a whole number from {lo} to {hi}", f"got {value!r}")
+            raise self.error(
+                key, f"'{key}' must be a whole number from {lo} to {hi}", f"got {value!r}"
+            )
         return value
 
     def floats(self, key: str, n: int) -> tuple[float, ...] | None:
@@ -187,7 +197,9 @@ def load_config(site_dir: str | Path) -> SiteConfig:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise UserError("the file is not UTF-8 text", file=CONFIG_NAME, line=line, hint="save it as UTF-8") from None
+        raise UserError(
+            "the file is not UTF-8 text", file=CONFIG_NAME, line=line, hint="save it as UTF-8"
+        ) from None
     return parse_config(text, root, path)
 
 
@@ -220,7 +232,9 @@ def parse_config(text: str, root: Path, path: Path) -> SiteConfig:
 def _parse_site(text: str, path: Path, data: dict[str, Any]) -> SiteSettings:
     keys = {"title", "base_url", "description", "authors", "language", "license", "repository"}
     r = _Reader(text, path, "site", data, keys)
-    authors = tuple(parse_authors(data.get("authors", []), lambda msg, hint: r.error("authors", msg, hint)))
+    authors = tuple(
+        parse_authors(data.get("authors", []), lambda msg, hint: r.error("authors", msg, hint))
+    )
     return SiteSettings(
         title=r.str("title", SiteSettings.title) or SiteSettings.title,
         base_url=r.str("base_url", "/") or "/",
@@ -235,13 +249,23 @@ def _parse_site(text: str, path: Path, data: dict[str, Any]) -> SiteSettings:
 def parse_authors(value: Any, error: Any) -> list[Author]:
     """Authors as strings or tables {name, url, affiliation, affiliation_url}; shared with front matter."""
     if not isinstance(value, list):
-        raise error("'authors' must be a list", "e.g. authors = [\"Ada Lovelace\"]")
+        raise error("'authors' must be a list", 'e.g. authors = ["Ada Lovelace"]')
     out = []
     for item in value:
-        texts = [item] if isinstance(item, str) else list(item.values()) if isinstance(item, dict) else []
-        bad = next((m for m in (control_character(t) for t in texts if isinstance(t, str)) if m), None)
+        texts = (
+            [item]
+            if isinstance(item, str)
+            else list(item.values())
+            if isinstance(item, dict)
+            else []
+        )
+        bad = next(
+            (m for m in (control_character(t) for t in texts if isinstance(t, str)) if m), None
+        )
         if bad is not None:
-            raise error(f"author entry holds control character U+{ord(bad.group()):04X}", CONTROL_HINT)
+            raise error(
+                f"author entry holds control character U+{ord(bad.group()):04X}", CONTROL_HINT
+            )
         if isinstance(item, str):
             out.append(Author(name=item))
         elif isinstance(item, dict):
@@ -279,8 +303,20 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
             hint="use letters, digits, '-', '_' and '.'",
         )
     if not isinstance(data, dict):
-        raise UserError(f"[models.{name}] must be a table", file=CONFIG_NAME, line=_line_of(text, None, name))
-    keys = {"zoo", "lucent", "factory", "weights", "dataset", "input_range", "mean", "std", "input_size"}
+        raise UserError(
+            f"[models.{name}] must be a table", file=CONFIG_NAME, line=_line_of(text, None, name)
+        )
+    keys = {
+        "zoo",
+        "lucent",
+        "factory",
+        "weights",
+        "dataset",
+        "input_range",
+        "mean",
+        "std",
+        "input_size",
+    }
     r = _Reader(text, path, table, data, keys)
     sources = [k for k in ("zoo", "lucent", "factory") if k in data]
     line = _line_of(text, table, None)
@@ -294,7 +330,9 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
         )
     factory = r.str("factory")
     if factory is not None and not re.fullmatch(r"[\w.]+:[\w.]+", factory):
-        raise r.error("factory", f"factory '{factory}' must be 'module:callable'", 'e.g. "mypkg.nets:build"')
+        raise r.error(
+            "factory", f"factory '{factory}' must be 'module:callable'", 'e.g. "mypkg.nets:build"'
+        )
     weights = r.str("weights")
     dataset = r.str("dataset")
     if dataset is not None and ("/" in dataset or dataset.startswith(".")):

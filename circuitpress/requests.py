@@ -122,7 +122,7 @@ class Request:
     @property
     def models(self) -> tuple[str, ...]:
         """The models whose fingerprints (and datasets) enter the cache key."""
-        return (getattr(self, "model"),)
+        return (self.model,)
 
     def group_key(self) -> tuple[Any, ...]:
         """Requests with equal group keys are computed together."""
@@ -165,7 +165,15 @@ class FeatureVisRequest(Request):
     def group_key(self) -> tuple[Any, ...]:
         # One batched optimisation per layer and shared hyper-parameters; diversity runs
         # separately because its objective couples the images of one unit.
-        return (self.kind, self.ref.model, self.ref.layer, self.size, self.steps, self.lr, self.diversity > 1)
+        return (
+            self.kind,
+            self.ref.model,
+            self.ref.layer,
+            self.size,
+            self.steps,
+            self.lr,
+            self.diversity > 1,
+        )
 
 
 @dataclass(frozen=True)

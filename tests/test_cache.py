@@ -48,7 +48,9 @@ def test_pickled_arrays_are_refused(tmp_path):
     key = "cd" + "1" * 62
     path = cache.path_of(key)
     path.parent.mkdir(parents=True)
-    np.savez(path, __meta__=np.frombuffer(b"{}", dtype=np.uint8), evil=np.array([object()], dtype=object))
+    np.savez(
+        path, __meta__=np.frombuffer(b"{}", dtype=np.uint8), evil=np.array([object()], dtype=object)
+    )
     assert cache.get(key) is None  # allow_pickle=False: a miss, never an unpickle
     assert cache.warnings
 

@@ -56,8 +56,8 @@ device = "cpu"
         ('[models.a]\nzoo = "x"\nlucent = "y"\n', 1, "exactly one of zoo, lucent, factory"),
         ('[models.a]\nfactory = "nope"\n', 2, "must be 'module:callable'"),
         ('[build]\ndevice = "gpu"\n', 2, "unknown device 'gpu'"),
-        ('[build]\njobs = -1\n', 2, "'jobs' must be a whole number"),
-        ('[site]\ntitle = 3\n', 2, "'title' must be a string"),
+        ("[build]\njobs = -1\n", 2, "'jobs' must be a whole number"),
+        ("[site]\ntitle = 3\n", 2, "'title' must be a string"),
         ('[models.a]\nzoo = "x"\nmean = [1, 2]\n', 3, "'mean' must be a list of 3 numbers"),
     ],
 )
@@ -85,7 +85,13 @@ def test_missing_config(tmp_path):
 
 @pytest.mark.parametrize(
     "url, path",
-    [("/", "/"), ("", "/"), ("https://x.org", "/"), ("https://x.org/a/b/", "/a/b/"), ("/proj", "/proj/")],
+    [
+        ("/", "/"),
+        ("", "/"),
+        ("https://x.org", "/"),
+        ("https://x.org/a/b/", "/a/b/"),
+        ("/proj", "/proj/"),
+    ],
 )
 def test_base_path(url, path):
     assert base_path_of(url) == path

@@ -12,6 +12,8 @@ def test_every_directive_and_option_is_documented():
     for name, directive in registry.directives.items():
         assert f"{{{name}}}" in DOC, f"directive {name} missing from docs/directives.md"
         for option in directive.options:
-            assert f":{option}:" in DOC, f"option :{option}: of {name} missing from docs/directives.md"
+            assert f":{option}:" in DOC, (
+                f"option :{option}: of {name} missing from docs/directives.md"
+            )
     for role in registry.roles:
         assert f"{{{role}}}" in DOC, f"role {role} missing"

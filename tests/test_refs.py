@@ -22,7 +22,10 @@ def test_parse_valid(text, model, layer, terms, pos):
     assert parse_ref(str(ref)) == ref  # canonical text round-trips
 
 
-@pytest.mark.parametrize("text", ["conv2", "m/conv2:", "m/conv2:x", "m/conv2:3*", "m/conv2:3@1", "m/:3", "m/conv2:1*3+2*3"])
+@pytest.mark.parametrize(
+    "text",
+    ["conv2", "m/conv2:", "m/conv2:x", "m/conv2:3*", "m/conv2:3@1", "m/:3", "m/conv2:1*3+2*3"],
+)
 def test_parse_invalid(text):
     with pytest.raises(UserError):
         parse_ref(text, "dflt")
@@ -41,7 +44,13 @@ def test_layer_ref():
         parse_layer_ref("conv1")
 
 
-LAYERS = {"m": {"conv1": {"units": 16, "shape": [16, 64, 64]}, "conv2": {"units": 32, "shape": [32, 32, 32]}, "head": {"units": 10, "shape": [10]}}}
+LAYERS = {
+    "m": {
+        "conv1": {"units": 16, "shape": [16, 64, 64]},
+        "conv2": {"units": 32, "shape": [32, 32, 32]},
+        "head": {"units": 10, "shape": [10]},
+    }
+}
 
 
 def test_resolve_hints():

@@ -47,7 +47,11 @@ class Live(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.found.append(f"<{tag} {name}>")
-            if name in ("href", "src", "action", "formaction", "xlink:href") and value and not is_safe_link(value):
+            if (
+                name in ("href", "src", "action", "formaction", "xlink:href")
+                and value
+                and not is_safe_link(value)
+            ):
                 self.found.append(f"<{tag} {name}={value!r}>")
 
 
@@ -134,7 +138,11 @@ def test_no_user_text_becomes_markup_in_a_built_site(tmp_path):
     assert result.exit_code == 0, result.output
     out = site / "_site"
     pages = sorted(out.rglob("*.html"))
-    assert {p.relative_to(out).as_posix() for p in pages} >= {"index.html", "a/index.html", "404.html"}
+    assert {p.relative_to(out).as_posix() for p in pages} >= {
+        "index.html",
+        "a/index.html",
+        "404.html",
+    }
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert live(text) == [], page
@@ -149,17 +157,48 @@ def test_no_user_text_becomes_markup_in_a_built_site(tmp_path):
 
 
 BAD_LINKS = [
-    ("author-url", "content/a.md", "---\ntitle: T\nauthors:\n  - name: A\n    url: javascript:alert(1)\n---\n", "content/a.md:3:"),
-    ("affiliation-url", "content/a.md", "---\ntitle: T\nauthors:\n  - {name: A, affiliation: L, affiliation_url: ' JaVaScript:x'}\n---\n", "content/a.md:3:"),
-    ("image", "content/a.md", "---\ntitle: T\nimage: 'data:image/svg+xml,<svg onload=alert(1)>'\n---\n", "content/a.md:3:"),
-    ("repository", "circuitpress.toml", '[site]\ntitle = "S"\nrepository = "javascript:alert(1)"\n', "circuitpress.toml:3:"),
-    ("site-author-url", "circuitpress.toml", '[site]\ntitle = "S"\nauthors = [{name = "A", url = "vbscript:x"}]\n', "circuitpress.toml:3:"),
+    (
+        "author-url",
+        "content/a.md",
+        "---\ntitle: T\nauthors:\n  - name: A\n    url: javascript:alert(1)\n---\n",
+        "content/a.md:3:",
+    ),
+    (
+        "affiliation-url",
+        "content/a.md",
+        "---\ntitle: T\nauthors:\n  - {name: A, affiliation: L, affiliation_url: ' JaVaScript:x'}\n---\n",
+        "content/a.md:3:",
+    ),
+    (
+        "image",
+        "content/a.md",
+        "---\ntitle: T\nimage: 'data:image/svg+xml,<svg onload=alert(1)>'\n---\n",
+        "content/a.md:3:",
+    ),
+    (
+        "repository",
+        "circuitpress.toml",
+        '[site]\ntitle = "S"\nrepository = "javascript:alert(1)"\n',
+        "circuitpress.toml:3:",
+    ),
+    (
+        "site-author-url",
+        "circuitpress.toml",
+        '[site]\ntitle = "S"\nauthors = [{name = "A", url = "vbscript:x"}]\n',
+        "circuitpress.toml:3:",
+    ),
 ]
 
 
-@pytest.mark.parametrize("rel, text, where", [c[1:] for c in BAD_LINKS], ids=[c[0] for c in BAD_LINKS])
+@pytest.mark.parametrize(
+    "rel, text, where", [c[1:] for c in BAD_LINKS], ids=[c[0] for c in BAD_LINKS]
+)
 def test_script_urls_are_refused_with_one_line(tmp_path, rel, text, where):
-    files = {"circuitpress.toml": '[site]\ntitle = "S"\n', "content/a.md": "---\ntitle: T\n---\nText.\n", rel: text}
+    files = {
+        "circuitpress.toml": '[site]\ntitle = "S"\n',
+        "content/a.md": "---\ntitle: T\n---\nText.\n",
+        rel: text,
+    }
     for name, body in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(body, encoding="utf-8")
@@ -173,10 +212,19 @@ def test_script_urls_are_refused_with_one_line(tmp_path, rel, text, where):
 @pytest.mark.parametrize(
     "url, safe",
     [
-        ("https://distill.pub", True), ("http://x.org/a?b", True), ("mailto:a@b.org", True),
-        ("/units/m/conv2/7/", True), ("img/a.png", True), ("#ref-1", True), ("", True),
-        ("javascript:alert(1)", False), (" JavaScript:alert(1)", False), ("java\tscript:x", False),
-        ("\x01javascript:x", False), ("data:text/html,<script>", False), ("vbscript:x", False),
+        ("https://distill.pub", True),
+        ("http://x.org/a?b", True),
+        ("mailto:a@b.org", True),
+        ("/units/m/conv2/7/", True),
+        ("img/a.png", True),
+        ("#ref-1", True),
+        ("", True),
+        ("javascript:alert(1)", False),
+        (" JavaScript:alert(1)", False),
+        ("java\tscript:x", False),
+        ("\x01javascript:x", False),
+        ("data:text/html,<script>", False),
+        ("vbscript:x", False),
         ("file:///etc/passwd", False),
     ],
 )
@@ -202,15 +250,34 @@ def test_bibtex_fields_are_escaped_and_only_web_links_are_linked():
 
 def test_svg_labels_ids_links_and_data_are_escaped():
     nodes = [
-        svg.Node(id=PAYLOAD, label=PAYLOAD, level=0, href="/u/" + PAYLOAD, image="/i.png?" + PAYLOAD, data={"name": PAYLOAD}),
+        svg.Node(
+            id=PAYLOAD,
+            label=PAYLOAD,
+            level=0,
+            href="/u/" + PAYLOAD,
+            image="/i.png?" + PAYLOAD,
+            data={"name": PAYLOAD},
+        ),
         svg.Node(id="b", label="b", level=1),
     ]
     edges = [svg.Edge(src="b", dst=PAYLOAD, weight=-1.0, data={"kernel": PAYLOAD}, title=PAYLOAD)]
     texts = [
         svg.circuit_svg(nodes, edges, label=PAYLOAD),
-        svg.line_plot_svg([0, 1], [svg.Series(PAYLOAD, [1, 2]), svg.Series("b", [2, 1])], x_label=PAYLOAD,
-                          y_label=PAYLOAD, x_ticks=[(0, PAYLOAD)], label=PAYLOAD),
-        svg.heatmap_svg([[1.0, 2.0]], x_labels=[PAYLOAD, "x"], y_labels=[PAYLOAD], x_title=PAYLOAD, y_title=PAYLOAD),
+        svg.line_plot_svg(
+            [0, 1],
+            [svg.Series(PAYLOAD, [1, 2]), svg.Series("b", [2, 1])],
+            x_label=PAYLOAD,
+            y_label=PAYLOAD,
+            x_ticks=[(0, PAYLOAD)],
+            label=PAYLOAD,
+        ),
+        svg.heatmap_svg(
+            [[1.0, 2.0]],
+            x_labels=[PAYLOAD, "x"],
+            y_labels=[PAYLOAD],
+            x_title=PAYLOAD,
+            y_title=PAYLOAD,
+        ),
         svg.kernel_svg([[1.0]], 1.0, label=PAYLOAD),
     ]
     for text in texts:
@@ -220,12 +287,15 @@ def test_svg_labels_ids_links_and_data_are_escaped():
 
 def test_svg_data_attribute_names_cannot_carry_markup():
     with pytest.raises(ValueError, match="data attribute name"):
-        svg.circuit_svg([svg.Node(id="a", label="a", level=0, data={'x onload="alert(1)"': "1"})], [])
+        svg.circuit_svg(
+            [svg.Node(id="a", label="a", level=0, data={'x onload="alert(1)"': "1"})], []
+        )
 
 
 def test_feed_attributes_are_quoted(tmp_path):
     config = SiteConfig(
-        root=tmp_path, path=tmp_path / "circuitpress.toml",
+        root=tmp_path,
+        path=tmp_path / "circuitpress.toml",
         site=SiteSettings(title=PAYLOAD, language='en" onload="x', base_url='https://e.org/"x/'),
         build=BuildSettings(),
     )
@@ -236,7 +306,11 @@ def test_feed_attributes_are_quoted(tmp_path):
 
 def test_serve_error_overlay_and_events_never_run_the_message():
     message = "content/a.md:3: bad </script><script>alert(1)</script>" + PAYLOAD
-    pages = [(overlay_html(message), 0), (snippet("g1", message), 1), (error_page("g1", message).decode(), 1)]
+    pages = [
+        (overlay_html(message), 0),
+        (snippet("g1", message), 1),
+        (error_page("g1", message).decode(), 1),
+    ]
     for page, reload_scripts in pages:
         # The reload script itself is the only inline script, and the message is not in it.
         scripts = re.findall(r"<script>.*?</script>", page, flags=re.S)
@@ -244,7 +318,9 @@ def test_serve_error_overlay_and_events_never_run_the_message():
         assert all("alert(1)" not in s for s in scripts)
         assert [f for f in live(page) if f != "inline <script>"] == []
     event = sse("builderror", {"message": message + "\n\ndata: injected"}).decode()
-    assert event.count("\n\n") == 1 and event.endswith("\n\n")  # one event: a newline cannot split it
+    assert event.count("\n\n") == 1 and event.endswith(
+        "\n\n"
+    )  # one event: a newline cannot split it
     assert json.loads(event.split("data: ", 1)[1])["message"].startswith("content/a.md:3:")
 
 

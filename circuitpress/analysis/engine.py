@@ -120,7 +120,9 @@ def compute(
         torch.set_num_threads(before)
 
 
-def compute_with(requests: Sequence[Request], env: EngineEnv, handlers: dict[str, Handler] | None = None) -> dict[Request, Result]:
+def compute_with(
+    requests: Sequence[Request], env: EngineEnv, handlers: dict[str, Handler] | None = None
+) -> dict[Request, Result]:
     """`compute` with a prepared environment (and optionally other handlers, for tests)."""
     results: dict[Request, Result] = {}
     for _key, group in group_requests(requests).items():

@@ -94,7 +94,14 @@ class Cache:
             return None
         try:
             result = _read(path)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as exc:
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            zipfile.BadZipFile,
+            EOFError,
+            json.JSONDecodeError,
+        ) as exc:
             self.warnings.append(
                 BuildWarning(
                     f"corrupt cache entry {path.name} ignored and recomputed ({type(exc).__name__})",

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from circuitpress.errors import BuildWarning
 from circuitpress.build.plan import PagePlanner
+from circuitpress.errors import BuildWarning
 from circuitpress.requests import Request, Result, UnitRef, unit_page_path
 
 if TYPE_CHECKING:
-    from circuitpress.markup import ParsedPage
     from circuitpress.build.pipeline import SiteBuild
+    from circuitpress.markup import ParsedPage
 
 
 @dataclass

@@ -12,18 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from circuitpress.build.contexts import FollowUp, PageState, Services
 from circuitpress.build.cache import CACHE_DIR, Cache
+from circuitpress.build.contexts import FollowUp, PageState, Services
+from circuitpress.build.plan import Mention, PagePlanner, Planner, Progress
+from circuitpress.build.write import SiteWriter, check_output_folder
 from circuitpress.config import SiteConfig, load_config
 from circuitpress.errors import CONTROL_HINT, BuildWarning, UserError, control_character
-from circuitpress.build.write import SiteWriter, check_output_folder
 from circuitpress.extensions import Directive
-from circuitpress.build.plan import Mention, PagePlanner, Planner, Progress
 from circuitpress.requests import Request, Result, UnitRef, unit_page_path
 
 if TYPE_CHECKING:
-    from circuitpress.markup import Markup
-    from circuitpress.render.html import Theme
+    pass
 
 MAX_FOLLOW_UP_ROUNDS = 6
 
@@ -75,7 +74,9 @@ class BuildMemo:
 class SiteBuild:
     """One build of a site folder."""
 
-    def __init__(self, root: str | Path, options: BuildOptions | None = None, memo: BuildMemo | None = None):
+    def __init__(
+        self, root: str | Path, options: BuildOptions | None = None, memo: BuildMemo | None = None
+    ):
         self.options = options or BuildOptions()
         self.memo = memo or BuildMemo()
         self.config: SiteConfig = load_config(root)
@@ -97,8 +98,8 @@ class SiteBuild:
         self.writer = SiteWriter(self.out)
         signature = self.input_signature()
         if self.memo.tools is None or self.memo.signature != signature:
-            from circuitpress.markup import Markup
             from circuitpress.extensions import default_registry
+            from circuitpress.markup import Markup
             from circuitpress.render.html import Theme
 
             registry = default_registry()
@@ -137,7 +138,11 @@ class SiteBuild:
                 line=1,
                 hint="put articles in content/*.md (circuitpress new makes one)",
             )
-        return sorted(p for p in content.rglob("*.md") if not any(part.startswith((".", "_")) for part in p.relative_to(content).parts))
+        return sorted(
+            p
+            for p in content.rglob("*.md")
+            if not any(part.startswith((".", "_")) for part in p.relative_to(content).parts)
+        )
 
     def default_model(self, meta: Any) -> str | None:
         if getattr(meta, "model", None):
@@ -154,7 +159,9 @@ class SiteBuild:
                 raw = path.read_bytes()
                 source = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise UserError("file is not UTF-8 text", file=file, line=1, hint=str(exc.reason)) from None
+                raise UserError(
+                    "file is not UTF-8 text", file=file, line=1, hint=str(exc.reason)
+                ) from None
             check_text(source, file)
             digest = content_hash(raw)
             memo = self.memo.parsed.get(file)
@@ -163,7 +170,9 @@ class SiteBuild:
             else:
                 holder: dict[str, PagePlanner] = {}
 
-                def plan(meta: Any, file: str = file, holder: dict[str, PagePlanner] = holder) -> PagePlanner:
+                def plan(
+                    meta: Any, file: str = file, holder: dict[str, PagePlanner] = holder
+                ) -> PagePlanner:
                     holder["p"] = PagePlanner(file=file, default_model=self.default_model(meta))
                     return holder["p"]
 
@@ -181,7 +190,10 @@ class SiteBuild:
         for s in states:
             if s.slug in slugs:
                 raise UserError(
-                    f"two articles have the slug '{s.slug}'", file=s.page.file, line=1, hint=f"also {slugs[s.slug]}"
+                    f"two articles have the slug '{s.slug}'",
+                    file=s.page.file,
+                    line=1,
+                    hint=f"also {slugs[s.slug]}",
                 )
             slugs[s.slug] = s.page.file
         return states
@@ -196,7 +208,9 @@ class SiteBuild:
                 channel = m.ref.channel_ref()
                 if channel is not None:
                     units.setdefault(channel, []).append(m)
-        return dict(sorted(units.items(), key=lambda kv: (kv[0].model, kv[0].layer, kv[0].channel or 0)))
+        return dict(
+            sorted(units.items(), key=lambda kv: (kv[0].model, kv[0].layer, kv[0].channel or 0))
+        )
 
     def all_planners(self, states: list[PageState]) -> list[PagePlanner]:
         return [s.planner for s in states] + list(self.followups.values())
@@ -258,7 +272,13 @@ class SiteBuild:
                 by_series.setdefault(s.page.meta.series, []).append(s)
         nav: dict[str, dict[str, Any]] = {}
         for name, members in by_series.items():
-            members.sort(key=lambda s: (s.page.meta.published is None, s.page.meta.published or 0, s.page.meta.title))
+            members.sort(
+                key=lambda s: (
+                    s.page.meta.published is None,
+                    s.page.meta.published or 0,
+                    s.page.meta.title,
+                )
+            )
             for i, s in enumerate(members):
                 prev = members[i - 1] if i > 0 else None
                 nxt = members[i + 1] if i + 1 < len(members) else None
@@ -266,8 +286,12 @@ class SiteBuild:
                     "name": name,
                     "index": i + 1,
                     "count": len(members),
-                    "prev": {"title": prev.page.meta.title, "url": self.theme.url(prev.url_path)} if prev else None,
-                    "next": {"title": nxt.page.meta.title, "url": self.theme.url(nxt.url_path)} if nxt else None,
+                    "prev": {"title": prev.page.meta.title, "url": self.theme.url(prev.url_path)}
+                    if prev
+                    else None,
+                    "next": {"title": nxt.page.meta.title, "url": self.theme.url(nxt.url_path)}
+                    if nxt
+                    else None,
                 }
         return nav
 
@@ -279,9 +303,18 @@ class SiteBuild:
             if s.slug == "":
                 index_state = s
         articles = [s for s in states if s.slug != ""]
-        articles.sort(key=lambda s: (s.page.meta.published is not None, s.page.meta.published or 0, s.page.meta.title), reverse=True)
+        articles.sort(
+            key=lambda s: (
+                s.page.meta.published is not None,
+                s.page.meta.published or 0,
+                s.page.meta.title,
+            ),
+            reverse=True,
+        )
         if index_state is None:
-            self.writer.write("index.html", self.theme.render_index([(s.slug, s.page.meta) for s in articles]))
+            self.writer.write(
+                "index.html", self.theme.render_index([(s.slug, s.page.meta) for s in articles])
+            )
         self.render_units(states, units)
         self.writer.write("404.html", self.theme.render_404())
         self.copy_static()
@@ -290,8 +323,12 @@ class SiteBuild:
         from circuitpress.render.html import feed_xml, sitemap_xml
 
         pages = [p for p in self.writer.paths() if p.endswith("index.html")]
-        self.writer.write("sitemap.xml", sitemap_xml(self.config, [p[: -len("index.html")] for p in pages]))
-        self.writer.write("feed.xml", feed_xml(self.config, [(s.slug, s.page.meta, "") for s in articles]))
+        self.writer.write(
+            "sitemap.xml", sitemap_xml(self.config, [p[: -len("index.html")] for p in pages])
+        )
+        self.writer.write(
+            "feed.xml", feed_xml(self.config, [(s.slug, s.page.meta, "") for s in articles])
+        )
 
     def render_page(self, s: PageState, nav: dict[str, Any] | None) -> str:
         """One article's HTML; replayed from the memo when its text and context are unchanged."""
@@ -299,16 +336,24 @@ class SiteBuild:
             self.memo.parsed[s.page.file][0],
             repr(nav),
             repr(self.options.drafts),
-            repr(sorted(self.planner.fingerprints_seen().items())),  # results change with the models
+            repr(
+                sorted(self.planner.fingerprints_seen().items())
+            ),  # results change with the models
         )
         memo = self.memo.rendered.get(s.page.file)
-        if memo is not None and memo[0] == key and all(r in self.planner.results for r in s.planner.requests):
+        if (
+            memo is not None
+            and memo[0] == key
+            and all(r in self.planner.results for r in s.planner.requests)
+        ):
             for rel, data in memo[2].items():
                 self.writer.files[rel] = data
             return memo[1]
         services = Services(self, s.page.file)
         rendered = self.markup.render(s.page, services)
-        html = self.theme.render_page(s.page.meta, rendered, slug=s.slug, series_nav=nav, draft=bool(s.page.meta.draft))
+        html = self.theme.render_page(
+            s.page.meta, rendered, slug=s.slug, series_nav=nav, draft=bool(s.page.meta.draft)
+        )
         self.memo.rendered[s.page.file] = (key, html, services.assets)
         self.memo.renders += 1
         return html
@@ -421,12 +466,14 @@ def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildRe
 
 
 def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
-    from circuitpress.build import stamp
     from circuitpress.analysis.models.fingerprint import dataset_fingerprint, model_fingerprint
+    from circuitpress.build import stamp
 
     try:
         fingerprints = [
-            f(model, config) for _, model in sorted(config.models.items()) for f in (model_fingerprint, dataset_fingerprint)
+            f(model, config)
+            for _, model in sorted(config.models.items())
+            for f in (model_fingerprint, dataset_fingerprint)
         ]
     except UserError:
         return None  # the build itself reports it, where a page uses the model

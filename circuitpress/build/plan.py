@@ -35,7 +35,9 @@ class PagePlanner:
     file: str
     default_model: str | None
     refs: list[Mention] = field(default_factory=list)
-    layers: list[tuple[str, str, str, int]] = field(default_factory=list)  # model, layer, file, line
+    layers: list[tuple[str, str, str, int]] = field(
+        default_factory=list
+    )  # model, layer, file, line
     requests: list[Request] = field(default_factory=list)
     mentions: list[Mention] = field(default_factory=list)
 
@@ -91,7 +93,10 @@ class Planner:
 
     def fingerprints(self, model: str) -> tuple[str, str]:
         if model not in self._fingerprints:
-            from circuitpress.analysis.models.fingerprint import dataset_fingerprint, model_fingerprint
+            from circuitpress.analysis.models.fingerprint import (
+                dataset_fingerprint,
+                model_fingerprint,
+            )
 
             cfg = self.config.models.get(model)
             if cfg is None:
@@ -134,7 +139,11 @@ class Planner:
 
         self.engine_imported = True
         computed = engine.compute(
-            list(todo), self.config, device=self.device, progress=self.progress, threads=self.threads
+            list(todo),
+            self.config,
+            device=self.device,
+            progress=self.progress,
+            threads=self.threads,
         )
         for request, key in todo.items():
             result = computed[request]
@@ -190,7 +199,9 @@ class Planner:
                         f"model '{model}' has no layer '{layer}'",
                         file=file,
                         line=line,
-                        hint=choices_hint(layer, [n for n, i in layers[model].items() if i.get("units")]),
+                        hint=choices_hint(
+                            layer, [n for n, i in layers[model].items() if i.get("units")]
+                        ),
                     )
 
     def _unknown_model(self, model: str, file: str, line: int) -> None:

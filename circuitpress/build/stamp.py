@@ -45,12 +45,18 @@ def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: It
             digest.update(part.encode() if isinstance(part, str) else part)
             digest.update(b"\0")
 
-    add(code_signature(), json.dumps(options, sort_keys=True, default=str), os.environ.get("SOURCE_DATE_EPOCH", ""))
+    add(
+        code_signature(),
+        json.dumps(options, sort_keys=True, default=str),
+        os.environ.get("SOURCE_DATE_EPOCH", ""),
+    )
     add(str(out))
     for fp in fingerprints:
         add(fp)
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("._site"))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("._site")
+        )
         rel_dir = Path(dirpath).relative_to(root)
         if Path(dirpath) == out or out in Path(dirpath).parents:
             dirnames[:] = []
@@ -61,7 +67,18 @@ def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: It
             if rel_dir.parts and rel_dir.parts[0] == "static":
                 st = path.stat()  # copied as is: size and mtime say enough
                 add(rel, f"{st.st_size}:{st.st_mtime_ns}")
-            elif path.suffix in {".md", ".bib", ".toml", ".html", ".css", ".js", ".png", ".jpg", ".svg", ".py"}:
+            elif path.suffix in {
+                ".md",
+                ".bib",
+                ".toml",
+                ".html",
+                ".css",
+                ".js",
+                ".png",
+                ".jpg",
+                ".svg",
+                ".py",
+            }:
                 add(rel, path.read_bytes())
     return digest.hexdigest()
 

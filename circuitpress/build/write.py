@@ -12,7 +12,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-
 # Folders of a site that a build or publish must never replace.
 PROTECTED = ("content", "static", "themes", ".circuitpress", ".git")
 
@@ -24,11 +23,17 @@ def check_output_folder(root: Path, out: Path, shown: str) -> None:
     from circuitpress.errors import UserError
 
     if out == root or out in root.parents:
-        raise UserError(f"{shown} would replace the site folder itself", hint="write the site to a folder of its own")
+        raise UserError(
+            f"{shown} would replace the site folder itself",
+            hint="write the site to a folder of its own",
+        )
     for name in PROTECTED:
         protected = root / name
         if out == protected or protected in out.parents:
-            raise UserError(f"{shown} is inside the site's {name}/ folder", hint="write the site to a folder of its own")
+            raise UserError(
+                f"{shown} is inside the site's {name}/ folder",
+                hint="write the site to a folder of its own",
+            )
     if out.exists() and not out.is_dir():
         raise UserError(f"{shown} is a file, not a folder")
     # Replacing a folder deletes what was in it: only an empty one or an earlier build.

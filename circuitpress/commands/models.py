@@ -9,16 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from circuitpress.build.cache import CACHE_DIR, Cache
-from circuitpress.config import load_config
 from circuitpress.build.plan import Planner
+from circuitpress.config import load_config
 from circuitpress.requests import ModelInfoRequest
 
 
 def describe_models(site: str | Path, *, device: str | None = None) -> str:
     config = load_config(site)
     if not config.models:
-        return "No models: declare one in circuitpress.toml, e.g. [models.shapes-a] zoo = \"shapes-a\"."
-    planner = Planner(config, Cache(config.root / CACHE_DIR), device=device or config.build.device, progress=None)
+        return (
+            'No models: declare one in circuitpress.toml, e.g. [models.shapes-a] zoo = "shapes-a".'
+        )
+    planner = Planner(
+        config, Cache(config.root / CACHE_DIR), device=device or config.build.device, progress=None
+    )
     names = sorted(config.models)
     requests = [ModelInfoRequest(name) for name in names]
     planner.resolve(requests)

@@ -25,7 +25,9 @@ def split_pair(text: str, call: DirectiveCall, line: int, what: str) -> tuple[st
     """`A -> B` into its two sides (the arrow may also be written →)."""
     parts = text.replace("→", "->").split("->")
     if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-        raise call.error(f"{what} must be two features joined by '->', got '{text}'", hint=PAIR_HINT, line=line)
+        raise call.error(
+            f"{what} must be two features joined by '->', got '{text}'", hint=PAIR_HINT, line=line
+        )
     return parts[0].strip(), parts[1].strip()
 
 
@@ -45,14 +47,24 @@ def check_same_model(src: UnitRef, dst: UnitRef, call: DirectiveCall, line: int,
 
 
 def check_units(
-    call: DirectiveCall, channels: Sequence[int], layers: dict[str, dict[str, Any]], model: str, layer: str,
-    *, line: int, what: str,
+    call: DirectiveCall,
+    channels: Sequence[int],
+    layers: dict[str, dict[str, Any]],
+    model: str,
+    layer: str,
+    *,
+    line: int,
+    what: str,
 ) -> None:
     """An error at `line` when a channel is not a unit of `model/layer` (from model facts)."""
     units = int(layers[layer]["units"])
     bad = [c for c in channels if not 0 <= c < units]
     if bad:
-        raise call.error(f"{what}: {model}/{layer} has no unit {bad[0]}", hint=f"it has units 0 to {units - 1}", line=line)
+        raise call.error(
+            f"{what}: {model}/{layer} has no unit {bad[0]}",
+            hint=f"it has units 0 to {units - 1}",
+            line=line,
+        )
 
 
 def result_or_none(ctx: ResultSource, request: Request) -> Result | None:
@@ -68,13 +80,19 @@ def layer_info(ctx: ResultSource, model: str) -> dict[str, dict[str, Any]] | Non
     return {layer["name"]: layer for layer in result.data["layers"]}
 
 
-def check_order(ctx: ResultSource, src: UnitRef, dst: UnitRef, call: DirectiveCall, line: int, what: str) -> None:
+def check_order(
+    ctx: ResultSource, src: UnitRef, dst: UnitRef, call: DirectiveCall, line: int, what: str
+) -> None:
     """An error naming the file, line and option when `src`'s layer does not come first."""
     layers = layer_info(ctx, src.model)
     if layers is None:
         return
     names = list(layers)
-    if src.layer in layers and dst.layer in layers and names.index(src.layer) > names.index(dst.layer):
+    if (
+        src.layer in layers
+        and dst.layer in layers
+        and names.index(src.layer) > names.index(dst.layer)
+    ):
         raise call.error(
             f"{what}: layer '{src.layer}' comes after '{dst.layer}' in {src.model}",
             hint=f"the earlier layer goes first: {dst} -> {src}",
@@ -98,7 +116,9 @@ def thumb(ref: UnitRef, ctx: RenderServices, size: int = 64) -> str:
     )
 
 
-def kernel_cell(kernel: np.ndarray, scale: float, *, pixels: float = 96, label: str = "kernel") -> str:
+def kernel_cell(
+    kernel: np.ndarray, scale: float, *, pixels: float = 96, label: str = "kernel"
+) -> str:
     """A kernel as inline SVG at about `pixels` wide, on the shared symmetric scale."""
     k = np.asarray(kernel, dtype=np.float64)
     cell = max(2.0, pixels / max(k.shape[1], 1))
@@ -107,7 +127,10 @@ def kernel_cell(kernel: np.ndarray, scale: float, *, pixels: float = 96, label: 
 
 def kernel_json(kernel: np.ndarray) -> str:
     """Compact JSON of a kernel for data attributes (4 significant digits)."""
-    return json.dumps([[float(f"{v:.4g}") for v in row] for row in np.asarray(kernel, dtype=np.float64)], separators=(",", ":"))
+    return json.dumps(
+        [[float(f"{v:.4g}") for v in row] for row in np.asarray(kernel, dtype=np.float64)],
+        separators=(",", ":"),
+    )
 
 
 def channel_ref(model: str, layer: str, channel: int) -> UnitRef:

@@ -33,7 +33,16 @@ from circuitpress.directives._circuitry import (
     thumb,
     unit_link,
 )
-from circuitpress.extensions import FollowUpContext, Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, integer
+from circuitpress.extensions import (
+    Directive,
+    DirectiveCall,
+    FollowUpContext,
+    Option,
+    PlanContext,
+    Registry,
+    RenderContext,
+    integer,
+)
 from circuitpress.render import svg
 from circuitpress.requests import (
     ExamplesRequest,
@@ -79,7 +88,8 @@ class WeightsDirective(Directive):
             return
         if "top" in call.data.get("_option_lines", {}):
             raise call.error(
-                "option ':top:' needs '* -> DST'", hint="write {weights} * -> DST to show the strongest inputs",
+                "option ':top:' needs '* -> DST'",
+                hint="write {weights} * -> DST to show the strongest inputs",
                 line=call.option_line("top"),
             )
         src = ctx.ref(left, call.line)
@@ -127,7 +137,7 @@ class WeightsDirective(Directive):
             f'<figure class="cp-weights" data-expanded="{str(expanded).lower()}">'
             f'<div class="cp-weights-kernel">{kernel_cell(kernel, scale, pixels=160, label=label)}</div>'
             f'<div class="cp-weights-meta"><span class="cp-weights-pair">{unit_link(src, ctx)} → {unit_link(dst, ctx)}</span> '
-            f"{note}<span class=\"cp-weights-magnitude\">norm {svg.num(result.data['norm'])}, "
+            f'{note}<span class="cp-weights-magnitude">norm {svg.num(result.data["norm"])}, '
             f"largest |w| {svg.num(result.data['max_abs'])}</span></div>"
             f'<div class="cp-colorbar-wrap">{svg.colorbar_svg(-scale, scale, diverge=True, label="weight")}</div>'
             + _figure_close(call, ctx)
@@ -176,13 +186,18 @@ class CircuitDirective(Directive):
     options = {
         "inputs": Option(integer(1, 16), 4, "strongest inputs shown per unit"),
         "depth": Option(integer(1, 3), 1, "how many layers back to follow the strongest inputs"),
-        "units": Option(_channels, None, "channels of the previous layer to show instead of the strongest"),
+        "units": Option(
+            _channels, None, "channels of the previous layer to show instead of the strongest"
+        ),
     }
 
     def plan(self, call: DirectiveCall, ctx: PlanContext) -> None:
         root = ctx.ref(call.argument, call.line)
         if root.is_direction:
-            raise call.error(f"{{circuit}} needs a channel or a neuron, got the direction '{root}'", hint="e.g. conv2:7")
+            raise call.error(
+                f"{{circuit}} needs a channel or a neuron, got the direction '{root}'",
+                hint="e.g. conv2:7",
+            )
         call.data["root"] = root
         ctx.request(ModelInfoRequest(root.model))
         ctx.request(self._connections(call, root))
@@ -204,7 +219,9 @@ class CircuitDirective(Directive):
         for request in missing:
             ctx.request(request)
 
-    def _walk(self, call: DirectiveCall, ctx: Any) -> tuple[list[UnitRef], list[dict[str, Any]], list[Any]]:
+    def _walk(
+        self, call: DirectiveCall, ctx: Any
+    ) -> tuple[list[UnitRef], list[dict[str, Any]], list[Any]]:
         """Nodes (root first), edges and the requests still needed to go deeper."""
         root: UnitRef = call.data["root"]
         root = root.channel_ref() or root
@@ -225,7 +242,10 @@ class CircuitDirective(Directive):
                 layer = result.data["layer"]
                 if not layer:
                     continue
-                inputs = [(u["channel"], k, u["sign"] * u["norm"]) for u, k in zip(result.data["units"], result.arrays["kernels"])]
+                inputs = [
+                    (u["channel"], k, u["sign"] * u["norm"])
+                    for u, k in zip(result.data["units"], result.arrays["kernels"])
+                ]
                 if depth == 1 and chosen is not None:
                     inputs = self._chosen_inputs(call, ctx, ref, layer, chosen, missing)
                 for channel, kernel, weight in inputs:
@@ -234,7 +254,15 @@ class CircuitDirective(Directive):
                         levels[src] = depth
                         nodes.append(src)
                         next_frontier.append(src)
-                    edges.append({"src": src, "dst": ref, "weight": weight, "kernel": kernel, "expanded": result.data["expanded"]})
+                    edges.append(
+                        {
+                            "src": src,
+                            "dst": ref,
+                            "weight": weight,
+                            "kernel": kernel,
+                            "expanded": result.data["expanded"],
+                        }
+                    )
             frontier = next_frontier
         return nodes, edges, missing
 
@@ -246,15 +274,29 @@ class CircuitDirective(Directive):
         if chosen is None or layers is None or root.layer not in layers:
             return
         names = list(layers)
-        earlier = [n for n in names[: names.index(root.layer)] if layers[n]["type"] in FEATURE_TYPES]
+        earlier = [
+            n for n in names[: names.index(root.layer)] if layers[n]["type"] in FEATURE_TYPES
+        ]
         if not earlier:
             return
         check_units(
-            call, chosen, layers, root.model, earlier[-1], line=call.option_line("units"), what="{circuit} option ':units:'"
+            call,
+            chosen,
+            layers,
+            root.model,
+            earlier[-1],
+            line=call.option_line("units"),
+            what="{circuit} option ':units:'",
         )
 
     def _chosen_inputs(
-        self, call: DirectiveCall, ctx: Any, ref: UnitRef, layer: str, chosen: tuple[int, ...], missing: list[Any]
+        self,
+        call: DirectiveCall,
+        ctx: Any,
+        ref: UnitRef,
+        layer: str,
+        chosen: tuple[int, ...],
+        missing: list[Any],
     ) -> list[tuple[int, np.ndarray, float]]:
         inputs = []
         for c in chosen:
@@ -283,7 +325,8 @@ class CircuitDirective(Directive):
                 images = examples.arrays.get("images")
                 if images is not None:
                     example_urls = [
-                        ctx.image_url(img, name=f"ex-{ref.layer}-{ref.channel}-{i}") for i, img in enumerate(images[:EXAMPLES_ON_HOVER])
+                        ctx.image_url(img, name=f"ex-{ref.layer}-{ref.channel}-{i}")
+                        for i, img in enumerate(images[:EXAMPLES_ON_HOVER])
                     ]
             svg_nodes.append(
                 svg.Node(
@@ -304,7 +347,11 @@ class CircuitDirective(Directive):
                     src=str(e["src"]),
                     dst=str(e["dst"]),
                     weight=float(e["weight"]),
-                    data={"kernel": kernel_json(e["kernel"]), "scale": svg.num(scale), "norm": svg.num(abs(e["weight"]))},
+                    data={
+                        "kernel": kernel_json(e["kernel"]),
+                        "scale": svg.num(scale),
+                        "norm": svg.num(abs(e["weight"])),
+                    },
                     title=f"{e['src']} → {e['dst']}: {kind}{expanded}, strength {svg.num(abs(e['weight']))}",
                 )
             )

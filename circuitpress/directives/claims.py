@@ -30,7 +30,16 @@ from circuitpress.directives._circuitry import (
     unit_link,
 )
 from circuitpress.errors import choices_hint
-from circuitpress.extensions import FollowUpContext, Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, text
+from circuitpress.extensions import (
+    Directive,
+    DirectiveCall,
+    FollowUpContext,
+    Option,
+    PlanContext,
+    Registry,
+    RenderContext,
+    text,
+)
 from circuitpress.render import svg
 from circuitpress.requests import ClaimRequest, ModelInfoRequest, UnitRef
 
@@ -103,38 +112,60 @@ class ClaimDirective(Directive):
     argument = "required"
     argument_help = "TITLE (the prediction, in words)"
     options = {
-        "ablate": Option(text, None, "units to zero: MODEL/LAYER:0,3,5 (several layers: separate with ';')"),
+        "ablate": Option(
+            text, None, "units to zero: MODEL/LAYER:0,3,5 (several layers: separate with ';')"
+        ),
         "ablate-weights": Option(text, None, "a direct connection to zero: A -> B"),
         "measure": Option(text, None, "a unit, or accuracy / accuracy:CLASS"),
-        "stimulus": Option(canonical, None, "measure a unit on swept stimuli instead of the dataset"),
-        "expect": Option(expectation, None, "decrease, increase or unchanged, e.g. 'decrease >= 50%'"),
+        "stimulus": Option(
+            canonical, None, "measure a unit on swept stimuli instead of the dataset"
+        ),
+        "expect": Option(
+            expectation, None, "decrease, increase or unchanged, e.g. 'decrease >= 50%'"
+        ),
     }
 
     def plan(self, call: DirectiveCall, ctx: PlanContext) -> None:
         for key in ("measure", "expect"):
             if not call.options.get(key):
-                raise call.error(f"{{claim}} needs the option ':{key}:'", hint=self.options[key].help)
+                raise call.error(
+                    f"{{claim}} needs the option ':{key}:'", hint=self.options[key].help
+                )
         ablate = _ablated_units(call, ctx)
         pairs: list[tuple[UnitRef, UnitRef]] = []
         if call.options.get("ablate-weights"):
             line = call.option_line("ablate-weights")
-            left, right = split_pair(call.options["ablate-weights"], call, line, "option ':ablate-weights:'")
+            left, right = split_pair(
+                call.options["ablate-weights"], call, line, "option ':ablate-weights:'"
+            )
             src, dst = ctx.ref(left, line), ctx.ref(right, line)
             check_same_model(src, dst, call, line, "option ':ablate-weights:'")
             if src.is_direction or dst.is_direction:
-                raise call.error("option ':ablate-weights:' needs two channels, not directions", line=line)
+                raise call.error(
+                    "option ':ablate-weights:' needs two channels, not directions", line=line
+                )
             pairs.append((src.channel_ref() or src, dst.channel_ref() or dst))
         if not ablate and not pairs:
-            raise call.error("{claim} needs an edit", hint="add ':ablate: MODEL/LAYER:UNITS' or ':ablate-weights: A -> B'")
+            raise call.error(
+                "{claim} needs an edit",
+                hint="add ':ablate: MODEL/LAYER:UNITS' or ':ablate-weights: A -> B'",
+            )
         measure_line = call.option_line("measure")
         measure_text = call.options["measure"]
         measure_ref: UnitRef | None = None
         if measure_text == "accuracy" or measure_text.startswith("accuracy:"):
             if call.options.get("stimulus"):
-                raise call.error("':stimulus:' needs a unit to measure, not accuracy", line=call.option_line("stimulus"))
+                raise call.error(
+                    "':stimulus:' needs a unit to measure, not accuracy",
+                    line=call.option_line("stimulus"),
+                )
         else:
             measure_ref = ctx.ref(measure_text, measure_line)
-        models = {r.model for r, _ in ablate} | {s.model for s, _ in pairs} | ({measure_ref.model} if measure_ref else set())
+        models = (
+            {r.model for r, _ in ablate}
+            | {s.model for s, _ in pairs}
+            | ({measure_ref.model} if measure_ref else set())
+        )
         if len(models) > 1:
             raise call.error(
                 f"{{claim}} edits and measures different models ({', '.join(sorted(models))})",
@@ -143,7 +174,10 @@ class ClaimDirective(Directive):
             )
         model = models.pop()
         call.data.update(
-            model=model, ablate=ablate, pairs=pairs, measure_ref=measure_ref,
+            model=model,
+            ablate=ablate,
+            pairs=pairs,
+            measure_ref=measure_ref,
             measure=str(measure_ref) if measure_ref else measure_text,
         )
         ctx.request(ModelInfoRequest(model))
@@ -157,9 +191,19 @@ class ClaimDirective(Directive):
         call.data["request"] = self._request(call)
         ctx.request(call.data["request"])
 
-    def _validate(self, call: DirectiveCall, layers: dict[str, dict[str, Any]], classes: list[str]) -> None:
+    def _validate(
+        self, call: DirectiveCall, layers: dict[str, dict[str, Any]], classes: list[str]
+    ) -> None:
         for ref, line in call.data["ablate"]:
-            check_units(call, ref.channels, layers, ref.model, ref.layer, line=line, what="option ':ablate:' of {claim}")
+            check_units(
+                call,
+                ref.channels,
+                layers,
+                ref.model,
+                ref.layer,
+                line=line,
+                what="option ':ablate:' of {claim}",
+            )
         names = list(layers)
         for src, dst in call.data["pairs"]:
             line = call.option_line("ablate-weights")
@@ -174,7 +218,7 @@ class ClaimDirective(Directive):
             if between or layers[dst.layer]["type"] not in FEATURE_TYPES:
                 raise call.error(
                     f"option ':ablate-weights:' of {{claim}}: no single kernel connects '{src.layer}' to '{dst.layer}'",
-                    hint=f"ablate weights into a conv or linear layer from the layer just before it"
+                    hint="ablate weights into a conv or linear layer from the layer just before it"
                     + (f" ({between[-1]} -> {dst.layer})" if between else ""),
                     line=line,
                 )
@@ -203,17 +247,29 @@ class ClaimDirective(Directive):
         before, after, change = (float(result.data[k]) for k in ("before", "after", "change"))
         held = expect.holds(before, after, change)
         status = "held" if held else "failed"
-        edits = [f"zero {unit_link(ref, ctx, f'{ref.model}/{ref.layer}:' + ','.join(map(str, ref.channels)))}" for ref, _ in call.data["ablate"]]
-        edits += [f"zero the weights {unit_link(s, ctx)} → {unit_link(d, ctx)}" for s, d in call.data["pairs"]]
+        edits = [
+            f"zero {unit_link(ref, ctx, f'{ref.model}/{ref.layer}:' + ','.join(map(str, ref.channels)))}"
+            for ref, _ in call.data["ablate"]
+        ]
+        edits += [
+            f"zero the weights {unit_link(s, ctx)} → {unit_link(d, ctx)}"
+            for s, d in call.data["pairs"]
+        ]
         ref = call.data["measure_ref"]
         if ref is not None:
-            where = f"on {escape(call.options['stimulus'])} stimuli" if call.options.get("stimulus") else f"on {int(result.data['samples'])} dataset images"
+            where = (
+                f"on {escape(call.options['stimulus'])} stimuli"
+                if call.options.get("stimulus")
+                else f"on {int(result.data['samples'])} dataset images"
+            )
             measured = f"the activation of {unit_link(ref, ctx)} {where}"
         elif call.data["measure"].startswith("accuracy:"):
             name = call.data["measure"].split(":", 1)[1].strip()
             count = int(result.data.get("measured", result.data["samples"]))
-            measured = (f"the accuracy on the {count} images of class ‘{escape(name)}’ "
-                        f"among {int(result.data['samples'])} dataset images")
+            measured = (
+                f"the accuracy on the {count} images of class ‘{escape(name)}’ "
+                f"among {int(result.data['samples'])} dataset images"
+            )
         else:
             measured = f"the accuracy on {int(result.data['samples'])} dataset images"
         title = escape(call.argument)
@@ -231,7 +287,7 @@ class ClaimDirective(Directive):
             f'<p class="cp-claim-prediction">Prediction: when we {"; ".join(edits)}, {measured} {escape(expect.describe())}.</p>'
             f'<dl class="cp-claim-numbers"><dt>before</dt><dd data-value="{svg.num(before)}">{svg.num(before)}</dd>'
             f'<dt>after</dt><dd data-value="{svg.num(after)}">{svg.num(after)}</dd>'
-            f'<dt>change</dt><dd>{"+" if change > 0 else ""}{pct}%</dd></dl>'
+            f"<dt>change</dt><dd>{'+' if change > 0 else ''}{pct}%</dd></dl>"
             + ctx.caption(call)
             + "</figure>"
         )

@@ -22,11 +22,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from circuitpress.extensions import (
-    Registry,
     Directive,
     DirectiveCall,
     Option,
     PlanContext,
+    Registry,
     RenderContext,
     Role,
     flag,
@@ -89,14 +89,18 @@ def _display_size(size: int) -> int:
 def _img(src: str, size: tuple[int, int], alt: str, cls: str = "", lazy: bool = False) -> str:
     attrs = f' class="{cls}"' if cls else ""
     loading = ' loading="lazy"' if lazy else ""
-    return f'<img{attrs} src="{e(src)}" width="{size[1]}" height="{size[0]}" alt="{e(alt)}"{loading}>'
+    return (
+        f'<img{attrs} src="{e(src)}" width="{size[1]}" height="{size[0]}" alt="{e(alt)}"{loading}>'
+    )
 
 
 def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
-def example_tiles(ctx: RenderContext, ref: UnitRef, request: ExamplesRequest, limit: int, display: int) -> list[dict[str, Any]]:
+def example_tiles(
+    ctx: RenderContext, ref: UnitRef, request: ExamplesRequest, limit: int, display: int
+) -> list[dict[str, Any]]:
     """Overlay images (activation heatmap over the crop) with their values, as template data."""
     result = ctx.result(request)
     images, heats = result.arrays["images"], result.arrays["heatmaps"]
@@ -125,7 +129,9 @@ def _tiles_html(tiles: Sequence[dict[str, Any]], cls: str) -> str:
     parts = []
     for t in tiles:
         img = _img(t["url"], (t["height"], t["width"]), t["alt"], lazy=True)
-        parts.append(f'<span class="{cls}">{img}<span class="cp-example-value">{e(t["value"])}</span></span>')
+        parts.append(
+            f'<span class="{cls}">{img}<span class="cp-example-value">{e(t["value"])}</span></span>'
+        )
     return "".join(parts)
 
 
@@ -172,10 +178,21 @@ class FeatureDirective(Directive):
         what = "negative feature visualization" if request.negative else "feature visualization"
         pictures = []
         for i in range(images.shape[0]):
-            url = ctx.image_url(images[i], name=f"{ref.layer}-{ref.unit_text}{'-neg' if request.negative else ''}-{i}")
-            alt = f"{what} of {ref}" + (f" (image {i + 1} of {images.shape[0]})" if images.shape[0] > 1 else "")
-            value = f'<span class="cp-feature-value">{e(_fmt(activations[i]))}</span>' if i < len(activations) else ""
-            pictures.append(f'<span class="cp-feature-image">{_img(url, (display, display), alt)}{value}</span>')
+            url = ctx.image_url(
+                images[i],
+                name=f"{ref.layer}-{ref.unit_text}{'-neg' if request.negative else ''}-{i}",
+            )
+            alt = f"{what} of {ref}" + (
+                f" (image {i + 1} of {images.shape[0]})" if images.shape[0] > 1 else ""
+            )
+            value = (
+                f'<span class="cp-feature-value">{e(_fmt(activations[i]))}</span>'
+                if i < len(activations)
+                else ""
+            )
+            pictures.append(
+                f'<span class="cp-feature-image">{_img(url, (display, display), alt)}{value}</span>'
+            )
         label = e(str(ref))
         unit_url = ctx.unit_url(ref)
         if unit_url:
@@ -206,7 +223,9 @@ class ExamplesDirective(Directive):
     def plan(self, call: DirectiveCall, ctx: PlanContext) -> None:
         ref = ctx.ref(call.argument, call.line)
         request = ExamplesRequest(
-            ref=ref, k=int(call.options.get("k", ExamplesRequest.k)), crop=bool(call.options.get("crop", True))
+            ref=ref,
+            k=int(call.options.get("k", ExamplesRequest.k)),
+            crop=bool(call.options.get("crop", True)),
         )
         ctx.request(request)
         call.data["request"] = request
@@ -260,12 +279,20 @@ def unit_chip(ref: UnitRef, ctx: RenderContext) -> str:
         chip = f'<a class="cp-unit-chip" href="{e(url)}" title="{e(str(ref))}">{inner}</a>'
     else:
         chip = f'<span class="cp-unit-chip" tabindex="0" title="{e(str(ref))}">{inner}</span>'
-    big = _img(thumb, (128, 128), f"feature visualization of {base}", "cp-unit-card-vis", lazy=True) if thumb else ""
+    big = (
+        _img(thumb, (128, 128), f"feature visualization of {base}", "cp-unit-card-vis", lazy=True)
+        if thumb
+        else ""
+    )
     try:
         tiles = example_tiles(ctx, base, _examples_request(base), CARD_EXAMPLES, 40)
     except RuntimeError:  # not planned (a chip drawn by a directive that asked for no examples)
         tiles = []
-    examples = f'<span class="cp-unit-card-examples">{_tiles_html(tiles, "cp-unit-card-example")}</span>' if tiles else ""
+    examples = (
+        f'<span class="cp-unit-card-examples">{_tiles_html(tiles, "cp-unit-card-example")}</span>'
+        if tiles
+        else ""
+    )
     card = (
         f'<span class="cp-unit-card" role="tooltip">{big}'
         f'<span class="cp-unit-card-body"><span class="cp-unit-card-title">{e(str(ref))}</span>'
@@ -292,7 +319,10 @@ def _connections(ctx: RenderContext, ref: UnitRef, direction: str) -> dict[str, 
         # Only units mentioned somewhere have a page (and so a thumbnail): link those.
         kernel_url = None
         if kernels is not None and i < len(kernels):
-            kernel_url = ctx.image_url(kernel_heatmap(kernels[i], scale, pixels=KERNEL_PIXELS), name=f"w-{layer}-{unit['channel']}")
+            kernel_url = ctx.image_url(
+                kernel_heatmap(kernels[i], scale, pixels=KERNEL_PIXELS),
+                name=f"w-{layer}-{unit['channel']}",
+            )
         rows.append(
             {
                 "ref": str(other),
@@ -302,7 +332,9 @@ def _connections(ctx: RenderContext, ref: UnitRef, direction: str) -> dict[str, 
                 "norm": _fmt(float(unit.get("norm", 0.0))),
                 "sign": "excites" if float(unit.get("sign", 1)) >= 0 else "inhibits",
                 "kernel": kernel_url,
-                "kernel_size": (kernels.shape[1] * KERNEL_PIXELS, kernels.shape[2] * KERNEL_PIXELS) if kernel_url else None,
+                "kernel_size": (kernels.shape[1] * KERNEL_PIXELS, kernels.shape[2] * KERNEL_PIXELS)
+                if kernel_url
+                else None,
             }
         )
     return {"layer": layer, "expanded": bool(result.data.get("expanded", False)), "units": rows}
@@ -326,7 +358,9 @@ def _vis(ctx: RenderContext, request: FeatureVisRequest, label: str) -> list[dic
     return out
 
 
-def unit_page_context(ref: UnitRef, ctx: RenderContext, backlinks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def unit_page_context(
+    ref: UnitRef, ctx: RenderContext, backlinks: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
     """Template data for `unit.html`: feature vis (positive, negative, diverse), examples,
     strongest inputs and outputs, and the articles that mention the unit."""
     positive, negative, diverse, examples = unit_page_requests(ref)[:4]

@@ -16,9 +16,17 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from circuitpress.extensions import Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, text
+from circuitpress.extensions import (
+    Directive,
+    DirectiveCall,
+    Option,
+    PlanContext,
+    Registry,
+    RenderContext,
+    text,
+)
 
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif"}
 _SIZE = re.compile(r"^\d+(\.\d+)?(px|%|em|rem)?$")
@@ -54,7 +62,9 @@ class Figure(Directive):
         root = ctx.site_root
         rel = PurePosixPath(target.lstrip("/"))
         if ".." in rel.parts:
-            raise call.error(f"image path '{target}' leaves the site folder", hint="keep images in static/")
+            raise call.error(
+                f"image path '{target}' leaves the site folder", hint="keep images in static/"
+            )
         static = root / "static" / rel
         beside = root / PurePosixPath(call.file).parent / rel
         if static.is_file():
@@ -92,7 +102,11 @@ class Note(Directive):
     numbered = False
 
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:
-        title = f'<p class="cp-note-title">{ctx.markdown(call.argument, inline=True)}</p>' if call.argument else ""
+        title = (
+            f'<p class="cp-note-title">{ctx.markdown(call.argument, inline=True)}</p>'
+            if call.argument
+            else ""
+        )
         return f'<div class="cp-note" role="note">{title}{ctx.markdown(call.body)}</div>'
 
 

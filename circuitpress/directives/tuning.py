@@ -12,7 +12,15 @@ import numpy as np
 
 from circuitpress.analysis.methods.sweeps import canonical
 from circuitpress.directives._circuitry import unit_link
-from circuitpress.extensions import Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, integer
+from circuitpress.extensions import (
+    Directive,
+    DirectiveCall,
+    Option,
+    PlanContext,
+    Registry,
+    RenderContext,
+    integer,
+)
 from circuitpress.render import svg
 from circuitpress.requests import TuningRequest
 
@@ -35,7 +43,9 @@ def _title(axis: dict) -> str:
 class TuningDirective(Directive):
     name = "tuning"
     argument = "required"
-    argument_help = "REF (e.g. shapes-a/conv2:7) with :stimulus: orientation|curvature|frequency|colour"
+    argument_help = (
+        "REF (e.g. shapes-a/conv2:7) with :stimulus: orientation|curvature|frequency|colour"
+    )
     options = {
         "stimulus": Option(canonical, "orientation", "the swept parameter, or two joined by ' x '"),
         "steps": Option(integer(6, 72), 24, "points along each axis (2-D sweeps use at most 16)"),

@@ -11,11 +11,26 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from circuitpress.directives._circuitry import channel_ref, layer_info, result_or_none, thumb, unit_link
-from circuitpress.extensions import FollowUpContext, Directive, DirectiveCall, Option, PlanContext, Registry, RenderContext, choice, integer
+from circuitpress.directives._circuitry import (
+    channel_ref,
+    layer_info,
+    result_or_none,
+    thumb,
+    unit_link,
+)
+from circuitpress.extensions import (
+    Directive,
+    DirectiveCall,
+    FollowUpContext,
+    Option,
+    PlanContext,
+    Registry,
+    RenderContext,
+    choice,
+    integer,
+)
 from circuitpress.render import svg
 from circuitpress.requests import UniversalityRequest
-
 
 _POOL_WORDS = {
     "max": "each unit's strongest activation per image",
@@ -56,7 +71,9 @@ class UniversalityDirective(Directive):
                 f"{{universality}} compares {model_a}/{layer_a} with itself",
                 hint="compare a layer of one model with a layer of another, e.g. shapes-a/conv1 ~ shapes-b/conv1",
             )
-        call.data["request"] = UniversalityRequest(model_a, layer_a, model_b, layer_b, call.options["pool"])
+        call.data["request"] = UniversalityRequest(
+            model_a, layer_a, model_b, layer_b, call.options["pool"]
+        )
         ctx.request(call.data["request"])
 
     def _pairs(self, call: DirectiveCall, ctx: Any) -> list[dict[str, Any]] | None:
@@ -76,9 +93,17 @@ class UniversalityDirective(Directive):
     def _check_grids(self, call: DirectiveCall, ctx: Any, req: UniversalityRequest) -> None:
         """Position by position needs the same grid in both layers: say so before computing."""
         info_a, info_b = layer_info(ctx, req.model_a), layer_info(ctx, req.model_b)
-        if info_a is None or info_b is None or req.layer_a not in info_a or req.layer_b not in info_b:
+        if (
+            info_a is None
+            or info_b is None
+            or req.layer_a not in info_a
+            or req.layer_b not in info_b
+        ):
             return
-        grid_a, grid_b = tuple(info_a[req.layer_a]["shape"][1:]), tuple(info_b[req.layer_b]["shape"][1:])
+        grid_a, grid_b = (
+            tuple(info_a[req.layer_a]["shape"][1:]),
+            tuple(info_b[req.layer_b]["shape"][1:]),
+        )
         if grid_a != grid_b:
             raise call.error(
                 f"':pool: positions' needs layers with the same grid: {req.model_a}/{req.layer_a} is "

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from circuitpress.requests import Request, Result, UnitRef
 
 
-
 @dataclass
 class DirectiveCall:
     """One use of a directive in a page."""
@@ -190,5 +189,3 @@ class Role:
 
     def render(self, text: str, data: dict[str, Any], ctx: RenderContext) -> str:
         raise NotImplementedError
-
-

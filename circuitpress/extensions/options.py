@@ -13,7 +13,6 @@ from typing import Any, Callable
 from circuitpress.errors import choices_hint
 
 
-
 @dataclass(frozen=True)
 class Option:
     """One `:key: value` option. `convert` raises ValueError whose text explains the problem."""
@@ -77,5 +76,3 @@ def label(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z][\w.:-]*", v):
         raise ValueError(f"bad label '{v}' (use letters, digits, '-', '_', starting with a letter)")
     return v
-
-

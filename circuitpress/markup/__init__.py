@@ -4,18 +4,18 @@ The build calls `Markup(config, registry).parse(file, source, plan)` for every p
 model runs, and `Markup.render(page, services)` afterwards. See docs/ARCHITECTURE.md.
 """
 
+from circuitpress.markup.context import PageRenderContext
 from circuitpress.markup.frontmatter import FrontMatter
 from circuitpress.markup.page import (
     Footnote,
     Markup,
-    PlanFactory,
     ParsedPage,
+    PlanFactory,
     Reference,
     RenderedPage,
     TocEntry,
     slug_of,
 )
-from circuitpress.markup.context import PageRenderContext
 
 __all__ = [
     "Footnote",

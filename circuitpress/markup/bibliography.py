@@ -22,7 +22,15 @@ from bibtexparser import middlewares
 from circuitpress.errors import UserError
 
 # Fields shown as the venue, in order of preference.
-_VENUE_FIELDS = ("journal", "booktitle", "publisher", "howpublished", "school", "institution", "organization")
+_VENUE_FIELDS = (
+    "journal",
+    "booktitle",
+    "publisher",
+    "howpublished",
+    "school",
+    "institution",
+    "organization",
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,9 @@ def load_bib(path: Path, display: str) -> dict[str, BibEntry]:
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            raise UserError("bibliography is not UTF-8 text", file=display, line=1, hint=str(exc.reason)) from None
+            raise UserError(
+                "bibliography is not UTF-8 text", file=display, line=1, hint=str(exc.reason)
+            ) from None
         cached = parse_bib(text, display)
         _cache[cache_key] = cached
     return cached
@@ -108,7 +118,11 @@ def parse_bib(text: str, display: str) -> dict[str, BibEntry]:
         authors: tuple[str, ...] = ()
         for f in entry.fields:
             if f.key.lower() == "author":
-                authors = tuple(_name(n) for n in f.value) if isinstance(f.value, list) else (str(f.value),)
+                authors = (
+                    tuple(_name(n) for n in f.value)
+                    if isinstance(f.value, list)
+                    else (str(f.value),)
+                )
             elif isinstance(f.value, str):
                 fields[f.key.lower()] = " ".join(f.value.split())
         entries[entry.key] = BibEntry(
@@ -164,7 +178,10 @@ def reference_html(entry: BibEntry) -> str:
     venue = next((entry.fields[f] for f in _VENUE_FIELDS if entry.fields.get(f)), None)
     year = entry.fields.get("year")
     if venue:
-        parts.append(f'<span class="cp-ref-venue">{e(venue)}</span>' + (f", {e(year)}." if year else _stop(venue)))
+        parts.append(
+            f'<span class="cp-ref-venue">{e(venue)}</span>'
+            + (f", {e(year)}." if year else _stop(venue))
+        )
     elif year:
         parts.append(f"{e(year)}.")
     return " ".join(parts)

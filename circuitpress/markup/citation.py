@@ -25,7 +25,9 @@ def article_bibtex(meta: FrontMatter, slug: str, config: SiteConfig) -> str:
         fields.append(("note", url))
     if meta.doi:
         fields.append(("doi", meta.doi))
-    body = ",\n".join(f"  {k} = {{{_escape(v) if k not in ('note', 'doi', 'author') else v}}}" for k, v in fields)
+    body = ",\n".join(
+        f"  {k} = {{{_escape(v) if k not in ('note', 'doi', 'author') else v}}}" for k, v in fields
+    )
     return f"@article{{{citation_key(authors, year, meta.title)},\n{body}\n}}"
 
 
@@ -39,7 +41,11 @@ def page_url(base_url: str, slug: str) -> str | None:
 def citation_key(authors: tuple[Author, ...], year: str | None, title: str) -> str:
     """Distill-style key: first author's last name, year, first significant title word."""
     first = authors[0].name if authors else ""
-    last = _ascii(first.split()[1 if is_organisation(first) and len(first.split()) > 1 else -1]) if first else ""
+    last = (
+        _ascii(first.split()[1 if is_organisation(first) and len(first.split()) > 1 else -1])
+        if first
+        else ""
+    )
     words = [w for w in re.findall(r"[A-Za-z0-9]+", _ascii(title)) if w.lower() not in _STOP_WORDS]
     key = f"{last}{year or ''}{words[0] if words else ''}".lower()
     return key or "article"

@@ -25,7 +25,9 @@ RENDER_KEY = "cp_render"
 class PageRenderContext:
     """The RenderContext of one page: the build's services plus captions, numbers, Markdown."""
 
-    def __init__(self, services: RenderServices, page: PageEnv, md: MarkdownIt, env: dict[str, Any]):
+    def __init__(
+        self, services: RenderServices, page: PageEnv, md: MarkdownIt, env: dict[str, Any]
+    ):
         self.services, self.page, self.md, self.env = services, page, md, env
         self.file = services.file
         self.current: DirectiveCall | None = None  # the directive being rendered
@@ -93,19 +95,25 @@ class PageRenderContext:
     def tokens_html(self, tokens: Sequence[Token], *, inline: bool = False) -> str:
         """HTML of tokens; with inline=True a lone paragraph loses its <p> (for captions)."""
         if inline and len(tokens) == 1 and tokens[0].type == "inline":
-            return self.md.renderer.renderInline(tokens[0].children or [], self.md.options, self.env)
+            return self.md.renderer.renderInline(
+                tokens[0].children or [], self.md.options, self.env
+            )
         if (
             inline
             and len(tokens) == 3
             and tokens[0].type == "paragraph_open"
             and tokens[1].type == "inline"
         ):
-            return self.md.renderer.renderInline(tokens[1].children or [], self.md.options, self.env)
+            return self.md.renderer.renderInline(
+                tokens[1].children or [], self.md.options, self.env
+            )
         return self.md.renderer.render(list(tokens), self.md.options, self.env).strip()
 
     def _parsed(self, source: str) -> list[Token] | None:
         if self.current is not None and source == self.current.body:
             return list(self.current.data.get("_body_tokens", []))
         if self._bodies is None:
-            self._bodies = {c.body: c.data.get("_body_tokens", []) for c in reversed(self.page.calls)}
+            self._bodies = {
+                c.body: c.data.get("_body_tokens", []) for c in reversed(self.page.calls)
+            }
         return self._bodies.get(source)

@@ -91,7 +91,9 @@ def _closed(token: Token, lines: list[str]) -> bool:
     return len(last) >= len(token.markup) and last == marker * len(last)
 
 
-def _to_directive(token: Token, name: str, argument: str, page: PageEnv, env: dict[str, Any]) -> None:
+def _to_directive(
+    token: Token, name: str, argument: str, page: PageEnv, env: dict[str, Any]
+) -> None:
     fence_line = page.offset + (token.map or [0])[0]  # 0-based page line of the opening fence
     directive = page.registry.directives.get(name)
     if directive is None:
@@ -141,7 +143,8 @@ def _check_argument(directive: Directive, call: DirectiveCall) -> None:
     if directive.argument == "required" and not call.argument:
         usage = f" {directive.argument_help}" if directive.argument_help else ""
         raise call.error(
-            f"directive {{{call.name}}} needs an argument", hint=f"write {{{call.name}}}{usage or ' ARGUMENT'}"
+            f"directive {{{call.name}}} needs an argument",
+            hint=f"write {{{call.name}}}{usage or ' ARGUMENT'}",
         )
     if directive.argument == "none" and call.argument:
         raise call.error(
@@ -150,7 +153,9 @@ def _check_argument(directive: Directive, call: DirectiveCall) -> None:
         )
 
 
-def _convert_options(directive: Directive, call: DirectiveCall, raw: dict[str, tuple[str, int]]) -> None:
+def _convert_options(
+    directive: Directive, call: DirectiveCall, raw: dict[str, tuple[str, int]]
+) -> None:
     spec = {**directive.options, **GENERIC_OPTIONS}
     for key, (value, line) in raw.items():
         option = spec.get(key)
@@ -165,7 +170,9 @@ def _convert_options(directive: Directive, call: DirectiveCall, raw: dict[str, t
             converted = option.convert(value)
         except ValueError as exc:
             raise UserError(
-                f"bad value for option ':{key}:' of {{{call.name}}}: {exc}", file=call.file, line=line
+                f"bad value for option ':{key}:' of {{{call.name}}}: {exc}",
+                file=call.file,
+                line=line,
             ) from None
         except UserError as exc:
             raise exc.located(call.file, line) from None

@@ -57,7 +57,9 @@ def _lift_definitions(state: StateCore) -> None:
     state.tokens = kept
 
 
-def _render_ref(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]) -> str:
+def _render_ref(
+    self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]
+) -> str:
     meta = tokens[idx].meta
     number = meta.get("cp_number")
     if number is None:  # a footnote seen only at render time (never planned): plain marker

@@ -73,7 +73,9 @@ class _Keys:
         self.file, self.first_line, self.values, self.lines = file, first_line, values, lines
 
     def error(self, key: str, message: str, hint: str | None = None) -> UserError:
-        return UserError(message, file=self.file, line=self.lines.get(key, self.first_line), hint=hint)
+        return UserError(
+            message, file=self.file, line=self.lines.get(key, self.first_line), hint=hint
+        )
 
     def text(self, key: str) -> str | None:
         value = self.values.get(key)
@@ -106,7 +108,9 @@ class _Keys:
                 return datetime.date.fromisoformat(value.strip())
             except ValueError:
                 pass
-        raise self.error(key, f"front matter '{key}' is not a date", f"write YYYY-MM-DD, got {value!r}")
+        raise self.error(
+            key, f"front matter '{key}' is not a date", f"write YYYY-MM-DD, got {value!r}"
+        )
 
     def strings(self, key: str) -> tuple[str, ...]:
         value = self.values.get(key)
@@ -123,7 +127,11 @@ class _Keys:
     def check_control(self, key: str, value: str) -> None:
         bad = control_character(value)
         if bad is not None:  # a YAML escape such as "\b" in double quotes
-            raise self.error(key, f"front matter '{key}' holds control character U+{ord(bad.group()):04X}", CONTROL_HINT)
+            raise self.error(
+                key,
+                f"front matter '{key}' holds control character U+{ord(bad.group()):04X}",
+                CONTROL_HINT,
+            )
 
 
 def _kind(value: Any) -> str:
@@ -144,20 +152,28 @@ def parse_front_matter(text: str, file: str, first_line: int) -> FrontMatter:
     keys = _Keys(file, first_line - 1, values, lines)
     title = keys.text("title")
     if not title:
-        raise keys.error("title", "the front matter has no 'title'", "add a line: title: My article")
+        raise keys.error(
+            "title", "the front matter has no 'title'", "add a line: title: My article"
+        )
 
     def author_error(message: str, hint: str | None) -> UserError:
-        hint = hint.replace('authors = ["Ada Lovelace"]', "authors: [Ada Lovelace]") if hint else hint
+        hint = (
+            hint.replace('authors = ["Ada Lovelace"]', "authors: [Ada Lovelace]") if hint else hint
+        )
         return keys.error("authors", f"front matter {message[0].lower()}{message[1:]}", hint)
 
     authors = parse_authors(values.get("authors", []), author_error)
     for author in authors:
         for what, url in (("url", author.url), ("affiliation_url", author.affiliation_url)):
             if url is not None and not is_safe_link(url):
-                raise keys.error("authors", f"front matter author {what} '{url}' is not a web link", LINK_HINT)
+                raise keys.error(
+                    "authors", f"front matter author {what} '{url}' is not a web link", LINK_HINT
+                )
     order = values.get("series_order")
     if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
-        raise keys.error("series_order", "front matter 'series_order' must be a whole number", f"got {order!r}")
+        raise keys.error(
+            "series_order", "front matter 'series_order' must be a whole number", f"got {order!r}"
+        )
     return FrontMatter(
         title=title,
         description=keys.text("description"),
@@ -190,7 +206,9 @@ def _doi(keys: _Keys) -> str | None:
         return None
     doi = _DOI_PREFIX.sub("", value)
     if not _DOI.fullmatch(doi):
-        raise keys.error("doi", f"front matter 'doi' {value!r} is not a DOI", "write it as 10.NNNN/suffix")
+        raise keys.error(
+            "doi", f"front matter 'doi' {value!r} is not a DOI", "write it as 10.NNNN/suffix"
+        )
     return doi
 
 
@@ -236,7 +254,9 @@ def _load(text: str, file: str, first_line: int) -> tuple[dict[str, Any], dict[s
             hint="write 'key: value' lines; quote values that contain ': '",
         ) from None
     except yaml.YAMLError as exc:
-        raise UserError(f"front matter is not valid YAML: {exc}", file=file, line=first_line) from None
+        raise UserError(
+            f"front matter is not valid YAML: {exc}", file=file, line=first_line
+        ) from None
     finally:
         loader.dispose()
 
@@ -249,11 +269,16 @@ def _updates(keys: _Keys) -> tuple[tuple[datetime.date, str], ...]:
     items: list[tuple[Any, Any]]
     if isinstance(value, dict):
         items = list(value.items())
-    elif isinstance(value, list) and all(isinstance(v, dict) and set(v) == {"date", "text"} for v in value):
+    elif isinstance(value, list) and all(
+        isinstance(v, dict) and set(v) == {"date", "text"} for v in value
+    ):
         items = [(v["date"], v["text"]) for v in value]
     else:
-        raise keys.error("updates", "front matter 'updates' must be a list of {date, text}",
-                         "e.g. - {date: 2024-05-01, text: Fixed a typo in Figure 2}")
+        raise keys.error(
+            "updates",
+            "front matter 'updates' must be a list of {date, text}",
+            "e.g. - {date: 2024-05-01, text: Fixed a typo in Figure 2}",
+        )
     out = []
     for when, what in items:
         if not isinstance(what, str):
@@ -272,13 +297,14 @@ def _extra(keys: _Keys) -> dict[str, Any]:
     if "image" in keys.values:
         image = keys.text("image")
         if image and not is_safe_link(image):
-            raise keys.error("image", f"front matter 'image' '{image}' is not a web link or site path", LINK_HINT)
+            raise keys.error(
+                "image", f"front matter 'image' '{image}' is not a web link or site path", LINK_HINT
+            )
         extra["image"] = image
     for key in ("toc", "citation"):
         if key in keys.values:
             extra[key] = keys.flag(key)
     return extra
-
 
 
 def front_matter_rule_plugin(md: MarkdownIt) -> None:
@@ -297,7 +323,10 @@ def _front_matter_rule(state: StateCore) -> None:
     if token is None or token.type != "front_matter" or token.map is None:
         if re.match(r"^---[ \t]*(\n|$)", state.src):  # the plugin ignores an unclosed block
             raise UserError(
-                "the front matter is never closed", file=page.file, line=1, hint="end it with a line '---'"
+                "the front matter is never closed",
+                file=page.file,
+                line=1,
+                hint="end it with a line '---'",
             )
         raise UserError(
             "the page has no front matter",
@@ -310,7 +339,10 @@ def _front_matter_rule(state: StateCore) -> None:
     closing = lines[end - 1].strip() if 0 < end <= len(lines) else ""
     if end - 1 <= start or not closing.startswith("---"):
         raise UserError(
-            "the front matter is never closed", file=page.file, line=start + 1, hint="end it with a line '---'"
+            "the front matter is never closed",
+            file=page.file,
+            line=start + 1,
+            hint="end it with a line '---'",
         )
     page.meta = parse_front_matter(token.content, page.file, start + 2)
     page.front_matter_end = end

@@ -27,7 +27,9 @@ _UNKNOWN_COMMAND = re.compile(r"<m[ion]>(\\[A-Za-z]+)</m[ion]>")
 def math_plugin(md: MarkdownIt) -> None:
     # Pandoc's rules for inline `$`: no space inside the dollars and no digit right after the
     # closing one, so "costs $5 and $10" stays text.
-    dollarmath_plugin(md, allow_labels=False, allow_space=False, allow_digits=False, double_inline=True)
+    dollarmath_plugin(
+        md, allow_labels=False, allow_space=False, allow_digits=False, double_inline=True
+    )
     for name in MATH_TYPES:
         md.add_render_rule(name, _render)
 

@@ -13,12 +13,12 @@ from markdown_it.token import Token
 
 from circuitpress.config import SiteConfig
 from circuitpress.errors import UserError
+from circuitpress.extensions import DirectiveCall, PlanRecorder, Registry, RenderServices
 from circuitpress.markup.bibliography import BibEntry, load_bib, reference_html
 from circuitpress.markup.citation import article_bibtex
+from circuitpress.markup.context import RENDER_KEY, PageRenderContext
 from circuitpress.markup.frontmatter import FrontMatter
 from circuitpress.markup.parser import create_parser
-from circuitpress.extensions import DirectiveCall, PlanRecorder, Registry, RenderServices
-from circuitpress.markup.context import RENDER_KEY, PageRenderContext
 from circuitpress.markup.resolve import Resolver
 from circuitpress.markup.state import ENV_KEY, PageEnv
 from circuitpress.requests import Request, UnitRef
@@ -146,7 +146,11 @@ class Markup:
         try:
             body = self.md.renderer.render(page.tokens, self.md.options, page.env)
             toc = [
-                TocEntry(h.level, str(h.open.attrGet("id")), _toc_html(ctx.tokens_html([h.inline], inline=True)))
+                TocEntry(
+                    h.level,
+                    str(h.open.attrGet("id")),
+                    _toc_html(ctx.tokens_html([h.inline], inline=True)),
+                )
                 for h in state.headings
                 if h.top and h.level in (2, 3)
             ]

@@ -72,7 +72,9 @@ def parse_layer_ref(text: str, default_model: str | None = None) -> tuple[str, s
     text = text.strip()
     m = re.fullmatch(r"(?:([A-Za-z0-9_][A-Za-z0-9_.-]*)/)?([A-Za-z_][\w.]*|\d[\w.]*)", text)
     if not m:
-        raise UserError(f"bad layer reference '{text}'", hint="write MODEL/LAYER, e.g. shapes-a/conv1")
+        raise UserError(
+            f"bad layer reference '{text}'", hint="write MODEL/LAYER, e.g. shapes-a/conv1"
+        )
     model = m.group(1) or default_model
     if model is None:
         raise UserError(f"layer reference '{text}' names no model", hint="write MODEL/LAYER")
@@ -88,7 +90,9 @@ def resolve_ref(
     'units' and 'shape'). Raises UserError naming the nearest valid names."""
     model_names = list(models)
     if ref.model not in model_names:
-        raise UserError(f"unknown model '{ref.model}' in '{ref}'", hint=choices_hint(ref.model, model_names))
+        raise UserError(
+            f"unknown model '{ref.model}' in '{ref}'", hint=choices_hint(ref.model, model_names)
+        )
     layers = layers_of.get(ref.model, {})
     info = layers.get(ref.layer)
     if info is None:
@@ -106,7 +110,10 @@ def resolve_ref(
     if ref.position is not None:
         shape = info.get("shape") or []
         if len(shape) != 3:
-            raise UserError(f"'{ref}' gives a position but layer '{ref.layer}' is not spatial", hint="drop '@Y,X'")
+            raise UserError(
+                f"'{ref}' gives a position but layer '{ref.layer}' is not spatial",
+                hint="drop '@Y,X'",
+            )
         y, x = ref.position
         if not (0 <= y < shape[1] and 0 <= x < shape[2]):
             raise UserError(

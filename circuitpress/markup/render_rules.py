@@ -12,7 +12,6 @@ from circuitpress.errors import UserError
 from circuitpress.extensions import DirectiveCall
 from circuitpress.markup.context import RENDER_KEY, PageRenderContext
 
-
 # -- render rules --------------------------------------------------------------------------------
 
 
@@ -29,7 +28,9 @@ def _context(env: dict[str, Any]) -> PageRenderContext:
     return ctx
 
 
-def _render_directive(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]) -> str:
+def _render_directive(
+    self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]
+) -> str:
     ctx = _context(env)
     call: DirectiveCall = tokens[idx].meta["call"]
     directive = ctx.page.registry.directives[call.name]
@@ -47,7 +48,9 @@ def _render_directive(self: Any, tokens: Sequence[Token], idx: int, options: Any
     return f'<div class="{classes}"{ident}>\n{inner.strip()}\n</div>\n'
 
 
-def _render_role(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]) -> str:
+def _render_role(
+    self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]
+) -> str:
     ctx = _context(env)
     token = tokens[idx]
     name = token.meta["name"]
@@ -84,7 +87,9 @@ def _render_heading_close(
     # The self-link sits inside the heading so that it shows on hover (theme CSS) and is
     # part of the heading's own line; the TOC renders the inline content only.
     opening = tokens[idx - 2] if idx >= 2 else None
-    ident = opening.attrGet("id") if opening is not None and opening.type == "heading_open" else None
+    ident = (
+        opening.attrGet("id") if opening is not None and opening.type == "heading_open" else None
+    )
     link = ""
     if ident:
         link = f' <a class="cp-anchor" href="#{html.escape(str(ident))}" aria-label="Link to this section">#</a>'

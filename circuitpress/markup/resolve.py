@@ -24,7 +24,9 @@ from circuitpress.markup.state import Heading, PageEnv
 BUILTIN_ROLES = ("cite", "numref")
 _WORD = re.compile(r"\S*\w\S*")
 # What the footnote plugin leaves as text when `[^label]` has no definition.
-_FOOTNOTE_LIKE = re.compile(r"\[\^([^\]\s]+)\]")  # punctuation alone ("." after a footnote) is no word
+_FOOTNOTE_LIKE = re.compile(
+    r"\[\^([^\]\s]+)\]"
+)  # punctuation alone ("." after a footnote) is no word
 _NUMREF = re.compile(r"^(?P<text>.*?)\s*<(?P<label>[^<>]+)>\s*$", re.S)
 
 
@@ -89,7 +91,11 @@ class Resolver:
                     hint=f"first used at line {first.option_line('name')}",
                 )
             page.labels[call.label] = call
-        if directive.numbered and (call.label or call.body.strip()) and "_figure_number" not in call.data:
+        if (
+            directive.numbered
+            and (call.label or call.body.strip())
+            and "_figure_number" not in call.data
+        ):
             self.figures += 1
             call.data["_figure_number"] = self.figures
             if call.label:
@@ -99,11 +105,18 @@ class Resolver:
                 directive.plan(call, self.ctx)
             except UserError as exc:
                 raise exc.located(call.file, call.line) from None
-        self.block(call.data.get("_body_tokens", []), call.data.get("_body_offset", 0), top=False, words=True)
+        self.block(
+            call.data.get("_body_tokens", []),
+            call.data.get("_body_offset", 0),
+            top=False,
+            words=True,
+        )
 
     # -- inline --------------------------------------------------------------------------------
 
-    def inline(self, children: Sequence[Token], line: int, *, words: bool, source: str | None = None) -> None:
+    def inline(
+        self, children: Sequence[Token], line: int, *, words: bool, source: str | None = None
+    ) -> None:
         for child in children:
             kind = child.type
             if kind in ("softbreak", "hardbreak"):
@@ -135,8 +148,14 @@ class Resolver:
             known = sorted(self.page.footnote_defs)
             close = difflib.get_close_matches(label, known, n=1)
             literal = f"write \\[^{label}] for the literal text"
-            hint = f"did you mean [^{close[0]}]? or {literal}" if close else f"define it on its own line ([^{label}]: text), or {literal}"
-            raise UserError(f"footnote [^{label}] is not defined", file=self.page.file, line=line, hint=hint)
+            hint = (
+                f"did you mean [^{close[0]}]? or {literal}"
+                if close
+                else f"define it on its own line ([^{label}]: text), or {literal}"
+            )
+            raise UserError(
+                f"footnote [^{label}] is not defined", file=self.page.file, line=line, hint=hint
+            )
 
     def role(self, token: Token, line: int) -> None:
         name = token.meta["name"]
@@ -169,7 +188,9 @@ class Resolver:
     def cite(self, token: Token, line: int) -> None:
         keys = list(dict.fromkeys(k.strip() for k in token.content.split(",") if k.strip()))
         if not keys:
-            raise UserError("empty citation", file=self.page.file, line=line, hint="write {cite}`key1,key2`")
+            raise UserError(
+                "empty citation", file=self.page.file, line=line, hint="write {cite}`key1,key2`"
+            )
         bib = self.page.bibliography
         for key in keys:
             if key not in bib:
@@ -178,7 +199,9 @@ class Resolver:
                     if bib
                     else "add references.bib to the site, or list .bib files under 'bibliography:'"
                 )
-                raise UserError(f"unknown citation key '{key}'", file=self.page.file, line=line, hint=hint)
+                raise UserError(
+                    f"unknown citation key '{key}'", file=self.page.file, line=line, hint=hint
+                )
             self.page.cites.setdefault(key, len(self.page.cites) + 1)
         token.meta["keys"] = keys
 
@@ -222,7 +245,9 @@ class Resolver:
                     f"unknown label '{label}' in {{numref}}",
                     file=page.file,
                     line=line,
-                    hint=choices_hint(label, page.labels) if page.labels else "label a figure with :name: LABEL",
+                    hint=choices_hint(label, page.labels)
+                    if page.labels
+                    else "label a figure with :name: LABEL",
                 )
             number = page.label_numbers.get(label)
             template = text or "Figure %s"
@@ -251,7 +276,9 @@ class Resolver:
             if heading.open.attrGet("id"):
                 continue
             title = "".join(
-                c.content for c in heading.inline.children or [] if c.type in ("text", "code_inline")
+                c.content
+                for c in heading.inline.children or []
+                if c.type in ("text", "code_inline")
             )
             base = slugify(title.strip()).strip("-") or "section"
             slug, n = base, 1

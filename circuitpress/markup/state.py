@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from markdown_it import MarkdownIt
     from markdown_it.token import Token
 
-    from circuitpress.markup.frontmatter import FrontMatter
     from circuitpress.extensions import DirectiveCall, Registry
+    from circuitpress.markup.frontmatter import FrontMatter
 
 ENV_KEY = "cp"
 

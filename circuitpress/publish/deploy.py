@@ -18,14 +18,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from circuitpress import __version__
-from circuitpress.errors import UserError
 from circuitpress.build.write import check_output_folder
+from circuitpress.errors import UserError
 
 if TYPE_CHECKING:
     from circuitpress.build.pipeline import SiteBuild
 
 GIT_TIMEOUT_S = 60
-_TEXT = (".html", ".htm", ".xml", ".json", ".js", ".mjs", ".css", ".svg", ".txt", ".md", ".map", ".webmanifest")
+_TEXT = (
+    ".html",
+    ".htm",
+    ".xml",
+    ".json",
+    ".js",
+    ".mjs",
+    ".css",
+    ".svg",
+    ".txt",
+    ".md",
+    ".map",
+    ".webmanifest",
+)
 _CWD_LOCK = threading.Lock()  # ghp-import runs git in the current folder; chdir is process-wide
 
 
@@ -42,7 +55,9 @@ def publish_site(
     """Build SITE strictly (no drafts) and publish it to a gh-pages branch or a folder."""
     root = Path(site).resolve()
     if target == "gh-pages":
-        publish_gh_pages(root, remote=remote, branch=branch, cname=cname, message=message, quiet=quiet)
+        publish_gh_pages(
+            root, remote=remote, branch=branch, cname=cname, message=message, quiet=quiet
+        )
     else:
         publish_folder(root, Path(target), quiet=quiet)
 
@@ -63,7 +78,9 @@ def strict_build(root: Path, out: Path) -> "SiteBuild":
 def check_no_local_paths(build: "SiteBuild", root: Path) -> None:
     """Refuse to publish a site whose text files mention the author's site folder."""
     needles = {str(root).encode(), str(root.resolve()).encode()}
-    texts: list[tuple[str, bytes]] = [(rel, data) for rel, data in build.writer.files.items() if rel.endswith(_TEXT)]
+    texts: list[tuple[str, bytes]] = [
+        (rel, data) for rel, data in build.writer.files.items() if rel.endswith(_TEXT)
+    ]
     for rel, source in build.writer.copies.items():
         if rel.endswith(_TEXT):
             with contextlib.suppress(OSError):
@@ -112,14 +129,19 @@ def publish_gh_pages(
     # git would read a value starting with '-' as an option (`--upload-pack=…` runs a command).
     for flag, value, example in (("--remote", remote, "origin"), ("--branch", branch, "gh-pages")):
         if not value.strip() or value.startswith("-"):
-            raise UserError(f"{flag} '{value}' is not a git remote or branch name", hint=f"e.g. {flag} {example}")
+            raise UserError(
+                f"{flag} '{value}' is not a git remote or branch name",
+                hint=f"e.g. {flag} {example}",
+            )
     git = Git(root)
     git.check_repository()
     git.check_identity()
     remote_url = git.remote_url(remote)
     git.check_reachable(remote, remote_url, branch)
     if cname is not None and not re.fullmatch(r"[A-Za-z0-9.-]+", cname):
-        raise UserError(f"--cname '{cname}' is not a domain name", hint="e.g. --cname circuits.example.org")
+        raise UserError(
+            f"--cname '{cname}' is not a domain name", hint="e.g. --cname circuits.example.org"
+        )
     with tempfile.TemporaryDirectory(prefix="circuitpress-publish-") as tmp:
         out = Path(tmp) / "site"
         build = strict_build(root, out)
@@ -129,18 +151,35 @@ def publish_gh_pages(
         mesg = message or _default_message(git)
         with _cwd(git.top):
             try:
-                ghp_import.ghp_import(str(out), mesg=mesg, remote=remote, branch=branch, push=False, nojekyll=True, cname=cname)
+                ghp_import.ghp_import(
+                    str(out),
+                    mesg=mesg,
+                    remote=remote,
+                    branch=branch,
+                    push=False,
+                    nojekyll=True,
+                    cname=cname,
+                )
             except ghp_import.GhpError as exc:
-                raise UserError(f"could not commit the site to branch {branch}: {exc.message}") from None
+                raise UserError(
+                    f"could not commit the site to branch {branch}: {exc.message}"
+                ) from None
             except TypeError:
                 # ghp-import 2.1 reports a failed `git fast-import` by writing bytes to the text
                 # stdout; git has already said why on stderr.
-                raise UserError(f"git could not commit the site to branch {branch}", hint="see git's message above") from None
+                raise UserError(
+                    f"git could not commit the site to branch {branch}",
+                    hint="see git's message above",
+                ) from None
         after = git.head(branch)
         if after is None or after == before:
-            raise UserError(f"could not commit the site to branch {branch}", hint="see git's message above")
+            raise UserError(
+                f"could not commit the site to branch {branch}", hint="see git's message above"
+            )
         if before is not None and git.tree(before) == git.tree(after):
-            git.run("update-ref", f"refs/heads/{branch}", before, after)  # nothing changed: no empty commit
+            git.run(
+                "update-ref", f"refs/heads/{branch}", before, after
+            )  # nothing changed: no empty commit
             after = before
             changed = False
         else:
@@ -181,10 +220,17 @@ class Git:
         env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")  # fail, never prompt
         try:
             done = subprocess.run(
-                ["git", *args], cwd=self.top, capture_output=True, text=True, timeout=timeout, env=env
+                ["git", *args],
+                cwd=self.top,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
             )
         except subprocess.TimeoutExpired:
-            raise UserError(f"git {args[0]} took longer than {timeout:.0f} s", hint="is the remote reachable?") from None
+            raise UserError(
+                f"git {args[0]} took longer than {timeout:.0f} s", hint="is the remote reachable?"
+            ) from None
         if check and done.returncode != 0:
             raise GitFailed(_last_line(done.stderr) or f"git {args[0]} failed")
         return done.stdout if done.returncode == 0 else ""
@@ -200,7 +246,10 @@ class Git:
 
     def check_identity(self) -> None:
         # ghp-import writes the commit itself and reads exactly these settings.
-        for key, env in (("user.name", "GIT_COMMITTER_NAME"), ("user.email", "GIT_COMMITTER_EMAIL")):
+        for key, env in (
+            ("user.name", "GIT_COMMITTER_NAME"),
+            ("user.email", "GIT_COMMITTER_EMAIL"),
+        ):
             if not os.environ.get(env) and not self.run("config", key, check=False).strip():
                 raise UserError(
                     f"git has no {key} to sign the publish commit with",
@@ -211,12 +260,17 @@ class Git:
         url = self.run("remote", "get-url", remote, check=False).strip()
         if url:
             return url
-        if re.match(r"^([a-z][a-z0-9+.-]*://|[^/:]+@[^:]+:|/|\.{1,2}/|~)", remote, re.IGNORECASE) or Path(remote).exists():
+        if (
+            re.match(r"^([a-z][a-z0-9+.-]*://|[^/:]+@[^:]+:|/|\.{1,2}/|~)", remote, re.IGNORECASE)
+            or Path(remote).exists()
+        ):
             return remote  # a URL or a path, used as is
         names = self.run("remote", check=False).split()
         raise UserError(
             f"no git remote named '{remote}'",
-            hint=("remotes: " + ", ".join(names)) if names else "git remote add origin URL, or pass --remote URL",
+            hint=("remotes: " + ", ".join(names))
+            if names
+            else "git remote add origin URL, or pass --remote URL",
         )
 
     def check_reachable(self, remote: str, url: str, branch: str) -> None:
@@ -224,7 +278,9 @@ class Git:
             self.run("ls-remote", "--heads", remote, branch, timeout=30)
         except (GitFailed, UserError) as exc:
             shown = f"'{remote}'" if url == remote else f"'{remote}' ({url})"
-            raise UserError(f"cannot reach the git remote {shown}: {exc}", hint="check the URL and your network") from None
+            raise UserError(
+                f"cannot reach the git remote {shown}: {exc}", hint="check the URL and your network"
+            ) from None
 
     def sync_branch(self, remote: str, branch: str) -> None:
         """Start from the remote's branch when it has one, so the publish is a fast-forward."""
@@ -243,11 +299,15 @@ class Git:
             self.run("update-ref", f"refs/heads/{branch}", fetched)
 
     def _is_ancestor(self, a: str, b: str) -> bool:
-        done = subprocess.run(["git", "merge-base", "--is-ancestor", a, b], cwd=self.top, capture_output=True)
+        done = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", a, b], cwd=self.top, capture_output=True
+        )
         return done.returncode == 0
 
     def head(self, branch: str) -> str | None:
-        out = self.run("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).strip()
+        out = self.run(
+            "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False
+        ).strip()
         return out or None
 
     def tree(self, commit: str) -> str:
@@ -255,7 +315,9 @@ class Git:
 
     def push(self, remote: str, branch: str) -> None:
         try:
-            self.run("push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}", timeout=300)
+            self.run(
+                "push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}", timeout=300
+            )
         except GitFailed as exc:
             raise UserError(
                 f"could not push {branch} to '{remote}': {exc}",

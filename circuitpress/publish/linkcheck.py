@@ -193,14 +193,25 @@ class LinkChecker:
             if rel + "/index.html" in self.existing:
                 rel = rel + "/index.html"  # hosts redirect 'a' to 'a/'
             else:
-                return (f"broken link '{link.url}': no {rel} in the built site", _near_path(rel, self.existing))
+                return (
+                    f"broken link '{link.url}': no {rel} in the built site",
+                    _near_path(rel, self.existing),
+                )
         fragment = unquote(target.fragment)
-        if not fragment or fragment == "top" or rel not in self.files or not rel.endswith((".html", ".htm")):
+        if (
+            not fragment
+            or fragment == "top"
+            or rel not in self.files
+            or not rel.endswith((".html", ".htm"))
+        ):
             return None
         ids = self.page(rel).ids
         if fragment not in ids:
             where = "this page" if rel == page.rel else rel
-            return (f"broken anchor '{link.url}': no element with id '{fragment}' in {where}", _near(fragment, ids))
+            return (
+                f"broken anchor '{link.url}': no element with id '{fragment}' in {where}",
+                _near(fragment, ids),
+            )
         return None
 
     def external_links(self) -> dict[str, tuple[str, int]]:
@@ -228,7 +239,9 @@ class LinkChecker:
                 rel, line = links[url]
                 yield self.warning(rel, line, f"external link '{url}' {problem}", None, url)
 
-    def warning(self, rel: str, line: int, message: str, hint: str | None, url: str | None = None) -> BuildWarning:
+    def warning(
+        self, rel: str, line: int, message: str, hint: str | None, url: str | None = None
+    ) -> BuildWarning:
         """Located in the article's Markdown when the link is written there (the line to edit),
         else in the built page, naming the article it was built from."""
         source = self.sources.get(rel)

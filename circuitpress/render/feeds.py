@@ -74,7 +74,9 @@ def _entry_date(meta: Any) -> date | None:
 def _stable_id(config: SiteConfig, site_path: str) -> str:
     if _is_absolute(config):
         return site_url(config, site_path)
-    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"circuitpress:{config.site.title}:/{site_path}"))
+    return "urn:uuid:" + str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"circuitpress:{config.site.title}:/{site_path}")
+    )
 
 
 def feed_updated(entries: list[tuple[str, Any, str]]) -> str:
@@ -113,7 +115,7 @@ def feed_xml(config: SiteConfig, entries: list[tuple[str, Any, str]]) -> str:
         f"  <id>{escape(_stable_id(config, ''))}</id>",
         f"  <updated>{updated}</updated>",
         *_authors(site_authors, "  "),
-        '  <generator>circuitpress</generator>',
+        "  <generator>circuitpress</generator>",
     ]
     for slug, meta, summary in sorted(entries, key=newest_first):
         path = page_path(slug)

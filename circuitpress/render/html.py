@@ -69,7 +69,9 @@ def surname(name: str) -> str:
     return name.split(",")[0].strip() if "," in name else name.strip().rsplit(" ", 1)[-1]
 
 
-def citation_text(title: str, authors: list[str], journal: str, d: date | None, doi: str | None) -> str:
+def citation_text(
+    title: str, authors: list[str], journal: str, d: date | None, doi: str | None
+) -> str:
     """Distill's plain-text citation: 'Olah, et al., "Zoom In", Distill, 2020.'"""
     if len(authors) >= 3:
         who = f"{surname(authors[0])}, et al., "
@@ -90,7 +92,9 @@ class Theme:
         self.layers = self._layers()  # highest priority first
         self._check_links()
         self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d / "templates")) for d in self.layers]),
+            loader=jinja2.ChoiceLoader(
+                [jinja2.FileSystemLoader(str(d / "templates")) for d in self.layers]
+            ),
             autoescape=True,
             undefined=_Undefined,
             trim_blocks=True,
@@ -165,7 +169,11 @@ class Theme:
     def _ordered(self, kind: str, first: str) -> list[str]:
         """Every `assets/KIND/*.KIND` of the theme: the theme's own file first, then by name."""
         prefix = f"{ASSET_PREFIX}{kind}/"
-        names = [p[len(prefix) :] for p, _ in self._assets if p.startswith(prefix) and p.endswith("." + kind)]
+        names = [
+            p[len(prefix) :]
+            for p, _ in self._assets
+            if p.startswith(prefix) and p.endswith("." + kind)
+        ]
         names.sort(key=lambda n: (n != first, n))
         return [self.asset(f"{kind}/{n}") for n in names]
 
@@ -182,7 +190,9 @@ class Theme:
 
     def absolute_url(self, site_path: str) -> str | None:
         """Full URL when base_url names a host (Open Graph, Scholar, feeds need one), else None."""
-        match = re.match(r"^([a-z][a-z0-9+.-]*://[^/]+)", self.config.site.base_url.strip(), flags=re.I)
+        match = re.match(
+            r"^([a-z][a-z0-9+.-]*://[^/]+)", self.config.site.base_url.strip(), flags=re.I
+        )
         if not match:
             return None
         url = self.url(site_path)
@@ -228,7 +238,8 @@ class Theme:
             for slug, meta in pages
         ]
         return self.render_template(
-            "index.html", {"articles": articles, "canonical_url": self.absolute_url("") or self.url("")}
+            "index.html",
+            {"articles": articles, "canonical_url": self.absolute_url("") or self.url("")},
         )
 
     def render_404(self) -> str:
@@ -246,11 +257,14 @@ class Theme:
                 f"theme '{self.name}' has no template '{missing}'",
                 file=self._display(file),
                 line=line or 1,
-                hint=self._near_template(missing) or "an override must keep the name of the template it replaces",
+                hint=self._near_template(missing)
+                or "an override must keep the name of the template it replaces",
             ) from None
         except jinja2.TemplateSyntaxError as exc:
             raise UserError(
-                f"template syntax error: {exc.message}", file=self._display(exc.name or name), line=exc.lineno
+                f"template syntax error: {exc.message}",
+                file=self._display(exc.name or name),
+                line=exc.lineno,
             ) from None
         except jinja2.UndefinedError as exc:
             file, line = _template_frame(exc.__traceback__, name, self.layers)
@@ -287,7 +301,9 @@ class Theme:
             if (parts := _template_parts(name))[0] == folder and parts[2] == ext
         }
         near = difflib.get_close_matches(stem, sorted(siblings), n=3, cutoff=0.6)
-        return "did you mean " + " or ".join(repr(siblings[n]) for n in near) + "?" if near else None
+        return (
+            "did you mean " + " or ".join(repr(siblings[n]) for n in near) + "?" if near else None
+        )
 
     def _is_override(self, name: str) -> bool:
         return (self.config.root / "themes" / self.name / "templates" / name).is_file()
@@ -380,7 +396,9 @@ class SiteView:
         self.base_path = base_path
 
 
-def _template_frame(tb: TracebackType | None, fallback: str, layers: list[Path]) -> tuple[str, int | None]:
+def _template_frame(
+    tb: TracebackType | None, fallback: str, layers: list[Path]
+) -> tuple[str, int | None]:
     """The innermost template frame of a rendering error (Jinja maps its frames to templates),
     as a template name ('partials/byline.html') and line."""
     found: tuple[str, int | None] = (fallback, None)

@@ -52,9 +52,15 @@ def resize(array: np.ndarray, height: int, width: int, *, smooth: bool = True) -
         return a
     resample = Image.BILINEAR if smooth else Image.NEAREST
     if a.ndim == 2:
-        return np.asarray(Image.fromarray(a, mode="F").resize((width, height), resample), dtype=np.float32)
+        return np.asarray(
+            Image.fromarray(a, mode="F").resize((width, height), resample), dtype=np.float32
+        )
     channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(a[:, :, c]), mode="F").resize((width, height), resample))
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(a[:, :, c]), mode="F").resize(
+                (width, height), resample
+            )
+        )
         for c in range(a.shape[2])
     ]
     return np.stack(channels, axis=2).astype(np.float32)
@@ -80,7 +86,9 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, *, strength: float = 0.75) -
     return np.clip(tinted, 0.0, 1.0).astype(np.float32)
 
 
-def kernel_heatmap(kernel: np.ndarray, scale: float | None = None, *, pixels: int = 1) -> np.ndarray:
+def kernel_heatmap(
+    kernel: np.ndarray, scale: float | None = None, *, pixels: int = 1
+) -> np.ndarray:
     """A weight kernel (HW) as colours: red positive, blue negative, white zero.
 
     `scale` is the magnitude that maps to full colour; pass one shared value to draw several
@@ -102,13 +110,17 @@ def kernel_heatmap(kernel: np.ndarray, scale: float | None = None, *, pixels: in
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
-def grid(images: list[np.ndarray], columns: int, *, gap: int = 2, background: float = 1.0) -> np.ndarray:
+def grid(
+    images: list[np.ndarray], columns: int, *, gap: int = 2, background: float = 1.0
+) -> np.ndarray:
     """Tile equally sized HWC float images into one image (for sprites and contact sheets)."""
     if not images:
         raise ValueError("no images to tile")
     h, w = images[0].shape[:2]
     rows = (len(images) + columns - 1) // columns
-    out = np.full((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap, 3), background, np.float32)
+    out = np.full(
+        (rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap, 3), background, np.float32
+    )
     for i, img in enumerate(images):
         r, c = divmod(i, columns)
         a = to_uint8(img).astype(np.float32) / 255.0

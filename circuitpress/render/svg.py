@@ -86,7 +86,9 @@ def _svg_open(width: float, height: float, cls: str, label: str, role: str | Non
 # --- kernels ------------------------------------------------------------------------------------
 
 
-def kernel_svg(kernel: Sequence[Sequence[float]], scale: float, *, cell: float = 12, label: str = "kernel") -> str:
+def kernel_svg(
+    kernel: Sequence[Sequence[float]], scale: float, *, cell: float = 12, label: str = "kernel"
+) -> str:
     """A kernel as a grid of red/blue cells on the symmetric scale [-scale, scale]."""
     rows = [list(r) for r in kernel]
     h, w = len(rows), len(rows[0]) if rows else 0
@@ -101,7 +103,9 @@ def kernel_svg(kernel: Sequence[Sequence[float]], scale: float, *, cell: float =
     return "".join(parts)
 
 
-def colorbar_svg(lo: float, hi: float, *, diverge: bool, width: float = 160, label: str = "") -> str:
+def colorbar_svg(
+    lo: float, hi: float, *, diverge: bool, width: float = 160, label: str = ""
+) -> str:
     """A horizontal colour bar with end and middle values."""
     steps = 32
     height = 34
@@ -117,11 +121,15 @@ def colorbar_svg(lo: float, hi: float, *, diverge: bool, width: float = 160, lab
     # outside the drawing.
     ends = ((0.0, lo, "start"), (0.5, (lo + hi) / 2, "middle"), (1.0, hi, "end"))
     # Three significant digits, more when a narrow range would make the labels equal.
-    digits = next((d for d in range(3, 10) if len({f"{v:.{d}g}" for _, v, _ in ends}) == 3 or lo == hi), 10)
+    digits = next(
+        (d for d in range(3, 10) if len({f"{v:.{d}g}" for _, v, _ in ends}) == 3 or lo == hi), 10
+    )
     for t, v, anchor in ends:
         label = f"{v:.{digits}g}"
         label = "0" if label == "-0" else label
-        parts.append(f'<text x="{num(10 + bar_w * t)}" y="25" text-anchor="{anchor}">{attr(label)}</text>')
+        parts.append(
+            f'<text x="{num(10 + bar_w * t)}" y="25" text-anchor="{anchor}">{attr(label)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -129,7 +137,9 @@ def colorbar_svg(lo: float, hi: float, *, diverge: bool, width: float = 160, lab
 # --- plots --------------------------------------------------------------------------------------
 
 
-def _axis_titles(x_title: str, x_at: tuple[float, float], y_title: str, y_at: tuple[float, float]) -> str:
+def _axis_titles(
+    x_title: str, x_at: tuple[float, float], y_title: str, y_at: tuple[float, float]
+) -> str:
     """The x title centred at `x_at`, the y title rotated to read upwards, centred at `y_at`."""
     return (
         f'<text class="cp-axis-label" x="{num(x_at[0])}" y="{num(x_at[1])}" text-anchor="middle" fill="currentColor">{attr(x_title)}</text>'
@@ -174,7 +184,7 @@ def line_plot_svg(
         return top + (1 - (v - ylo) / (yhi - ylo)) * ph
 
     parts = [_svg_open(width, height, "cp-plot cp-line-plot", label)]
-    parts.append(f'<g class="cp-axis" stroke="currentColor" stroke-opacity="0.5" fill="none">')
+    parts.append('<g class="cp-axis" stroke="currentColor" stroke-opacity="0.5" fill="none">')
     parts.append(f'<path d="M{num(left)},{num(top)}V{num(top + ph)}H{num(left + pw)}"/></g>')
     for t in nice_ticks(ylo, yhi):
         y = py(t)
@@ -259,7 +269,9 @@ def heatmap_svg(
             parts.append(
                 f'<text x="{num(xx)}" y="{num(base + 12)}" text-anchor="middle" fill="currentColor">{attr(text)}</text>'
             )
-    parts.append(_axis_titles(x_title, (left + w * cell / 2, base + 28), y_title, (12, top + h * cell / 2)))
+    parts.append(
+        _axis_titles(x_title, (left + w * cell / 2, base + 28), y_title, (12, top + h * cell / 2))
+    )
     bar = colorbar_svg(lo, hi, diverge=diverge, width=min(220.0, max(120.0, w * cell)))
     parts.append(f'<g transform="translate({num(left)} {num(base + 40)})">{bar}</g>')
     parts.append("</svg>")
@@ -299,11 +311,15 @@ def _data_attrs(data: Mapping[str, str]) -> str:
     # Escaping cannot make a key safe (a space would start a new attribute): keys must be names.
     bad = [k for k in data if not _DATA_KEY.match(k)]
     if bad:
-        raise ValueError(f"data attribute name {bad[0]!r} is not lower-case letters, digits and '-'")
+        raise ValueError(
+            f"data attribute name {bad[0]!r} is not lower-case letters, digits and '-'"
+        )
     return "".join(f' data-{k}="{attr(v)}"' for k, v in sorted(data.items()))
 
 
-def circuit_svg(nodes: Sequence[Node], edges: Sequence[Edge], *, node_size: float = 64, label: str = "circuit") -> str:
+def circuit_svg(
+    nodes: Sequence[Node], edges: Sequence[Edge], *, node_size: float = 64, label: str = "circuit"
+) -> str:
     """Inputs above, the output unit at the bottom; curved edges red (+) / blue (-), their width
     proportional to strength. Every node with an href is an SVG link (works without JS and with
     the keyboard); edges are focusable groups carrying their data attributes for the script."""
@@ -346,7 +362,7 @@ def circuit_svg(nodes: Sequence[Node], edges: Sequence[Edge], *, node_size: floa
             f'<path class="cp-edge-line" d="{d}" fill="none" stroke="{color}" stroke-opacity="0.75" stroke-width="{num(stroke)}"/>'
             "</g>"
         )
-    parts.append("</g><g class=\"cp-nodes\">")
+    parts.append('</g><g class="cp-nodes">')
     for n in nodes:
         x, y = pos[n.id]
         inner = (
@@ -358,9 +374,13 @@ def circuit_svg(nodes: Sequence[Node], edges: Sequence[Edge], *, node_size: floa
         else:
             inner += f'<rect x="{num(x)}" y="{num(y)}" width="{num(node_size)}" height="{num(node_size)}" fill="currentColor" fill-opacity="0.08"/>'
         inner += f'<text x="{num(x + node_size / 2)}" y="{num(y + node_size + 13)}" text-anchor="middle" fill="currentColor">{attr(n.label)}</text>'
-        common = f'class="cp-node" data-node="{attr(n.id)}" data-level="{n.level}"{_data_attrs(n.data)}'
+        common = (
+            f'class="cp-node" data-node="{attr(n.id)}" data-level="{n.level}"{_data_attrs(n.data)}'
+        )
         if n.href:
-            parts.append(f'<a {common} href="{attr(n.href)}" aria-label="{attr(n.label)}">{inner}</a>')
+            parts.append(
+                f'<a {common} href="{attr(n.href)}" aria-label="{attr(n.label)}">{inner}</a>'
+            )
         else:
             parts.append(f'<g {common} tabindex="0" aria-label="{attr(n.label)}">{inner}</g>')
     parts.append("</g></svg>")

@@ -48,7 +48,11 @@ def safe_relative(target: str, base_path: str) -> Resolved:
     raw, query = split_target(target)
     if not raw.startswith("/") or raw.startswith("//"):
         return NOT_FOUND  # absolute-form targets ('http://…'), network paths, '*'
-    if "\\" in raw or _ENCODED_SEPARATOR.search(raw) or any(ord(c) < 32 or c == "\x7f" for c in raw):
+    if (
+        "\\" in raw
+        or _ENCODED_SEPARATOR.search(raw)
+        or any(ord(c) < 32 or c == "\x7f" for c in raw)
+    ):
         return NOT_FOUND
     try:
         decoded = unquote(raw, errors="strict")

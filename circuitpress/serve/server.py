@@ -125,7 +125,12 @@ class PreviewServer:
             self._watcher.start()
             self._watcher.ready.wait(10)
         self._build(initial=True)
-        serve = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="circuitpress-http", daemon=True)
+        serve = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="circuitpress-http",
+            daemon=True,
+        )
         builder = threading.Thread(target=self._build_loop, name="circuitpress-build", daemon=True)
         self._threads = [serve, builder]
         for thread in self._threads:
@@ -187,7 +192,15 @@ class PreviewServer:
             self._built.notify_all()
         self._report(initial, changed, snapshot, error, reload, seconds)
 
-    def _report(self, initial: bool, changed: list[str] | None, snapshot: Snapshot | None, error: str | None, reload: bool, seconds: float) -> None:
+    def _report(
+        self,
+        initial: bool,
+        changed: list[str] | None,
+        snapshot: Snapshot | None,
+        error: str | None,
+        reload: bool,
+        seconds: float,
+    ) -> None:
         if error is not None:
             _say(error, err=True)  # always, even with --quiet: it is an error
             return
@@ -197,7 +210,11 @@ class PreviewServer:
             self._last_warnings = snapshot.warnings
         if self.quiet or initial:
             return
-        what = ", ".join(changed[:3]) + (" …" if changed and len(changed) > 3 else "") if changed else "site"
+        what = (
+            ", ".join(changed[:3]) + (" …" if changed and len(changed) > 3 else "")
+            if changed
+            else "site"
+        )
         outcome = "reloading pages" if reload else "no change in the output"
         _say(f"rebuilt after {what} in {seconds * 1000:.0f} ms; {outcome}")
 
@@ -212,7 +229,9 @@ class PreviewServer:
         if snapshot is None:
             # No build has ever succeeded: every page is the error, and it reloads once fixed.
             body = error_page(view.generation, view.error or "the site has not been built yet")
-            handler.send_body(HTTPStatus.INTERNAL_SERVER_ERROR, "text/html; charset=utf-8", body, head)
+            handler.send_body(
+                HTTPStatus.INTERNAL_SERVER_ERROR, "text/html; charset=utf-8", body, head
+            )
             return
         resolved = safe_relative(handler.path, snapshot.base_path)
         if resolved.redirect is not None:
@@ -244,13 +263,20 @@ class PreviewServer:
         except OSError:
             return None
 
-    def _not_found(self, handler: "PreviewHandler", snapshot: Snapshot, view: View, head: bool) -> None:
+    def _not_found(
+        self, handler: "PreviewHandler", snapshot: Snapshot, view: View, head: bool
+    ) -> None:
         page = snapshot.files.get("404.html")
         if page is None:
             body = b"<!doctype html><title>Not found</title><h1>Not found</h1></body>"
         else:
             body = page
-        handler.send_body(HTTPStatus.NOT_FOUND, "text/html; charset=utf-8", inject(body, view.generation, view.error), head)
+        handler.send_body(
+            HTTPStatus.NOT_FOUND,
+            "text/html; charset=utf-8",
+            inject(body, view.generation, view.error),
+            head,
+        )
 
     def _events(self, handler: "PreviewHandler", head: bool) -> None:
         handler.send_response(HTTPStatus.OK)
@@ -263,7 +289,10 @@ class PreviewServer:
             return
         view = self.state.peek()
         try:
-            handler.wfile.write(b"retry: 500\n\n" + sse("hello", {"generation": view.generation, "message": view.error}))
+            handler.wfile.write(
+                b"retry: 500\n\n"
+                + sse("hello", {"generation": view.generation, "message": view.error})
+            )
             handler.wfile.flush()
             seen = view.version
             while not self.state.stopping:
@@ -276,7 +305,9 @@ class PreviewServer:
                     handler.wfile.write(sse("builderror", {"message": nxt.error}))
                     seen = nxt.version
                 else:
-                    handler.wfile.write(sse("reload", {"generation": nxt.generation, "message": None}))
+                    handler.wfile.write(
+                        sse("reload", {"generation": nxt.generation, "message": None})
+                    )
                     seen = nxt.version
                 handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
@@ -373,14 +404,24 @@ def _say(message: str, *, err: bool = False) -> None:
     print(message, file=stream, flush=True)
 
 
-def serve_site(site: Path, *, host: str = "127.0.0.1", port: int = 8000, drafts: bool = True, quiet: bool = False) -> None:
+def serve_site(
+    site: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    drafts: bool = True,
+    quiet: bool = False,
+) -> None:
     """Serve SITE with live reload until Ctrl-C."""
     root = Path(site)
     if not root.is_dir():
         raise UserError(f"no site folder at {site}", hint="circuitpress new DIR makes one")
     if not (root / CONFIG_NAME).is_file():
         # Not a site at all (a typo in the path?): fail now rather than watch an empty folder.
-        raise UserError(f"no {CONFIG_NAME} in {site}", hint="run circuitpress serve in a site folder, or circuitpress new DIR")
+        raise UserError(
+            f"no {CONFIG_NAME} in {site}",
+            hint="run circuitpress serve in a site folder, or circuitpress new DIR",
+        )
     from circuitpress.cli import progress_bars
 
     builder = SiteBuilder(root.resolve(), drafts=drafts)

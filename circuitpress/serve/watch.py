@@ -45,7 +45,9 @@ class SiteFilter:
         if not parts or any(part.startswith(".") or part == "__pycache__" for part in parts):
             return False
         # _site, _build at the top; content/_x is skipped by the build, so not worth a rebuild.
-        if parts[0].startswith("_") or (parts[0] == "content" and any(p.startswith("_") for p in parts)):
+        if parts[0].startswith("_") or (
+            parts[0] == "content" and any(p.startswith("_") for p in parts)
+        ):
             return False
         if _EDITOR_TEMP.search(parts[-1]):
             return False
@@ -67,7 +69,9 @@ class Watcher(threading.Thread):
     DEBOUNCE_MS = 400
     TIMEOUT_MS = 100
 
-    def __init__(self, root: Path, changes: "queue.Queue[list[str]]", ignore: tuple[Path, ...] = ()) -> None:
+    def __init__(
+        self, root: Path, changes: "queue.Queue[list[str]]", ignore: tuple[Path, ...] = ()
+    ) -> None:
         super().__init__(name="circuitpress-watch", daemon=True)
         self.root = root.resolve()
         self.changes = changes

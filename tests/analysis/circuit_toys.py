@@ -39,7 +39,9 @@ class ToyDataset:
         # Labels a model can learn from: is the image's red channel brighter than its blue one?
         self.labels = (self.images[:, 0].mean((1, 2)) > self.images[:, 2].mean((1, 2))).long()
 
-    def batches(self, batch_size: int, limit: int | None = None) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, limit: int | None = None
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         n = len(self.images) if limit is None else min(limit, len(self.images))
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)

@@ -101,10 +101,23 @@ def test_stimulus_measure_uses_the_sweep() -> None:
 @pytest.mark.parametrize(
     "request_, message",
     [
-        (ClaimRequest("toy", "toy/conv2:1", ablate=(unit("conv1", 9),)), "unit 9 of 'conv1' does not exist"),
+        (
+            ClaimRequest("toy", "toy/conv2:1", ablate=(unit("conv1", 9),)),
+            "unit 9 of 'conv1' does not exist",
+        ),
         (ClaimRequest("toy", "accuracy:green"), "unknown class 'green'"),
-        (ClaimRequest("toy", "toy/conv3:1", ablate_weights=((unit("conv1", 0), unit("conv3", 1)),)), "not adjacent"),
-        (ClaimRequest("toy", "toy/conv2:1", ablate_weights=((unit("conv3", 0), unit("conv2", 1)),)), "does not come before"),
+        (
+            ClaimRequest(
+                "toy", "toy/conv3:1", ablate_weights=((unit("conv1", 0), unit("conv3", 1)),)
+            ),
+            "not adjacent",
+        ),
+        (
+            ClaimRequest(
+                "toy", "toy/conv2:1", ablate_weights=((unit("conv3", 0), unit("conv2", 1)),)
+            ),
+            "does not come before",
+        ),
     ],
 )
 def test_bad_claims_are_user_errors(request_: ClaimRequest, message: str) -> None:

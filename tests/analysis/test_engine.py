@@ -14,7 +14,13 @@ from torch import nn
 
 from circuitpress.analysis.engine import EngineEnv, compute_with, group_requests, load_handler
 from circuitpress.config import SiteConfig
-from circuitpress.requests import ExamplesRequest, FeatureVisRequest, ModelInfoRequest, Result, UnitRef
+from circuitpress.requests import (
+    ExamplesRequest,
+    FeatureVisRequest,
+    ModelInfoRequest,
+    Result,
+    UnitRef,
+)
 
 
 class Images:
@@ -61,7 +67,9 @@ class Registry:
 
 def env_with(sample: int = 64) -> EngineEnv:
     torch.manual_seed(0)
-    module = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3, padding=1))
+    module = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3, padding=1)
+    )
     data = torch.rand(80, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     config = SiteConfig(root=Path("."), path=Path("circuitpress.toml"))
     env = EngineEnv(config=config, device=torch.device("cpu"), sample_size=sample, batch_size=16)

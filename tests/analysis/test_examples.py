@@ -94,16 +94,29 @@ def test_receptive_field_and_crops() -> None:
     assert rf.box(0, 15, (32, 32), minimum=4) == (0, 22, 10, 32)
 
     request = ExamplesRequest(unit("3", 7), k=4, crop=True)
-    result = top_examples(model, {"3": model[3]}, [request], batches(), lambda idx: DATA[idx])[request]
+    result = top_examples(model, {"3": model[3]}, [request], batches(), lambda idx: DATA[idx])[
+        request
+    ]
     assert result.arrays["images"].shape == (4, 10, 10, 3)
     for (y, x), box, idx, image in zip(
-        result.data["positions"], result.data["boxes"], result.data["indices"], result.arrays["images"]
+        result.data["positions"],
+        result.data["boxes"],
+        result.data["indices"],
+        result.arrays["images"],
     ):
         assert box == list(rf.box(y, x, (32, 32), minimum=8))
-        np.testing.assert_array_equal(image, DATA[idx, :, box[0] : box[2], box[1] : box[3]].permute(1, 2, 0).numpy())
+        np.testing.assert_array_equal(
+            image, DATA[idx, :, box[0] : box[2], box[1] : box[3]].permute(1, 2, 0).numpy()
+        )
 
     whole = ExamplesRequest(unit("3", 7), k=4, crop=False)
-    full = top_examples(model, {"3": model[3]}, [whole], batches(), lambda idx: DATA[idx].numpy().transpose(0, 2, 3, 1))
+    full = top_examples(
+        model,
+        {"3": model[3]},
+        [whole],
+        batches(),
+        lambda idx: DATA[idx].numpy().transpose(0, 2, 3, 1),
+    )
     assert full[whole].arrays["images"].shape == (4, 32, 32, 3)
     assert full[whole].data["boxes"][0] == [0, 0, 32, 32]
 

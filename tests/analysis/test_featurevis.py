@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from circuitpress.analysis.methods.featurevis import (
-    Objective,
     ImageSpec,
+    Objective,
     Transforms,
     TransformSpec,
     diversity_penalty,
@@ -24,11 +24,17 @@ from circuitpress.requests import FeatureVisRequest, UnitRef
 def tiny() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 12, 3, padding=1), nn.ReLU()
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 12, 3, padding=1),
+        nn.ReLU(),
     )
 
 
-def ref(unit: int | tuple[tuple[int, float], ...], position: tuple[int, int] | None = None) -> UnitRef:
+def ref(
+    unit: int | tuple[tuple[int, float], ...], position: tuple[int, int] | None = None
+) -> UnitRef:
     terms = ((unit, 1.0),) if isinstance(unit, int) else unit
     return UnitRef("tiny", "4", terms, position)
 
@@ -67,7 +73,9 @@ def test_batched_equals_one_by_one() -> None:
     for r in (requests[1], requests[4], requests[5]):
         alone = visualize(model, model[4], [r])[r]
         np.testing.assert_allclose(alone.arrays["images"], batched[r].arrays["images"], atol=2e-4)
-        assert alone.data["activation"][0] == pytest.approx(batched[r].data["activation"][0], rel=1e-3, abs=1e-5)
+        assert alone.data["activation"][0] == pytest.approx(
+            batched[r].data["activation"][0], rel=1e-3, abs=1e-5
+        )
 
 
 def test_seed_decides_the_image() -> None:
@@ -96,7 +104,9 @@ def test_diversity_matches_lucent_and_separates_images() -> None:
     out = visualize(model, model[4], [r])[r]
     images = out.arrays["images"]
     assert images.shape == (3, 32, 32, 3) and len(out.data["activation"]) == 3
-    assert min(np.abs(images[i] - images[j]).mean() for i in range(3) for j in range(i + 1, 3)) > 0.01
+    assert (
+        min(np.abs(images[i] - images[j]).mean() for i in range(3) for j in range(i + 1, 3)) > 0.01
+    )
 
 
 def test_objective_gathers_each_images_unit() -> None:
@@ -110,7 +120,9 @@ def test_objective_gathers_each_images_unit() -> None:
     loss = obj.loss(acts)
     assert loss[1] == pytest.approx(neuron)  # negative neuron: minimising its value
     # A channel's loss: minus the mean positive part, plus a little of the raw mean.
-    assert loss[0] == pytest.approx(-(acts[0, 2].clamp_min(0).mean() + 0.1 * acts[0, 2].mean()).item())
+    assert loss[0] == pytest.approx(
+        -(acts[0, 2].clamp_min(0).mean() + 0.1 * acts[0, 2].mean()).item()
+    )
 
 
 def test_transforms_keep_size_and_are_seeded() -> None:
@@ -148,7 +160,9 @@ def test_redirected_relu_keeps_values_and_unblocks_only_blocked_images() -> None
     from circuitpress.analysis.models.capture import redirected_relus
 
     relu = nn.ReLU()
-    x = torch.tensor([[[[-1.0, 2.0]]], [[[-1.0, -3.0]]]], requires_grad=True)  # image 1 is all negative
+    x = torch.tensor(
+        [[[[-1.0, 2.0]]], [[[-1.0, -3.0]]]], requires_grad=True
+    )  # image 1 is all negative
     with redirected_relus(relu) as count:
         out = relu(x)
         (-(out.sum())).backward()  # minimising -sum: the gradient asks every input to rise
@@ -221,8 +235,16 @@ def test_transform_grid_is_affine_grids() -> None:
     crop, unit = 32 / full, 2.0 / full
     tx = -(cos * p[:, 4] + sin * p[:, 5]) * unit - p[:, 0] * unit
     ty = -(-sin * p[:, 4] + cos * p[:, 5]) * unit - p[:, 1] * unit
-    theta = torch.stack([torch.stack([cos * crop, sin * crop, tx], 1), torch.stack([-sin * crop, cos * crop, ty], 1)], 1)
-    expected = torch.nn.functional.affine_grid(theta, [4, 3, 32, 32], align_corners=False) * (full / 32)
+    theta = torch.stack(
+        [
+            torch.stack([cos * crop, sin * crop, tx], 1),
+            torch.stack([-sin * crop, cos * crop, ty], 1),
+        ],
+        1,
+    )
+    expected = torch.nn.functional.affine_grid(theta, [4, 3, 32, 32], align_corners=False) * (
+        full / 32
+    )
     torch.testing.assert_close(captured["grid"], expected, rtol=0, atol=1e-5)
 
 

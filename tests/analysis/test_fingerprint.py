@@ -15,7 +15,9 @@ from circuitpress.errors import UserError
 
 
 def site(root: Path, models: str, sample: int = 64) -> Path:
-    (root / "circuitpress.toml").write_text(f'[site]\ntitle = "t"\n\n{models}\n[build]\ndataset_sample = {sample}\n')
+    (root / "circuitpress.toml").write_text(
+        f'[site]\ntitle = "t"\n\n{models}\n[build]\ndataset_sample = {sample}\n'
+    )
     return root
 
 
@@ -41,7 +43,10 @@ def test_factory_weights_fingerprint_follows_the_bytes(tmp_path: Path) -> None:
 
 
 def test_preprocessing_and_source_enter_the_model_fingerprint(tmp_path: Path) -> None:
-    site(tmp_path, '[models.m]\nfactory = "nets:build"\n\n[models.n]\nfactory = "nets:build"\nmean = [0.4, 0.4, 0.4]\n')
+    site(
+        tmp_path,
+        '[models.m]\nfactory = "nets:build"\n\n[models.n]\nfactory = "nets:build"\nmean = [0.4, 0.4, 0.4]\n',
+    )
     config = load_config(tmp_path)
     a = fp.model_fingerprint(config.models["m"], config)
     b = fp.model_fingerprint(config.models["n"], config)
@@ -58,7 +63,9 @@ def test_procedural_dataset_fingerprint(tmp_path: Path) -> None:
     assert len({a, b, c}) == 3
 
 
-def test_generator_version_enters_the_dataset_fingerprint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generator_version_enters_the_dataset_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from circuitpress.analysis.models import procedural
 
     site(tmp_path, '[models.m]\nfactory = "nets:build"\n')

@@ -101,7 +101,11 @@ def test_layer_unknown_is_a_user_error_with_hint(tmp_path: Path) -> None:
 
 
 def test_dataset_batches_and_images(tmp_path: Path) -> None:
-    site = make_site(tmp_path, '[models.m]\nfactory = "netsc.tiny:build"\ninput_size = [48, 40]\n', module="netsc")
+    site = make_site(
+        tmp_path,
+        '[models.m]\nfactory = "netsc.tiny:build"\ninput_size = [48, 40]\n',
+        module="netsc",
+    )
     ds = ModelRegistry(load_config(site), "cpu").get("m").dataset()
     assert len(ds) == 32
     batches = list(ds.batches(10))
@@ -119,7 +123,9 @@ def test_folder_dataset_and_unreadable_image(tmp_path: Path) -> None:
     from PIL import Image
 
     site = make_site(
-        tmp_path, '[models.m]\nfactory = "netsd.tiny:build"\ndataset = "data/images"\n', module="netsd"
+        tmp_path,
+        '[models.m]\nfactory = "netsd.tiny:build"\ndataset = "data/images"\n',
+        module="netsd",
     )
     folder = site / "data" / "images"
     folder.mkdir(parents=True)
@@ -129,7 +135,9 @@ def test_folder_dataset_and_unreadable_image(tmp_path: Path) -> None:
     assert len(ds) == 3
     _, x, labels = next(ds.batches(8))
     assert x.shape == (3, 3, 64, 64) and labels is None
-    assert float(x[1, 1].mean()) == pytest.approx(1.0) and float(x[1, 0].mean()) == pytest.approx(0.0)
+    assert float(x[1, 1].mean()) == pytest.approx(1.0) and float(x[1, 0].mean()) == pytest.approx(
+        0.0
+    )
     (folder / "3.png").write_bytes(b"not an image at all")
     ds = ModelRegistry(load_config(site), "cpu").get("m").dataset()
     with pytest.raises(UserError, match=r"data/images/3\.png"):
@@ -179,18 +187,46 @@ def test_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     ("table", "setup", "pattern"),
     [
         ('zoo = "shapes-z"', None, "unknown zoo model 'shapes-z'.*did you mean"),
-        ('factory = "netsf.tiny:build"\nweights = "missing.safetensors"', None, "'missing.safetensors' not found"),
-        ('factory = "netsf.tiny:build"\nweights = "w.safetensors"', "corrupt", "not a valid safetensors file"),
+        (
+            'factory = "netsf.tiny:build"\nweights = "missing.safetensors"',
+            None,
+            "'missing.safetensors' not found",
+        ),
+        (
+            'factory = "netsf.tiny:build"\nweights = "w.safetensors"',
+            "corrupt",
+            "not a valid safetensors file",
+        ),
         ('factory = "netsf.tiny:build"\nweights = "w.pt"', "corrupt-pt", "cannot be read"),
-        ('factory = "netsf.nope:build"', None, "cannot import factory 'netsf.nope:build'.*ModuleNotFoundError"),
+        (
+            'factory = "netsf.nope:build"',
+            None,
+            "cannot import factory 'netsf.nope:build'.*ModuleNotFoundError",
+        ),
         ('factory = "netsf.tiny:missing"', None, "cannot import factory.*AttributeError"),
         ('factory = "netsf.tiny:broken"', None, "factory 'netsf.tiny:broken' failed.*no GPU here"),
         ('factory = "netsf.tiny:NOT_CALLABLE"', None, "is not callable"),
-        ('factory = "netsf.tiny:build"\nweights = "w.safetensors"', "mismatch", r"do not fit.*shape mismatch 0\.weight"),
-        ('factory = "netsf.tiny:build"\nweights = "w.safetensors"', "missing-key", r"do not fit.*missing 5\.bias"),
-        ('factory = "netsf.tiny:build"\nweights = "w.pt"', "not-state-dict", "does not hold a state dict"),
+        (
+            'factory = "netsf.tiny:build"\nweights = "w.safetensors"',
+            "mismatch",
+            r"do not fit.*shape mismatch 0\.weight",
+        ),
+        (
+            'factory = "netsf.tiny:build"\nweights = "w.safetensors"',
+            "missing-key",
+            r"do not fit.*missing 5\.bias",
+        ),
+        (
+            'factory = "netsf.tiny:build"\nweights = "w.pt"',
+            "not-state-dict",
+            "does not hold a state dict",
+        ),
         ('factory = "netsf.tiny:build"\nweights = "w.onnx"', "onnx", "unknown format '.onnx'"),
-        ('lucent = "inceptionv1"', None, "needs a local weights file.*inception5h.pth.*set weights"),
+        (
+            'lucent = "inceptionv1"',
+            None,
+            "needs a local weights file.*inception5h.pth.*set weights",
+        ),
         ('lucent = "inceptionv9"', None, "lucent has no model 'inceptionv9'"),
     ],
 )
@@ -229,7 +265,9 @@ def test_unknown_model_name(tmp_path: Path) -> None:
 
 
 def test_checkpoint_wrapping_a_state_dict_is_accepted(tmp_path: Path) -> None:
-    site = make_site(tmp_path, '[models.m]\nfactory = "netsh.tiny:build"\nweights = "ckpt.pt"\n', module="netsh")
+    site = make_site(
+        tmp_path, '[models.m]\nfactory = "netsh.tiny:build"\nweights = "ckpt.pt"\n', module="netsh"
+    )
     state = tiny_state(site, "netsh")
     torch.save({"state_dict": state, "epoch": 3}, site / "ckpt.pt")
     model = ModelRegistry(load_config(site), "cpu").get("m")
@@ -237,8 +275,12 @@ def test_checkpoint_wrapping_a_state_dict_is_accepted(tmp_path: Path) -> None:
 
 
 def test_a_second_site_with_the_same_module_name_gets_its_own(tmp_path: Path) -> None:
-    one = make_site(tmp_path / "one", '[models.m]\nfactory = "shared_nets.tiny:build"\n', module="shared_nets")
-    two = make_site(tmp_path / "two", '[models.m]\nfactory = "shared_nets.tiny:build"\n', module="shared_nets")
+    one = make_site(
+        tmp_path / "one", '[models.m]\nfactory = "shared_nets.tiny:build"\n', module="shared_nets"
+    )
+    two = make_site(
+        tmp_path / "two", '[models.m]\nfactory = "shared_nets.tiny:build"\n', module="shared_nets"
+    )
     (two / "shared_nets" / "tiny.py").write_text(NET.replace("nn.Linear(4, 2)", "nn.Linear(4, 5)"))
     assert ModelRegistry(load_config(one), "cpu").get("m").module[5].out_features == 2
     assert ModelRegistry(load_config(two), "cpu").get("m").module[5].out_features == 5
@@ -284,5 +326,8 @@ def test_lucent_inceptionv1_from_a_local_file(tmp_path: Path) -> None:
     torch.manual_seed(0)
     save_file(inceptionv1(pretrained=False).state_dict(), str(site / "inception.safetensors"))
     model = ModelRegistry(load_config(site), "cpu").get("inc")
-    assert model.preprocessing.input_size == (224, 224) and model.preprocessing.input_range == (-117.0, 138.0)
+    assert model.preprocessing.input_size == (224, 224) and model.preprocessing.input_range == (
+        -117.0,
+        138.0,
+    )
     assert isinstance(model.layer("mixed4a"), torch.nn.Module)

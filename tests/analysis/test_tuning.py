@@ -43,7 +43,14 @@ def edge_unit(angle_deg: float) -> nn.Sequential:
 @pytest.mark.parametrize("angle", [0.0, 45.0, 90.0, 225.0])
 def test_edge_unit_tuning_peaks_at_its_orientation(angle: float) -> None:
     net = edge_unit(angle)
-    result = tuning(net, lambda x: x, UnitRef("m", "conv1", ((0, 1.0),)), "orientation", 24, torch.zeros(1, 3, SIZE, SIZE))
+    result = tuning(
+        net,
+        lambda x: x,
+        UnitRef("m", "conv1", ((0, 1.0),)),
+        "orientation",
+        24,
+        torch.zeros(1, 3, SIZE, SIZE),
+    )
     values = result.data["axes"][0]["values"]
     response = result.data["response"]
     assert values[int(np.argmax(response))] == pytest.approx(angle)
@@ -54,7 +61,14 @@ def test_edge_unit_tuning_peaks_at_its_orientation(angle: float) -> None:
 
 def test_deeper_unit_reads_its_receptive_field_centre() -> None:
     net = edge_unit(90.0)
-    result = tuning(net, lambda x: x, UnitRef("m", "conv2", ((0, 1.0),)), "orientation", 24, torch.zeros(1, 3, SIZE, SIZE))
+    result = tuning(
+        net,
+        lambda x: x,
+        UnitRef("m", "conv2", ((0, 1.0),)),
+        "orientation",
+        24,
+        torch.zeros(1, 3, SIZE, SIZE),
+    )
     assert result.data["position"] == [8, 8]
     y0, x0, y1, x1 = result.data["rf_box"]
     assert (y1 - y0, x1 - x0) == (12, 12)  # 7x7 conv, 2x pool, 3x3 conv

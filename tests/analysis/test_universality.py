@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from circuitpress.analysis.methods.universality import compute_group, correlation, match, pool_activations
+from circuitpress.analysis.methods.universality import (
+    compute_group,
+    correlation,
+    match,
+    pool_activations,
+)
 from circuitpress.requests import UniversalityRequest
 
 from .circuit_toys import ToyNet, env_with
@@ -74,13 +79,18 @@ def test_pools_give_one_sample_per_image_or_per_position() -> None:
 
 def test_pool_is_part_of_the_request_and_changes_the_result() -> None:
     env = env_with(a=ToyNet(seed=1), b=ToyNet(seed=2))
-    reqs = [UniversalityRequest("a", "conv1", "b", "conv1", pool) for pool in ("max", "mean", "positions")]
+    reqs = [
+        UniversalityRequest("a", "conv1", "b", "conv1", pool)
+        for pool in ("max", "mean", "positions")
+    ]
     assert len({r.key() for r in reqs}) == 3
     results = compute_group(reqs, env)
     by_pool = {r.pool: results[r] for r in reqs}
     assert by_pool["max"].data["samples"] == by_pool["mean"].data["samples"] == 96
     assert by_pool["positions"].data["samples"] > 96 and by_pool["positions"].data["images"] == 96
-    assert not np.allclose(by_pool["max"].arrays["correlation"], by_pool["mean"].arrays["correlation"])
+    assert not np.allclose(
+        by_pool["max"].arrays["correlation"], by_pool["mean"].arrays["correlation"]
+    )
 
 
 def test_positions_are_a_bounded_grid_of_each_map() -> None:
@@ -89,4 +99,7 @@ def test_positions_are_a_bounded_grid_of_each_map() -> None:
     act = torch.zeros(2, 3, 64, 64)
     samples = pool_activations(act, "positions")
     assert samples.shape == (2 * 16 * 16, 3) and 16 * 16 <= POSITIONS_PER_IMAGE
-    assert pool_activations(torch.zeros(2, 3, 8, 8), "positions").shape == (2 * 64, 3)  # small maps whole
+    assert pool_activations(torch.zeros(2, 3, 8, 8), "positions").shape == (
+        2 * 64,
+        3,
+    )  # small maps whole

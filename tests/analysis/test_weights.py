@@ -76,9 +76,15 @@ def test_adjacent_layers_give_the_kernel_itself() -> None:
     np.testing.assert_array_equal(kernel, net.conv2.weight.detach()[4, 2].numpy())
     # The gradient route (used for expanded weights) agrees with the kernel where no pooling
     # stretches it: conv2 -> conv3 is a 1x1 conv behind a ReLU.
-    grad = gradient_rows(linearized(net), conn.graph, "conv2", "conv3", [4], torch.zeros(1, 3, 16, 16))
-    np.testing.assert_allclose(grad[0, :, 4, 4].numpy(), net.conv3.weight.detach()[4, :, 0, 0].numpy(), rtol=1e-6)
-    assert float(grad[0].abs().sum()) == pytest.approx(float(net.conv3.weight.detach()[4].abs().sum()), rel=1e-5)
+    grad = gradient_rows(
+        linearized(net), conn.graph, "conv2", "conv3", [4], torch.zeros(1, 3, 16, 16)
+    )
+    np.testing.assert_allclose(
+        grad[0, :, 4, 4].numpy(), net.conv3.weight.detach()[4, :, 0, 0].numpy(), rtol=1e-6
+    )
+    assert float(grad[0].abs().sum()) == pytest.approx(
+        float(net.conv3.weight.detach()[4].abs().sum()), rel=1e-5
+    )
 
 
 def test_max_pool_becomes_average_pool_and_relu_identity() -> None:
@@ -105,7 +111,9 @@ def test_directions_combine_by_linearity() -> None:
     src = ref("conv2", (0, 1.0), (3, 0.25))
     combined = conn.kernel(src, direction)
     parts = sum(
-        cd * cs * conn.kernel(unit("conv2", s), unit("conv3", d)) for d, cd in direction.terms for s, cs in src.terms
+        cd * cs * conn.kernel(unit("conv2", s), unit("conv3", d))
+        for d, cd in direction.terms
+        for s, cs in src.terms
     )
     np.testing.assert_allclose(combined, parts, rtol=1e-5, atol=1e-7)
 
@@ -149,7 +157,9 @@ def test_handler_weights_and_connections() -> None:
     assert data["layer"] == "conv1" and len(data["units"]) == 3
     norms = np.sqrt((kernel**2).sum((1, 2)))
     assert [u["channel"] for u in data["units"]] == list(np.argsort(-norms)[:3])
-    np.testing.assert_array_equal(results[inputs].arrays["kernels"][0], kernel[data["units"][0]["channel"]])
+    np.testing.assert_array_equal(
+        results[inputs].arrays["kernels"][0], kernel[data["units"][0]["channel"]]
+    )
     out = results[outputs].data
     assert out["layer"] == "conv3" and len(out["units"]) == 2
     w3 = net.conv3.weight.detach()[:, 3, 0, 0].abs().numpy()

@@ -35,12 +35,17 @@ def test_layer_names_and_module_types(name: str) -> None:
     modules = dict(model.named_modules())
     depth = len(ZOO[name].widths)
     for i in range(1, depth + 1):
-        assert isinstance(modules[f"conv{i}"], torch.nn.Conv2d) and modules[f"conv{i}"].out_channels >= 8
+        assert (
+            isinstance(modules[f"conv{i}"], torch.nn.Conv2d)
+            and modules[f"conv{i}"].out_channels >= 8
+        )
         assert isinstance(modules[f"relu{i}"], torch.nn.ReLU)
     for i in range(1, depth):
         assert isinstance(modules[f"pool{i}"], torch.nn.MaxPool2d)
     assert isinstance(modules["global_pool"], torch.nn.AdaptiveMaxPool2d)
-    assert isinstance(modules["head"], torch.nn.Linear) and modules["head"].out_features == len(ZOO[name].classes)
+    assert isinstance(modules["head"], torch.nn.Linear) and modules["head"].out_features == len(
+        ZOO[name].classes
+    )
     k = ZOO[name].kernel1
     assert k >= 5 and modules["conv1"].kernel_size == (k, k) and modules["conv1"].out_channels >= 16
     assert model(torch.zeros(2, 3, 64, 64)).shape == (2, len(ZOO[name].classes))
@@ -87,7 +92,12 @@ def test_accuracy_on_a_fresh_held_out_sample(
 ) -> None:
     model = zoo_registry.get(name)
     images, labels = fresh_images
-    preds = torch.cat([model.module(model.normalize(images[i : i + 200])).argmax(1) for i in range(0, len(images), 200)])
+    preds = torch.cat(
+        [
+            model.module(model.normalize(images[i : i + 200])).argmax(1)
+            for i in range(0, len(images), 200)
+        ]
+    )
     accuracy = float((preds == labels).float().mean())
     assert accuracy >= 0.9, f"{name}: {accuracy:.3f}"
 
@@ -105,7 +115,9 @@ def test_selectivity_measure_can_fail() -> None:
     # A conv1 whose kernels are constant over space responds equally to every orientation.
     model = build_model("shapes-a")
     with torch.no_grad():
-        model.conv1.weight.copy_(torch.rand(model.conv1.out_channels, 3, 1, 1).expand_as(model.conv1.weight))
+        model.conv1.weight.copy_(
+            torch.rand(model.conv1.out_channels, 3, 1, 1).expand_as(model.conv1.weight)
+        )
     from circuitpress.analysis.models.zoo.train import normalize
 
     assert selective_fraction(model, normalize) == 0.0
@@ -118,14 +130,23 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
 
     Fresh processes, because the claim is about the command: inside a long test process other
     tests leave torch's global state (threads, backends) as they like."""
+    import os
     import subprocess
     import sys
 
-    import os
-
     def run(out: Path, hash_seed: str) -> str:
-        cmd = [sys.executable, "-m", "circuitpress.analysis.models.zoo.train", "shapes-a", "--images", "256",
-               "--epochs", "1", "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "circuitpress.analysis.models.zoo.train",
+            "shapes-a",
+            "--images",
+            "256",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+        ]
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}  # each process hashes strings its own way
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         assert done.returncode == 0, done.stderr[-2000:]

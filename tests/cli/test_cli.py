@@ -19,7 +19,11 @@ def build(site: Path, *args: str) -> str:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_new_makes_a_site_that_builds(tmp_path):
@@ -63,7 +67,9 @@ def test_build_is_byte_identical(prose_site, tmp_path, monkeypatch):
 
 
 def test_base_url_sub_path(prose_site):
-    site = prose_site({"circuitpress.toml": '[site]\ntitle = "T"\nbase_url = "https://example.org/proj/"\n'})
+    site = prose_site(
+        {"circuitpress.toml": '[site]\ntitle = "T"\nbase_url = "https://example.org/proj/"\n'}
+    )
     build(site)
     html = (site / "_site" / "prose" / "index.html").read_text()
     for url in re.findall(r'(?:href|src)="(/[^"]*)"', html):
@@ -115,7 +121,9 @@ def test_check_writes_nothing(prose_site):
 
 
 def test_python_dash_m():
-    out = subprocess.run([sys.executable, "-m", "circuitpress", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "circuitpress", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0
     for command in ("new", "build", "serve", "publish", "check", "models"):
         assert command in out.stdout
@@ -148,7 +156,12 @@ def test_noop_rebuild_is_up_to_date_and_edits_are_not(prose_site):
     assert not build_site(site).up_to_date, "an output folder changed by hand is rebuilt"
     assert "A changed note." in (site / "_site" / "prose" / "index.html").read_text()
     assert build_site(site).up_to_date
-    assert not build_site(site, __import__("circuitpress.build.pipeline", fromlist=["BuildOptions"]).BuildOptions(drafts=True)).up_to_date
+    assert not build_site(
+        site,
+        __import__("circuitpress.build.pipeline", fromlist=["BuildOptions"]).BuildOptions(
+            drafts=True
+        ),
+    ).up_to_date
 
 
 def test_out_never_replaces_the_authors_files(prose_site, tmp_path):

@@ -6,20 +6,32 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from circuitpress.markup.refs import parse_layer_ref, parse_ref
 from circuitpress.extensions import Directive, DirectiveCall
+from circuitpress.markup.refs import parse_layer_ref, parse_ref
 from circuitpress.requests import ModelInfoRequest, Request, Result, UnitRef, unit_page_path
 
 FILE = "content/test.md"
 
 
 def model_info(*layers: tuple[str, str, int], classes: tuple[str, ...] = ("blue", "red")) -> Result:
-    return Result(data={"layers": [{"name": n, "type": t, "units": u, "shape": [u, 8, 8]} for n, t, u in layers], "classes": list(classes)})
+    return Result(
+        data={
+            "layers": [
+                {"name": n, "type": t, "units": u, "shape": [u, 8, 8]} for n, t, u in layers
+            ],
+            "classes": list(classes),
+        }
+    )
 
 
 TOY_INFO = model_info(
-    ("conv1", "Conv2d", 4), ("relu1", "ReLU", 4), ("pool1", "MaxPool2d", 4),
-    ("conv2", "Conv2d", 5), ("relu2", "ReLU", 5), ("conv3", "Conv2d", 6), ("head", "Linear", 2),
+    ("conv1", "Conv2d", 4),
+    ("relu1", "ReLU", 4),
+    ("pool1", "MaxPool2d", 4),
+    ("conv2", "Conv2d", 5),
+    ("relu2", "ReLU", 5),
+    ("conv3", "Conv2d", 6),
+    ("head", "Linear", 2),
 )
 
 
@@ -92,10 +104,18 @@ class Ctx:
         self.warnings.append((message, line))
 
 
-def make_call(directive: Directive, argument: str, options: dict[str, str] | None = None, body: str = "", line: int = 10) -> DirectiveCall:
+def make_call(
+    directive: Directive,
+    argument: str,
+    options: dict[str, str] | None = None,
+    body: str = "",
+    line: int = 10,
+) -> DirectiveCall:
     """A call as markup makes it: options converted, defaults filled, option lines recorded."""
     options = options or {}
-    call = DirectiveCall(name=directive.name, argument=argument, options={}, body=body, file=FILE, line=line)
+    call = DirectiveCall(
+        name=directive.name, argument=argument, options={}, body=body, file=FILE, line=line
+    )
     call.data["_option_lines"] = {k: line + 1 + i for i, k in enumerate(options)}
     for key, value in options.items():
         call.options[key] = directive.options[key].convert(value)

@@ -9,7 +9,13 @@ import pytest
 
 from circuitpress.directives.circuits import CircuitDirective, WeightsDirective
 from circuitpress.errors import UserError
-from circuitpress.requests import ExamplesRequest, Result, TopConnectionsRequest, UnitRef, WeightsRequest
+from circuitpress.requests import (
+    ExamplesRequest,
+    Result,
+    TopConnectionsRequest,
+    UnitRef,
+    WeightsRequest,
+)
 
 from .circuit_stubs import Ctx, make_call
 
@@ -18,10 +24,22 @@ def unit(layer: str, channel: int) -> UnitRef:
     return UnitRef("toy", layer, ((channel, 1.0),))
 
 
-def connections(layer: str | None, units: list[tuple[int, float]], expanded: bool = False) -> Result:
-    kernels = np.stack([np.full((3, 3), w / 3, np.float32) for _, w in units]) if units else np.zeros((0, 1, 1), np.float32)
+def connections(
+    layer: str | None, units: list[tuple[int, float]], expanded: bool = False
+) -> Result:
+    kernels = (
+        np.stack([np.full((3, 3), w / 3, np.float32) for _, w in units])
+        if units
+        else np.zeros((0, 1, 1), np.float32)
+    )
     return Result(
-        data={"layer": layer, "expanded": expanded, "units": [{"channel": c, "norm": abs(w), "sign": 1 if w >= 0 else -1} for c, w in units]},
+        data={
+            "layer": layer,
+            "expanded": expanded,
+            "units": [
+                {"channel": c, "norm": abs(w), "sign": 1 if w >= 0 else -1} for c, w in units
+            ],
+        },
         arrays={"kernels": kernels},
     )
 
@@ -37,7 +55,12 @@ def test_weights_pair_waits_for_layer_order_then_renders_expanded() -> None:
     assert ctx.requests[-1] == request
     kernel = np.array([[0.5, -1.0], [0.25, 0.0]], np.float32)
     ctx.results[request] = Result(
-        data={"expanded": True, "norm": 1.146, "max_abs": 1.0, "path": ["conv1", "relu1", "pool1", "conv2", "relu2", "conv3"]},
+        data={
+            "expanded": True,
+            "norm": 1.146,
+            "max_abs": 1.0,
+            "path": ["conv1", "relu1", "pool1", "conv2", "relu2", "conv3"],
+        },
         arrays={"kernel": kernel},
     )
     html = d.render(call, ctx)
@@ -111,18 +134,30 @@ def test_circuit_walks_one_layer_per_round_and_mentions_every_node() -> None:
     d.follow_up(call, ctx)
     assert TopConnectionsRequest(unit("conv2", 4), n=2) in ctx.requests
     assert TopConnectionsRequest(unit("conv2", 1), n=2) in ctx.requests
-    ctx.results[TopConnectionsRequest(unit("conv2", 4), n=2)] = connections("conv1", [(0, 0.3), (3, 0.2)])
-    ctx.results[TopConnectionsRequest(unit("conv2", 1), n=2)] = connections("conv1", [(0, -0.4), (2, 0.1)])
+    ctx.results[TopConnectionsRequest(unit("conv2", 4), n=2)] = connections(
+        "conv1", [(0, 0.3), (3, 0.2)]
+    )
+    ctx.results[TopConnectionsRequest(unit("conv2", 1), n=2)] = connections(
+        "conv1", [(0, -0.4), (2, 0.1)]
+    )
     ctx.mentions.clear()
     d.follow_up(call, ctx)
-    nodes = {unit("conv2", 4), unit("conv2", 1), unit("conv1", 0), unit("conv1", 3), unit("conv1", 2)}
+    nodes = {
+        unit("conv2", 4),
+        unit("conv2", 1),
+        unit("conv1", 0),
+        unit("conv1", 3),
+        unit("conv1", 2),
+    }
     assert nodes <= set(ctx.mentions)
     html = d.render(call, ctx)
     # Every node is a link to its unit page (usable without JS and by keyboard).
     links = re.findall(r'<a class="cp-node"[^>]*href="([^"]+)"', html)
-    assert sorted(links) == sorted(f"/units/toy/{r.layer}/{r.channel}/" for r in nodes | {unit("conv3", 2)})
+    assert sorted(links) == sorted(
+        f"/units/toy/{r.layer}/{r.channel}/" for r in nodes | {unit("conv3", 2)}
+    )
     assert html.count('class="cp-edge ') == 6
-    assert 'cp-edge-negative' in html and 'cp-edge-positive' in html
+    assert "cp-edge-negative" in html and "cp-edge-positive" in html
     assert re.search(r'data-kernel="\[\[0\.2667,', html)
     assert "<figcaption>A circuit.</figcaption>" in html
 
@@ -135,7 +170,11 @@ def test_circuit_units_option_is_checked_against_the_layer() -> None:
     ctx.results[TopConnectionsRequest(unit("conv2", 1), n=4)] = connections("conv1", [(0, 1.0)])
     with pytest.raises(UserError) as err:
         d.follow_up(call, ctx)
-    assert err.value.line == 4 and "':units:'" in err.value.message and "no unit 9" in err.value.message
+    assert (
+        err.value.line == 4
+        and "':units:'" in err.value.message
+        and "no unit 9" in err.value.message
+    )
 
 
 def test_circuit_chosen_units_use_their_weights() -> None:
@@ -145,10 +184,16 @@ def test_circuit_chosen_units_use_their_weights() -> None:
     d.plan(call, ctx)
     ctx.results[TopConnectionsRequest(unit("conv2", 1), n=4)] = connections("conv1", [(0, 1.0)])
     d.follow_up(call, ctx)
-    wanted = [WeightsRequest(unit("conv1", 3), unit("conv2", 1)), WeightsRequest(unit("conv1", 0), unit("conv2", 1))]
+    wanted = [
+        WeightsRequest(unit("conv1", 3), unit("conv2", 1)),
+        WeightsRequest(unit("conv1", 0), unit("conv2", 1)),
+    ]
     assert all(w in ctx.requests for w in wanted)
     for w, k in zip(wanted, (-1.0, 2.0)):
-        ctx.results[w] = Result(data={"norm": abs(k) * 3, "expanded": False}, arrays={"kernel": np.full((3, 3), k, np.float32)})
+        ctx.results[w] = Result(
+            data={"norm": abs(k) * 3, "expanded": False},
+            arrays={"kernel": np.full((3, 3), k, np.float32)},
+        )
     html = d.render(call, ctx)
     assert 'data-src="toy/conv1:3"' in html and 'data-src="toy/conv1:0"' in html
     assert 'data-weight="-3"' in html

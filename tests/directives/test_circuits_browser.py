@@ -20,8 +20,14 @@ from .circuit_stubs import Ctx, make_call
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ASSETS = Path(__file__).resolve().parents[2] / "circuitpress" / "themes" / "distill" / "assets"
 
 
@@ -34,15 +40,30 @@ def circuit_html() -> str:
     ctx = Ctx()
     call = make_call(d, "conv2:1", {"inputs": "3"})
     d.plan(call, ctx)
-    kernels = np.stack([np.arange(9, dtype=np.float32).reshape(3, 3) - 4, np.eye(3, dtype=np.float32), -np.ones((3, 3), np.float32)])
+    kernels = np.stack(
+        [
+            np.arange(9, dtype=np.float32).reshape(3, 3) - 4,
+            np.eye(3, dtype=np.float32),
+            -np.ones((3, 3), np.float32),
+        ]
+    )
     ctx.results[TopConnectionsRequest(unit("conv2", 1), n=3)] = Result(
-        data={"layer": "conv1", "expanded": False, "units": [
-            {"channel": 2, "norm": 7.7, "sign": -1}, {"channel": 0, "norm": 1.7, "sign": 1}, {"channel": 3, "norm": 3.0, "sign": -1}]},
+        data={
+            "layer": "conv1",
+            "expanded": False,
+            "units": [
+                {"channel": 2, "norm": 7.7, "sign": -1},
+                {"channel": 0, "norm": 1.7, "sign": 1},
+                {"channel": 3, "norm": 3.0, "sign": -1},
+            ],
+        },
         arrays={"kernels": kernels},
     )
     for c in (1, 2, 0, 3):
         layer = "conv2" if c == 1 else "conv1"
-        ctx.results[ExamplesRequest(unit(layer, c))] = Result(arrays={"images": np.zeros((4, 8, 8, 3), np.float32)})
+        ctx.results[ExamplesRequest(unit(layer, c))] = Result(
+            arrays={"images": np.zeros((4, 8, 8, 3), np.float32)}
+        )
     return d.render(call, ctx)
 
 
@@ -66,7 +87,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for layer, c in (("conv2", 1), ("conv1", 2), ("conv1", 0), ("conv1", 3)):
         folder = root / "units" / "toy" / layer / str(c)
         folder.mkdir(parents=True)
-        (folder / "index.html").write_text(f"<!doctype html><title>{layer}:{c}</title><h1>unit {layer}:{c}</h1>")
+        (folder / "index.html").write_text(
+            f"<!doctype html><title>{layer}:{c}</title><h1>unit {layer}:{c}</h1>"
+        )
     handler = functools.partial(_Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -157,7 +180,12 @@ def test_without_javascript_nodes_are_plain_links(browser, served) -> None:  # t
     page = context.new_page()
     page.goto(served)
     hrefs = page.eval_on_selector_all("a.cp-node", "els => els.map(e => e.getAttribute('href'))")
-    assert sorted(hrefs) == ["/units/toy/conv1/0/", "/units/toy/conv1/2/", "/units/toy/conv1/3/", "/units/toy/conv2/1/"]
+    assert sorted(hrefs) == [
+        "/units/toy/conv1/0/",
+        "/units/toy/conv1/2/",
+        "/units/toy/conv1/3/",
+        "/units/toy/conv2/1/",
+    ]
     page.click('.cp-node[data-node="toy/conv1:2"] image')
     page.wait_for_url("**/units/toy/conv1/2/")
     context.close()

@@ -9,7 +9,7 @@ from circuitpress.directives.claims import ClaimDirective, expectation
 from circuitpress.directives.tuning import TuningDirective
 from circuitpress.directives.universality import UniversalityDirective
 from circuitpress.errors import UserError
-from circuitpress.requests import ClaimRequest, Result, TuningRequest, UniversalityRequest, UnitRef
+from circuitpress.requests import ClaimRequest, Result, TuningRequest, UnitRef, UniversalityRequest
 
 from .circuit_stubs import Ctx, make_call
 
@@ -39,9 +39,19 @@ def run_claim(before: float, after: float, expect: str) -> tuple[str, Ctx]:
     d.plan(call, ctx)
     d.follow_up(call, ctx)
     request = ctx.requests[-1]
-    assert request == ClaimRequest("toy", "toy/conv2:1", ablate=(UnitRef("toy", "conv1", ((0, 1.0), (3, 1.0))),))
+    assert request == ClaimRequest(
+        "toy", "toy/conv2:1", ablate=(UnitRef("toy", "conv1", ((0, 1.0), (3, 1.0))),)
+    )
     change = (after - before) / abs(before)
-    ctx.results[request] = Result(data={"before": before, "after": after, "change": change, "measure": "toy/conv2:1", "samples": 96})
+    ctx.results[request] = Result(
+        data={
+            "before": before,
+            "after": after,
+            "change": change,
+            "measure": "toy/conv2:1",
+            "samples": 96,
+        }
+    )
     return d.render(call, ctx), ctx
 
 
@@ -57,7 +67,14 @@ def test_class_accuracy_says_how_many_images_of_the_class_it_measured() -> None:
     ctx = Ctx()
     d.plan(call, ctx)
     d.follow_up(call, ctx)
-    data = {"before": 0.9, "after": 0.5, "change": -0.44, "measure": "accuracy:red", "samples": 96, "measured": 41}
+    data = {
+        "before": 0.9,
+        "after": 0.5,
+        "change": -0.44,
+        "measure": "accuracy:red",
+        "samples": 96,
+        "measured": 41,
+    }
     ctx.results[ctx.requests[-1]] = Result(data=data)
     html = d.render(call, ctx)
     assert "the accuracy on the 41 images of class ‘red’ among 96 dataset images" in html
@@ -74,15 +91,45 @@ def test_a_claim_that_fails_warns_with_its_line() -> None:
 @pytest.mark.parametrize(
     "options, option, message",
     [
-        ({"ablate": "toy/conv1:0,7", "measure": "conv2:1", "expect": "decrease"}, "ablate", "has no unit 7"),
-        ({"ablate-weights": "conv2:1 -> conv1:0", "measure": "conv2:1", "expect": "decrease"}, "ablate-weights", "comes after"),
-        ({"ablate-weights": "conv1:1 -> conv3:0", "measure": "conv3:0", "expect": "decrease"}, "ablate-weights", "no single kernel"),
-        ({"ablate": "toy/conv1:0", "measure": "accuracy:green", "expect": "decrease"}, "measure", "no class 'green'"),
-        ({"ablate": "toy/conv1:a,b", "measure": "conv2:1", "expect": "decrease"}, "ablate", "bad units"),
-        ({"ablate-weights": "conv1:1 -> other/conv2:0", "measure": "conv2:0", "expect": "decrease"}, "ablate-weights", "different models"),
+        (
+            {"ablate": "toy/conv1:0,7", "measure": "conv2:1", "expect": "decrease"},
+            "ablate",
+            "has no unit 7",
+        ),
+        (
+            {"ablate-weights": "conv2:1 -> conv1:0", "measure": "conv2:1", "expect": "decrease"},
+            "ablate-weights",
+            "comes after",
+        ),
+        (
+            {"ablate-weights": "conv1:1 -> conv3:0", "measure": "conv3:0", "expect": "decrease"},
+            "ablate-weights",
+            "no single kernel",
+        ),
+        (
+            {"ablate": "toy/conv1:0", "measure": "accuracy:green", "expect": "decrease"},
+            "measure",
+            "no class 'green'",
+        ),
+        (
+            {"ablate": "toy/conv1:a,b", "measure": "conv2:1", "expect": "decrease"},
+            "ablate",
+            "bad units",
+        ),
+        (
+            {
+                "ablate-weights": "conv1:1 -> other/conv2:0",
+                "measure": "conv2:0",
+                "expect": "decrease",
+            },
+            "ablate-weights",
+            "different models",
+        ),
     ],
 )
-def test_bad_claims_name_the_option_and_its_line(options: dict[str, str], option: str, message: str) -> None:
+def test_bad_claims_name_the_option_and_its_line(
+    options: dict[str, str], option: str, message: str
+) -> None:
     d, call = claim_call(options)
     ctx = Ctx()
     with pytest.raises(UserError) as err:
@@ -106,7 +153,14 @@ def test_unknown_stimulus_is_a_bad_option_value() -> None:
     with pytest.raises(ValueError, match="unknown stimulus 'texture'"):
         make_call(TuningDirective(), "conv2:1", {"stimulus": "texture"})
     with pytest.raises(ValueError, match="unknown stimulus"):
-        claim_call({"ablate": "toy/conv1:0", "measure": "conv2:1", "expect": "decrease", "stimulus": "noise"})
+        claim_call(
+            {
+                "ablate": "toy/conv1:0",
+                "measure": "conv2:1",
+                "expect": "decrease",
+                "stimulus": "noise",
+            }
+        )
 
 
 def test_tuning_renders_a_line_plot_with_stimuli() -> None:
@@ -119,7 +173,12 @@ def test_tuning_renders_a_line_plot_with_stimuli() -> None:
     values = [30.0 * i for i in range(12)]
     response = [float(np.cos(np.radians(v - 120))) for v in values]
     ctx.results[request] = Result(
-        data={"axes": [{"name": "colour", "values": values, "unit": "hue, degrees"}], "response": response, "position": [4, 4], "variants": 1},
+        data={
+            "axes": [{"name": "colour", "values": values, "unit": "hue, degrees"}],
+            "response": response,
+            "position": [4, 4],
+            "variants": 1,
+        },
         arrays={"stimuli": np.zeros((12, 8, 8, 3), np.float32)},
     )
     html = d.render(call, ctx)
@@ -156,7 +215,16 @@ def test_universality_renders_pairs_strongest_first() -> None:
     request = UniversalityRequest("toy", "conv1", "toy2", "conv1")
     assert ctx.requests == [request] and ctx.layers == [("toy", "conv1"), ("toy2", "conv1")]
     ctx.results[request] = Result(
-        data={"pairs": [{"a": 1, "b": 3, "r": 0.934}, {"a": 0, "b": 0, "r": 0.5}, {"a": 2, "b": 1, "r": 0.1}], "mean_matched": 0.5113, "samples": 64, "best_a": []},
+        data={
+            "pairs": [
+                {"a": 1, "b": 3, "r": 0.934},
+                {"a": 0, "b": 0, "r": 0.5},
+                {"a": 2, "b": 1, "r": 0.1},
+            ],
+            "mean_matched": 0.5113,
+            "samples": 64,
+            "best_a": [],
+        },
     )
     ctx.mentions.clear()
     d.follow_up(call, ctx)

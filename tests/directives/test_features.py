@@ -11,12 +11,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from circuitpress.config import SiteConfig
-from circuitpress.directives.features import thumbnail_request, unit_chip, unit_page_context, unit_page_requests
-from circuitpress.errors import UserError
-from circuitpress.markup.page import Markup
-from circuitpress.extensions import default_registry
 from circuitpress.build.plan import PagePlanner
+from circuitpress.config import SiteConfig
+from circuitpress.directives.features import (
+    thumbnail_request,
+    unit_chip,
+    unit_page_context,
+    unit_page_requests,
+)
+from circuitpress.errors import UserError
+from circuitpress.extensions import default_registry
+from circuitpress.markup.page import Markup
 from circuitpress.requests import (
     ExamplesRequest,
     FeatureVisRequest,
@@ -42,12 +47,24 @@ def fake_result(request: Request) -> Result:
     if isinstance(request, ExamplesRequest):
         k = request.k
         return Result(
-            data={"values": [9.0 - i for i in range(k)], "indices": list(range(100, 100 + k)), "boxes": [[0, 0, 16, 16]] * k},
-            arrays={"images": rng.random((k, 16, 16, 3), dtype=np.float32), "heatmaps": rng.random((k, 16, 16), dtype=np.float32)},
+            data={
+                "values": [9.0 - i for i in range(k)],
+                "indices": list(range(100, 100 + k)),
+                "boxes": [[0, 0, 16, 16]] * k,
+            },
+            arrays={
+                "images": rng.random((k, 16, 16, 3), dtype=np.float32),
+                "heatmaps": rng.random((k, 16, 16), dtype=np.float32),
+            },
         )
     if isinstance(request, TopConnectionsRequest):
-        units = [{"channel": c, "norm": 1.0 / (c + 1), "sign": 1 if c % 2 else -1} for c in range(3)]
-        return Result(data={"layer": "conv1", "expanded": False, "units": units}, arrays={"kernels": rng.standard_normal((3, 3, 3)).astype(np.float32)})
+        units = [
+            {"channel": c, "norm": 1.0 / (c + 1), "sign": 1 if c % 2 else -1} for c in range(3)
+        ]
+        return Result(
+            data={"layer": "conv1", "expanded": False, "units": units},
+            arrays={"kernels": rng.standard_normal((3, 3, 3)).astype(np.float32)},
+        )
     raise AssertionError(request)
 
 
@@ -80,7 +97,11 @@ class Services:
 
     def thumbnail_url(self, ref: UnitRef) -> str | None:
         channel = ref.channel_ref() or ref
-        return f"/assets/thumb-{channel.layer}-{channel.unit_text}.png" if channel in self.pages or ref.is_direction else None
+        return (
+            f"/assets/thumb-{channel.layer}-{channel.unit_text}.png"
+            if channel in self.pages or ref.is_direction
+            else None
+        )
 
     def warn(self, message: str, line: int, hint: str | None = None) -> None:
         raise AssertionError(message)
@@ -102,12 +123,20 @@ def build(markup: Markup, body: str) -> tuple[str, PagePlanner, Services]:
 
 
 def test_feature_figure(markup: Markup) -> None:
-    html, planner, services = build(markup, ":::{feature} conv2:7\n:steps: 32\n:size: 48\n:diversity: 2\nA *curve* detector.\n:::\n")
-    assert planner.requests == [FeatureVisRequest(UnitRef("m", "conv2", ((7, 1.0),)), size=48, steps=32, diversity=2)]
+    html, planner, services = build(
+        markup,
+        ":::{feature} conv2:7\n:steps: 32\n:size: 48\n:diversity: 2\nA *curve* detector.\n:::\n",
+    )
+    assert planner.requests == [
+        FeatureVisRequest(UnitRef("m", "conv2", ((7, 1.0),)), size=48, steps=32, diversity=2)
+    ]
     assert '<figure class="cp-feature"' in html
     imgs = re.findall(r"<img [^>]*>", html)
     assert len(imgs) == 2
-    assert all('width="96" height="96"' in i and 'alt="feature visualization of m/conv2:7' in i for i in imgs)
+    assert all(
+        'width="96" height="96"' in i and 'alt="feature visualization of m/conv2:7' in i
+        for i in imgs
+    )
     assert "<em>curve</em>" in html and "<figcaption" in html
     assert 'href="/units/m/conv2/7/"' in html
     assert services.images[0][1] == (48, 48, 3)
@@ -123,7 +152,9 @@ def test_negative_direction_is_escaped_and_unlinked(markup: Markup) -> None:
 
 def test_examples_figure(markup: Markup) -> None:
     html, planner, services = build(markup, "```{examples} conv3:4@2,1\n:k: 5\n:crop: false\n```\n")
-    assert planner.requests == [ExamplesRequest(UnitRef("m", "conv3", ((4, 1.0),), (2, 1)), k=5, crop=False)]
+    assert planner.requests == [
+        ExamplesRequest(UnitRef("m", "conv3", ((4, 1.0),), (2, 1)), k=5, crop=False)
+    ]
     assert html.count('class="cp-example"') == 5
     assert ">9<" in html and ">5<" in html  # the values are shown
     assert 'alt="dataset example 100 of m/conv3:4@2,1' in html
@@ -152,7 +183,9 @@ def test_unit_chip_and_card(markup: Markup) -> None:
         ("colour", "red", "unknown option ':colour:'"),
     ],
 )
-def test_bad_options_name_file_line_and_option(markup: Markup, option: str, value: str, words: str) -> None:
+def test_bad_options_name_file_line_and_option(
+    markup: Markup, option: str, value: str, words: str
+) -> None:
     body = f"Text.\n\n:::{{feature}} conv1:2\n:seed: 3\n:{option}: {value}\n:::\n"
     with pytest.raises(UserError) as info:
         build(markup, body)
@@ -164,15 +197,24 @@ def test_bad_options_name_file_line_and_option(markup: Markup, option: str, valu
 
 
 def test_examples_k_out_of_range(markup: Markup) -> None:
-    with pytest.raises(UserError, match=r"content/a.md:\d+: bad value for option ':k:'.*from 1 to 64"):
+    with pytest.raises(
+        UserError, match=r"content/a.md:\d+: bad value for option ':k:'.*from 1 to 64"
+    ):
         build(markup, ":::{examples} conv1:2\n:k: 500\n:::\n")
 
 
 def test_unit_page_requests_and_context() -> None:
     ref = UnitRef("m", "conv2", ((5, 1.0),))
     requests = unit_page_requests(ref)
-    kinds = [(type(r).__name__, getattr(r, "negative", None), getattr(r, "diversity", None)) for r in requests]
-    assert kinds[:3] == [("FeatureVisRequest", False, 1), ("FeatureVisRequest", True, 1), ("FeatureVisRequest", False, 4)]
+    kinds = [
+        (type(r).__name__, getattr(r, "negative", None), getattr(r, "diversity", None))
+        for r in requests
+    ]
+    assert kinds[:3] == [
+        ("FeatureVisRequest", False, 1),
+        ("FeatureVisRequest", True, 1),
+        ("FeatureVisRequest", False, 4),
+    ]
     assert requests[0] == thumbnail_request(ref)
     assert requests[3] == ExamplesRequest(ref, k=12)
     assert {(r.direction, r.n) for r in requests[4:]} == {("inputs", 8), ("outputs", 8)}  # type: ignore[attr-defined]
@@ -200,7 +242,12 @@ def test_unit_template_renders(tmp_path: Path) -> None:
     theme = Theme(load_config(tmp_path))
     ref = UnitRef("m", "conv2", ((5, 1.0),))
     services = Services(unit_page_requests(ref), {ref})
-    html = theme.render_template("unit.html", unit_page_context(ref, services, [{"title": "Curves &amp; co", "url": "/curves/", "file": "x"}]))
+    html = theme.render_template(
+        "unit.html",
+        unit_page_context(
+            ref, services, [{"title": "Curves &amp; co", "url": "/curves/", "file": "x"}]
+        ),
+    )
     assert "<h1>conv2:5</h1>" in html
     assert html.count('class="cp-example"') == 12
     assert 'href="/curves/"' in html and "Strongest inputs" in html and "Mentioned in" in html
@@ -210,8 +257,14 @@ def test_unit_template_renders(tmp_path: Path) -> None:
 # --- in a real browser ------------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ASSETS = Path(__file__).resolve().parents[2] / "circuitpress/themes/distill/assets"
 
 

@@ -28,7 +28,19 @@ def build_article(tmp_path: Path, name: str) -> str:
         shutil.copy(ROOT / file, site / file)
     shutil.copy(ROOT / "content" / f"{name}.md", site / "content" / f"{name}.md")
     out = subprocess.run(
-        [sys.executable, "-m", "circuitpress", "build", str(site), "--strict", "--jobs", "1", "--device", "cpu", "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "circuitpress",
+            "build",
+            str(site),
+            "--strict",
+            "--jobs",
+            "1",
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -63,7 +75,7 @@ def test_curve_circuit_claims_all_hold(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_universality_figures_carry_correlations(tmp_path: Path) -> None:
     html = build_article(tmp_path, "universality")
-    figures = re.findall(r'<figure[^>]*cp-universality.*?</figure>', html, flags=re.S)
+    figures = re.findall(r"<figure[^>]*cp-universality.*?</figure>", html, flags=re.S)
     assert len(figures) == directive_count("universality", "universality") >= 3
     for figure in figures:
         values = [float(v) for v in re.findall(r'data-correlation="([-0-9.]+)"', figure)]

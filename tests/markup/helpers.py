@@ -9,7 +9,6 @@ from typing import Any
 
 from circuitpress.config import SiteConfig
 from circuitpress.directives import figure
-from circuitpress.markup import Markup, ParsedPage, RenderedPage
 from circuitpress.extensions import (
     Directive,
     DirectiveCall,
@@ -19,6 +18,7 @@ from circuitpress.extensions import (
     choice,
     integer,
 )
+from circuitpress.markup import Markup, ParsedPage, RenderedPage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -129,7 +129,9 @@ def markup(root: Path = FIXTURES, base_url: str = "https://example.org/notes/") 
     return Markup(config, registry())
 
 
-def parse(source: str, file: str = "content/page.md", m: Markup | None = None) -> tuple[ParsedPage, FakePlan]:
+def parse(
+    source: str, file: str = "content/page.md", m: Markup | None = None
+) -> tuple[ParsedPage, FakePlan]:
     plans: list[FakePlan] = []
 
     def plan(meta: Any) -> FakePlan:

@@ -39,7 +39,9 @@ def test_a_file_is_parsed_once(tmp_path: Path, monkeypatch) -> None:  # type: ig
     path.write_text(BIB, encoding="utf-8")
     calls = []
     real = bibliography.parse_bib
-    monkeypatch.setattr(bibliography, "parse_bib", lambda text, display: calls.append(1) or real(text, display))
+    monkeypatch.setattr(
+        bibliography, "parse_bib", lambda text, display: calls.append(1) or real(text, display)
+    )
     first = load_bib(path, "refs.bib")
     second = load_bib(path, "refs.bib")
     assert first is second and len(calls) == 1

@@ -16,19 +16,54 @@ HEAD = "---\ntitle: A page\n---\n"  # three lines: the body starts on line 4
 # (id, source, line, words the message must contain)
 CASES = [
     ("yaml-syntax", "---\ntitle: A page\nauthors: [Ada\n---\nText.\n", 3, "not valid YAML"),
-    ("yaml-syntax-mid", "---\ntitle: x\n  bad: indent: here\ndraft: false\n---\n", 3, "not valid YAML"),
+    (
+        "yaml-syntax-mid",
+        "---\ntitle: x\n  bad: indent: here\ndraft: false\n---\n",
+        3,
+        "not valid YAML",
+    ),
     ("no-front-matter", "Just text.\n", 1, "no front matter"),
     ("unclosed-front-matter", "---\ntitle: x\n\nText.\n", 1, "never closed"),
     ("missing-title", "---\ndescription: d\n---\n", 1, "no 'title'"),
-    ("unknown-key", "---\ntitle: x\npublised: 2020-01-01\n---\n", 3, "unknown front matter key 'publised'"),
-    ("bad-date", "---\ntitle: x\ndraft: false\npublished: last spring\n---\n", 4, "'published' is not a date"),
+    (
+        "unknown-key",
+        "---\ntitle: x\npublised: 2020-01-01\n---\n",
+        3,
+        "unknown front matter key 'publised'",
+    ),
+    (
+        "bad-date",
+        "---\ntitle: x\ndraft: false\npublished: last spring\n---\n",
+        4,
+        "'published' is not a date",
+    ),
     ("impossible-date", "---\ntitle: x\nupdated: 2020-02-30\n---\n", 3, "'updated'"),
     ("bad-type", "---\ntitle: x\ndraft: maybe\n---\n", 3, "'draft' must be true or false"),
-    ("bad-authors", "---\ntitle: x\nauthors:\n  - {name: A, email: a@b}\n---\n", 3, "bad key 'email'"),
-    ("missing-bib-file", "---\ntitle: x\nbibliography: [nope.bib]\n---\n", 3, "'nope.bib' not found"),
-    ("unknown-directive", HEAD + "\n:::{figur} img/red.png\n:::\n", 5, "unknown directive '{figur}'"),
+    (
+        "bad-authors",
+        "---\ntitle: x\nauthors:\n  - {name: A, email: a@b}\n---\n",
+        3,
+        "bad key 'email'",
+    ),
+    (
+        "missing-bib-file",
+        "---\ntitle: x\nbibliography: [nope.bib]\n---\n",
+        3,
+        "'nope.bib' not found",
+    ),
+    (
+        "unknown-directive",
+        HEAD + "\n:::{figur} img/red.png\n:::\n",
+        5,
+        "unknown directive '{figur}'",
+    ),
     ("unknown-directive-backticks", HEAD + "\n```{nope}\n```\n", 5, "unknown directive '{nope}'"),
-    ("unknown-option", HEAD + ":::{probe} x\n:count: 2\n:mdoe: fast\n:::\n", 6, "unknown option ':mdoe:'"),
+    (
+        "unknown-option",
+        HEAD + ":::{probe} x\n:count: 2\n:mdoe: fast\n:::\n",
+        6,
+        "unknown option ':mdoe:'",
+    ),
     ("bad-option-value", HEAD + ":::{probe} x\n:count: 99\n:::\n", 5, "':count:'"),
     ("bad-option-choice", HEAD + ":::{probe} x\n:mode: medium\n:::\n", 5, "':mode:'"),
     ("bad-layout", HEAD + ":::{note}\n:layout: wide\n:::\n", 5, "':layout:'"),
@@ -41,28 +76,73 @@ CASES = [
     ("nested-same-length", HEAD + ":::{note}\n:::{probe} x\ninner\n:::\n:::\n", 5, "never closed"),
     ("stray-closing-colons", HEAD + "Text.\n\n:::\n", 6, "closes nothing"),
     ("unknown-role", HEAD + "Line 4.\nSee {chp}`conv2:7` here.\n", 5, "unknown role '{chp}'"),
-    ("unknown-role-in-table", HEAD + "| a | b |\n|---|---|\n| 1 | {nope}`x` |\n", 6, "unknown role '{nope}'"),
+    (
+        "unknown-role-in-table",
+        HEAD + "| a | b |\n|---|---|\n| 1 | {nope}`x` |\n",
+        6,
+        "unknown role '{nope}'",
+    ),
     ("unknown-role-in-quote", HEAD + "> quote\n> {nope}`x`\n", 5, "unknown role '{nope}'"),
     ("unknown-role-after-math", HEAD + "A\nB $x$ C\n{nope}`x`\n", 6, "unknown role '{nope}'"),
-    ("unknown-role-in-caption", HEAD + ":::{probe} x\nA {nope}`y`.\n:::\n", 5, "unknown role '{nope}'"),
-    ("unknown-cite", HEAD + "\nAs shown {cite}`olah2020zom`.\n", 5, "unknown citation key 'olah2020zom'"),
+    (
+        "unknown-role-in-caption",
+        HEAD + ":::{probe} x\nA {nope}`y`.\n:::\n",
+        5,
+        "unknown role '{nope}'",
+    ),
+    (
+        "unknown-cite",
+        HEAD + "\nAs shown {cite}`olah2020zom`.\n",
+        5,
+        "unknown citation key 'olah2020zom'",
+    ),
     ("empty-cite", HEAD + "Empty {cite}` , `.\n", 4, "empty citation"),
-    ("unknown-numref", HEAD + ":::{probe} x\n:name: fig-a\n:::\n\nSee {numref}`fig-b`.\n", 8, "unknown label 'fig-b'"),
-    ("numref-unnumbered", HEAD + ":::{note}\n:name: n1\nx\n:::\n{numref}`n1`\n", 8, "not a numbered figure"),
-    ("duplicate-label", HEAD + ":::{probe} a\n:name: fig-a\n:::\n:::{probe} b\n:name: fig-a\n:::\n", 8, "duplicate label 'fig-a'"),
+    (
+        "unknown-numref",
+        HEAD + ":::{probe} x\n:name: fig-a\n:::\n\nSee {numref}`fig-b`.\n",
+        8,
+        "unknown label 'fig-b'",
+    ),
+    (
+        "numref-unnumbered",
+        HEAD + ":::{note}\n:name: n1\nx\n:::\n{numref}`n1`\n",
+        8,
+        "not a numbered figure",
+    ),
+    (
+        "duplicate-label",
+        HEAD + ":::{probe} a\n:name: fig-a\n:::\n:::{probe} b\n:name: fig-a\n:::\n",
+        8,
+        "duplicate label 'fig-a'",
+    ),
     ("bad-math-inline", HEAD + "\nok $x$ then\nbad $x^$ here.\n", 6, "bad math"),
     ("bad-math-block", HEAD + "\n$$\n\\frac{a}{b\n$$\n", 5, "unclosed '{'"),
     ("unknown-latex-command", HEAD + "$\\foo{x}$\n", 4, "unknown LaTeX command \\foo"),
     ("bad-math-in-footnote", HEAD + "A[^n].\n\n[^n]: Bad $a^$.\n", 6, "bad math"),
-    ("missing-image", HEAD + "\n:::{figure} img/blue.png\n:::\n", 5, "image 'img/blue.png' not found"),
+    (
+        "missing-image",
+        HEAD + "\n:::{figure} img/blue.png\n:::\n",
+        5,
+        "image 'img/blue.png' not found",
+    ),
     ("not-an-image", HEAD + ":::{figure} notes.txt\n:::\n", 4, "not an image"),
-    ("image-outside-site", HEAD + ":::{figure} ../../secret.png\n:::\n", 4, "leaves the site folder"),
+    (
+        "image-outside-site",
+        HEAD + ":::{figure} ../../secret.png\n:::\n",
+        4,
+        "leaves the site folder",
+    ),
     ("footnote-twice", HEAD + "A[^n].\n\n[^n]: One.\n\n[^n]: Two.\n", 8, "defined twice"),
     ("doi-not-a-doi", "---\ntitle: T\ndoi: my paper\n---\n", 3, "is not a DOI"),
     ("doi-with-brace", "---\ntitle: T\ndoi: 10.1234/a}b\n---\n", 3, "is not a DOI"),
     ("footnote-undefined", HEAD + "One.\n\nA[^nope] b.\n", 6, "footnote [^nope] is not defined"),
     ("footnote-typo", HEAD + "A[^note] b.\n\n[^notes]: Text.\n", 4, "did you mean [^notes]"),
-    ("footnote-undefined-in-footnote", HEAD + "A[^n].\n\n[^n]: See [^m].\n", 6, "[^m] is not defined"),
+    (
+        "footnote-undefined-in-footnote",
+        HEAD + "A[^n].\n\n[^n]: See [^m].\n",
+        6,
+        "[^m] is not defined",
+    ),
 ]
 
 
@@ -105,7 +185,9 @@ def test_did_you_mean_hints() -> None:
     for source, expected in cases.items():
         with pytest.raises(UserError) as info:
             build(source, file=FILE)
-        assert info.value.hint and "did you mean" in info.value.hint and expected in info.value.hint, info.value
+        assert (
+            info.value.hint and "did you mean" in info.value.hint and expected in info.value.hint
+        ), info.value
 
 
 def test_unknown_option_lists_the_directives_options() -> None:
@@ -129,7 +211,9 @@ def test_bibtex_syntax_error_names_the_bib_file_and_line(tmp_path: Path) -> None
 
 def test_page_bibliography_error_names_that_file(tmp_path: Path) -> None:
     (tmp_path / "refs").mkdir()
-    (tmp_path / "refs" / "extra.bib").write_text("@misc{a, title={A}}\n@misc{a, title={Again}}\n", encoding="utf-8")
+    (tmp_path / "refs" / "extra.bib").write_text(
+        "@misc{a, title={A}}\n@misc{a, title={Again}}\n", encoding="utf-8"
+    )
     m = markup(tmp_path)
     with pytest.raises(UserError) as info:
         build("---\ntitle: x\nbibliography: refs/extra.bib\n---\n", file=FILE, m=m)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from circuitpress.errors import UserError
-from circuitpress.markup import FrontMatter, ParsedPage, slug_of
 from circuitpress.extensions import Directive, DirectiveCall
+from circuitpress.markup import FrontMatter, ParsedPage, slug_of
 
 from .helpers import FakeServices, build, markup, parse
 
@@ -18,7 +18,12 @@ HEAD = "---\ntitle: A page\n---\n"
 
 @pytest.mark.parametrize(
     "file,slug",
-    [("content/curves.md", "curves"), ("content/index.md", ""), ("content/a/b.md", "a/b"), ("content/a/index.md", "a")],
+    [
+        ("content/curves.md", "curves"),
+        ("content/index.md", ""),
+        ("content/a/b.md", "a/b"),
+        ("content/a/index.md", "a"),
+    ],
 )
 def test_slugs(file: str, slug: str) -> None:
     assert slug_of(file) == slug
@@ -38,7 +43,10 @@ def test_parse_gives_meta_calls_and_plans_in_document_order() -> None:
     assert [a.name for a in page.meta.authors] == ["Ada Lovelace", "Alan Turing"]
     assert page.meta.authors[1].affiliation == "NPL"
     assert plan.default_model == "shapes-a"  # plan(meta) got the parsed front matter
-    assert [(c.name, c.argument, c.line) for c in page.calls] == [("probe", "outer", 11), ("probe", "inner", 13)]
+    assert [(c.name, c.argument, c.line) for c in page.calls] == [
+        ("probe", "outer", 11),
+        ("probe", "inner", 13),
+    ]
     assert page.calls[0].option_line("count") == 12
     assert plan.requests == [("probe", "outer", 2), ("probe", "inner", 3)]
     assert plan.mentions == [("conv1:0", 9), ("conv2:1", 17)]
@@ -70,14 +78,22 @@ def test_render_context_offers_services_and_markups_own_parts() -> None:
 
     m = markup()
     m.registry.add_directive(Spy)
-    page, _ = parse(HEAD + ":::{probe} a\n:name: fig-a\nA.\n:::\n:::{spy}\n:name: fig-b\nB *caption*.\n:::\n", m=m)
+    page, _ = parse(
+        HEAD + ":::{probe} a\n:name: fig-a\nA.\n:::\n:::{spy}\n:name: fig-b\nB *caption*.\n:::\n",
+        m=m,
+    )
     services = FakeServices(page.file)
     out = m.render(page, services)
     assert seen["file"] == "content/page.md"
     assert seen["url"] == "/base/units/m/conv1/3/"
     assert seen["number"] == 2 and seen["own"] == 2
-    assert seen["caption"] == '<figcaption><span class="cp-fignum">Figure 2:</span> B <em>caption</em>.</figcaption>'
-    assert seen["markdown"].startswith("Some <em>text</em> citing <a class=\"cp-cite\" href=\"#ref-godel1931\"")
+    assert (
+        seen["caption"]
+        == '<figcaption><span class="cp-fignum">Figure 2:</span> B <em>caption</em>.</figcaption>'
+    )
+    assert seen["markdown"].startswith(
+        'Some <em>text</em> citing <a class="cp-cite" href="#ref-godel1931"'
+    )
     assert services.warnings == [("careful", 8)]
     # the citation made while rendering still reaches the reference list
     assert [r.key for r in out.references] == ["godel1931"]
@@ -91,7 +107,9 @@ def test_caption_is_empty_without_number_or_body() -> None:
 def test_labelled_figure_without_caption_is_numbered() -> None:
     out = build(HEAD + ":::{probe} a\n:name: fig-x\n:::\n{numref}`fig-x`\n")
     assert '<a class="cp-numref" href="#fig-x">Figure 1</a>' in out.body_html
-    assert '<span class="cp-fignum">Figure 1</span></figcaption>' in out.body_html  # no dangling colon
+    assert (
+        '<span class="cp-fignum">Figure 1</span></figcaption>' in out.body_html
+    )  # no dangling colon
 
 
 def test_citation_box_bibtex() -> None:
@@ -118,7 +136,10 @@ def test_citation_box_without_full_base_url_has_no_note(tmp_path: Any) -> None:
 
 
 def test_word_count_counts_prose_not_markup() -> None:
-    out = build(HEAD + "One two three.\n\n## Four five\n\n:::{note}\nSix seven.\n:::\n\nEight[^a].\n\n[^a]: Not counted.\n")
+    out = build(
+        HEAD
+        + "One two three.\n\n## Four five\n\n:::{note}\nSix seven.\n:::\n\nEight[^a].\n\n[^a]: Not counted.\n"
+    )
     assert out.word_count == 8
 
 
@@ -138,17 +159,21 @@ def test_front_matter_lines_count_in_body_errors() -> None:
 
 
 def test_raw_html_is_kept_but_front_matter_and_bibtex_are_escaped() -> None:
-    out = build(
-        "---\ntitle: '<script>x</script>'\n---\n<b>author html</b>\n\n{cite}`dna2021`\n"
-    )
+    out = build("---\ntitle: '<script>x</script>'\n---\n<b>author html</b>\n\n{cite}`dna2021`\n")
     assert "<b>author html</b>" in out.body_html
     assert "&lt;Grammar&gt;" in out.references[0].html
     assert "<Grammar>" not in out.references[0].html
 
 
 def test_extra_front_matter_keys() -> None:
-    page, _ = parse("---\ntitle: x\ntags: [curves, vision]\nimage: static/card.png\ntoc: false\n---\n")
-    assert page.meta.extra == {"tags": ("curves", "vision"), "image": "static/card.png", "toc": False}
+    page, _ = parse(
+        "---\ntitle: x\ntags: [curves, vision]\nimage: static/card.png\ntoc: false\n---\n"
+    )
+    assert page.meta.extra == {
+        "tags": ("curves", "vision"),
+        "image": "static/card.png",
+        "toc": False,
+    }
 
 
 def test_updates_front_matter() -> None:

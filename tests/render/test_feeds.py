@@ -22,7 +22,11 @@ def no_epoch(monkeypatch):
 
 def entries():
     return [
-        ("old", FrontMatter(title="Old & gold", published=date(2020, 3, 10)), "<p>Old <em>summary</em></p>"),
+        (
+            "old",
+            FrontMatter(title="Old & gold", published=date(2020, 3, 10)),
+            "<p>Old <em>summary</em></p>",
+        ),
         ("new", FrontMatter(title="New", published=date(2021, 5, 1), updated=date(2021, 6, 2)), ""),
         ("undated", FrontMatter(title="Undated", published=None, authors=()), ""),
     ]
@@ -46,7 +50,9 @@ def test_sitemap_with_a_path_base_lists_root_relative_paths(tmp_path):
 
 
 def test_feed_is_atom_newest_first(tmp_path):
-    config = make_config(tmp_path, base_url="https://example.org/circuits/", authors=(Author("Editor"),))
+    config = make_config(
+        tmp_path, base_url="https://example.org/circuits/", authors=(Author("Editor"),)
+    )
     feed = ET.fromstring(feed_xml(config, entries()))
     assert feed.tag == f"{ATOM}feed"
     assert feed.findtext(f"{ATOM}title") == "Circuits Thread"
@@ -64,7 +70,11 @@ def test_feed_is_atom_newest_first(tmp_path):
     assert old.findtext(f"{ATOM}summary") == "<p>Old <em>summary</em></p>"
     assert old.find(f"{ATOM}summary").get("type") == "html"
     assert new.findtext(f"{ATOM}summary").startswith("By studying")  # description when no summary
-    assert [a.text for a in old.iter(f"{ATOM}name")] == ["Chris Olah", "Nick Cammarata", "Ludwig Schubert"]
+    assert [a.text for a in old.iter(f"{ATOM}name")] == [
+        "Chris Olah",
+        "Nick Cammarata",
+        "Ludwig Schubert",
+    ]
     assert undated.findtext(f"{ATOM}updated") == "2021-06-02T00:00:00Z"
     assert undated.find(f"{ATOM}author") is None  # the feed-level author covers it
 

@@ -30,7 +30,9 @@ class Doc(HTMLParser):
         a = dict(attrs)
         self.tags.append((tag, a))
         if tag == "meta" and (a.get("name") or a.get("property")):
-            self.meta.setdefault(a.get("name") or a.get("property") or "", []).append(a.get("content") or "")
+            self.meta.setdefault(a.get("name") or a.get("property") or "", []).append(
+                a.get("content") or ""
+            )
         for key in ("href", "src"):
             if a.get(key):
                 self.links.append(a[key] or "")
@@ -38,17 +40,30 @@ class Doc(HTMLParser):
             self.ids.append(a["id"] or "")
 
 
-def render(tmp_path: Path, meta: FrontMatter | None = None, rendered: RenderedPage | None = None,
-           *, base_url: str = "https://example.org/circuits/", slug: str = "zoom-in",
-           series_nav: dict | None = None, draft: bool = False, **site: object) -> str:
+def render(
+    tmp_path: Path,
+    meta: FrontMatter | None = None,
+    rendered: RenderedPage | None = None,
+    *,
+    base_url: str = "https://example.org/circuits/",
+    slug: str = "zoom-in",
+    series_nav: dict | None = None,
+    draft: bool = False,
+    **site: object,
+) -> str:
     theme = Theme(make_config(tmp_path / "site", base_url=base_url, **site))
-    return theme.render_page(meta or FrontMatter(), rendered or RenderedPage(), slug=slug,
-                             series_nav=series_nav, draft=draft)
+    return theme.render_page(
+        meta or FrontMatter(),
+        rendered or RenderedPage(),
+        slug=slug,
+        series_nav=series_nav,
+        draft=draft,
+    )
 
 
 def test_document_skeleton_and_assets(tmp_path):
     html = render(tmp_path)
-    assert html.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    assert html.startswith('<!DOCTYPE html>\n<html lang="en">')
     assert '<meta charset="utf-8">' in html
     doc = Doc(html)
     css = [a["href"] for t, a in doc.tags if t == "link" and a.get("rel") == "stylesheet"]
@@ -56,8 +71,12 @@ def test_document_skeleton_and_assets(tmp_path):
     # Every stylesheet and script of the theme (other modules add theirs), the theme's own first.
     theme_dir = Path(__file__).parents[2] / "circuitpress" / "themes" / "distill" / "assets"
     names = lambda kind: sorted(p.name for p in (theme_dir / kind).glob(f"*.{kind}"))  # noqa: E731
-    assert [c.split("/")[-1].split("?v=")[0] for c in css] == sorted(names("css"), key=lambda n: n != "distill.css")
-    assert [j.split("/")[-1].split("?v=")[0] for j in js] == sorted(names("js"), key=lambda n: n != "distill.js")
+    assert [c.split("/")[-1].split("?v=")[0] for c in css] == sorted(
+        names("css"), key=lambda n: n != "distill.css"
+    )
+    assert [j.split("/")[-1].split("?v=")[0] for j in js] == sorted(
+        names("js"), key=lambda n: n != "distill.js"
+    )
     assert all(c.startswith("/circuits/assets/theme/css/") for c in css)
     assert all(j.startswith("/circuits/assets/theme/js/") for j in js)
 
@@ -69,7 +88,10 @@ def test_title_block_and_byline(tmp_path):
     assert '<a href="https://colah.github.io">Chris Olah</a>' in html
     assert '<a href="https://openai.com">OpenAI</a>' in html
     assert '<time datetime="2020-03-10">March 10, 2020</time>' in html
-    assert '<a href="https://doi.org/10.23915/distill.00024.001">10.23915/distill.00024.001</a>' in html
+    assert (
+        '<a href="https://doi.org/10.23915/distill.00024.001">10.23915/distill.00024.001</a>'
+        in html
+    )
 
 
 def test_byline_falls_back_to_site_authors(tmp_path):
@@ -88,20 +110,34 @@ def test_toc_lists_headings_with_depth(tmp_path):
 def test_appendix_footnotes_references_and_citation_box(tmp_path):
     html = render(tmp_path)
     # The backlink sits inside the footnote's last paragraph so it doesn't wrap onto a line of its own.
-    assert ('<li id="fn-1" value="1"><p>Curves in <em>many</em> orientations. '
-            '<a href="#fnref-1" class="cp-backref" aria-label="Back to the text">↩</a></p></li>') in html
-    assert '<li id="ref-olah2020" value="1">Olah, C. et al. <em>Zoom In</em>. Distill, 2020.</li>' in html
+    assert (
+        '<li id="fn-1" value="1"><p>Curves in <em>many</em> orientations. '
+        '<a href="#fnref-1" class="cp-backref" aria-label="Back to the text">↩</a></p></li>'
+    ) in html
+    assert (
+        '<li id="ref-olah2020" value="1">Olah, C. et al. <em>Zoom In</em>. Distill, 2020.</li>'
+        in html
+    )
     assert "Updates and Corrections" in html and "Reuse" in html
-    assert '<a href="https://creativecommons.org/licenses/by/4.0/" rel="license">CC-BY 4.0</a>' in html
-    assert "<code>@article{olah2020zoom,\n  title = {Zoom In: An Introduction to Circuits},\n}</code>" in html
-    assert ("Olah, et al., \u201cZoom In: An Introduction to Circuits\u201d, Circuits Thread, 2020. "
-            "https://doi.org/10.23915/distill.00024.001") in html
+    assert (
+        '<a href="https://creativecommons.org/licenses/by/4.0/" rel="license">CC-BY 4.0</a>' in html
+    )
+    assert (
+        "<code>@article{olah2020zoom,\n  title = {Zoom In: An Introduction to Circuits},\n}</code>"
+        in html
+    )
+    assert (
+        "Olah, et al., \u201cZoom In: An Introduction to Circuits\u201d, Circuits Thread, 2020. "
+        "https://doi.org/10.23915/distill.00024.001"
+    ) in html
 
 
 def test_updates_and_repository_link(tmp_path):
     meta = FrontMatter(updates=((date(2020, 4, 1), "Fixed <b>a</b> typo"),))
     html = render(tmp_path, meta, repository="https://github.com/org/site")
-    assert '<time datetime="2020-04-01">April 1, 2020</time>: Fixed &lt;b&gt;a&lt;/b&gt; typo' in html
+    assert (
+        '<time datetime="2020-04-01">April 1, 2020</time>: Fixed &lt;b&gt;a&lt;/b&gt; typo' in html
+    )
     assert 'href="https://github.com/org/site"' in html
     assert "No corrections have been made" in render(tmp_path)
 
@@ -148,8 +184,14 @@ def test_open_graph_and_scholar_meta(tmp_path):
     canonical = [a["href"] for t, a in doc.tags if t == "link" and a.get("rel") == "canonical"]
     assert canonical == ["https://example.org/circuits/zoom-in/"]
     feeds = [a for t, a in doc.tags if t == "link" and a.get("rel") == "alternate"]
-    assert feeds == [{"rel": "alternate", "type": "application/atom+xml", "title": "Circuits Thread",
-                      "href": "/circuits/feed.xml"}]
+    assert feeds == [
+        {
+            "rel": "alternate",
+            "type": "application/atom+xml",
+            "title": "Circuits Thread",
+            "href": "/circuits/feed.xml",
+        }
+    ]
 
 
 def test_meta_without_host_or_optional_fields(tmp_path):
@@ -160,10 +202,15 @@ def test_meta_without_host_or_optional_fields(tmp_path):
     assert m["citation_fulltext_html_url"] == ["/docs/zoom-in/"]
 
 
-@pytest.mark.parametrize("base_url,prefix", [("/", "/"), ("/project/", "/project/"),
-                                             ("https://user.github.io/project", "/project/")])
+@pytest.mark.parametrize(
+    "base_url,prefix",
+    [("/", "/"), ("/project/", "/project/"), ("https://user.github.io/project", "/project/")],
+)
 def test_every_internal_link_honours_the_base_path(tmp_path, base_url, prefix):
-    nav = {"prev": {"title": "Earlier", "url": "earlier/"}, "next": {"title": "Later", "url": "later/"}}
+    nav = {
+        "prev": {"title": "Earlier", "url": "earlier/"},
+        "next": {"title": "Later", "url": "later/"},
+    }
     theme = Theme(make_config(tmp_path / "site", base_url=base_url))
     pages = [
         theme.render_page(FrontMatter(), RenderedPage(), slug="a/b", series_nav=nav, draft=False),
@@ -172,8 +219,16 @@ def test_every_internal_link_honours_the_base_path(tmp_path, base_url, prefix):
     ]
     for html in pages:
         for link in Doc(html).links:
-            if link.startswith(("#", "https://doi.org", "https://colah", "https://openai",
-                                "https://creativecommons", "https://user.github.io/project/")):
+            if link.startswith(
+                (
+                    "#",
+                    "https://doi.org",
+                    "https://colah",
+                    "https://openai",
+                    "https://creativecommons",
+                    "https://user.github.io/project/",
+                )
+            ):
                 continue
             assert link.startswith(prefix), link
             assert not link.startswith(prefix + "/"), link

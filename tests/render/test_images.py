@@ -22,7 +22,9 @@ def test_png_is_deterministic_and_lossless() -> None:
     assert decoded.shape == (9, 7, 3)
 
 
-@pytest.mark.parametrize("shape, mode", [((5, 6), "L"), ((5, 6, 1), "L"), ((5, 6, 3), "RGB"), ((5, 6, 4), "RGBA")])
+@pytest.mark.parametrize(
+    "shape, mode", [((5, 6), "L"), ((5, 6, 1), "L"), ((5, 6, 3), "RGB"), ((5, 6, 4), "RGBA")]
+)
 def test_png_shapes(shape: tuple[int, ...], mode: str) -> None:
     assert Image.open(io.BytesIO(to_png(np.full(shape, 200, np.uint8)))).mode == mode
 
@@ -45,7 +47,9 @@ def test_kernel_heatmap_is_red_positive_blue_negative_on_one_scale() -> None:
     assert pos[0] > pos[2] and neg[2] > neg[0]  # red vs blue
     np.testing.assert_allclose(zero, 1.0)  # zero is white
     assert half.min() > pos.min()  # 0.5 on the shared scale 2 is paler than 1
-    np.testing.assert_allclose(kernel_heatmap(kernel * 3)[0, 0], kernel_heatmap(kernel)[0, 0])  # own max by default
+    np.testing.assert_allclose(
+        kernel_heatmap(kernel * 3)[0, 0], kernel_heatmap(kernel)[0, 0]
+    )  # own max by default
 
 
 def test_overlay_dims_silent_and_keeps_firing_pixels() -> None:

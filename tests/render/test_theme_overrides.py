@@ -26,7 +26,9 @@ def page(theme: Theme) -> str:
 
 
 def test_override_template_wins_and_others_fall_back(tmp_path):
-    site = site_with(tmp_path, {"templates/partials/byline.html": '<div class="my-byline">mine</div>\n'})
+    site = site_with(
+        tmp_path, {"templates/partials/byline.html": '<div class="my-byline">mine</div>\n'}
+    )
     html = page(Theme(make_config(site)))
     assert '<div class="my-byline">mine</div>' in html
     assert "cp-byline" not in html
@@ -34,26 +36,37 @@ def test_override_template_wins_and_others_fall_back(tmp_path):
 
 
 def test_override_asset_wins_and_new_assets_are_linked_in_order(tmp_path):
-    site = site_with(tmp_path, {
-        "assets/css/distill.css": "body { color: red; }\n",
-        "assets/css/units.css": ".u {}\n",
-        "assets/css/circuits.css": ".c {}\n",
-        "assets/js/zz.js": "1;\n",
-        "assets/img/logo.svg": "<svg/>",
-        "assets/.hidden": "x",
-    })
+    site = site_with(
+        tmp_path,
+        {
+            "assets/css/distill.css": "body { color: red; }\n",
+            "assets/css/units.css": ".u {}\n",
+            "assets/css/circuits.css": ".c {}\n",
+            "assets/js/zz.js": "1;\n",
+            "assets/img/logo.svg": "<svg/>",
+            "assets/.hidden": "x",
+        },
+    )
     theme = Theme(make_config(site))
     assets = dict(theme.assets())
     assert assets["assets/theme/css/distill.css"] == b"body { color: red; }\n"
     assert "assets/theme/img/logo.svg" in assets and "assets/theme/.hidden" not in assets
     assert [p for p, _ in theme.assets()] == sorted(assets)
     html = page(theme)
-    css = [line.split('"')[3].split("?")[0] for line in html.splitlines() if 'rel="stylesheet"' in line]
-    js = [line.split('"')[1].split("?")[0] for line in html.splitlines() if line.startswith("<script src=")]
+    css = [
+        line.split('"')[3].split("?")[0] for line in html.splitlines() if 'rel="stylesheet"' in line
+    ]
+    js = [
+        line.split('"')[1].split("?")[0]
+        for line in html.splitlines()
+        if line.startswith("<script src=")
+    ]
 
     def expected(kind: str) -> list[str]:
         prefix = f"assets/theme/{kind}/"
-        names = sorted(p[len(prefix):] for p in assets if p.startswith(prefix) and p.endswith("." + kind))
+        names = sorted(
+            p[len(prefix) :] for p in assets if p.startswith(prefix) and p.endswith("." + kind)
+        )
         return [f"/{prefix}{n}" for n in sorted(names, key=lambda n: n != f"distill.{kind}")]
 
     assert css[0] == "/assets/theme/css/distill.css" and css == expected("css")
@@ -74,8 +87,9 @@ def test_asset_version_follows_content(tmp_path):
 def test_a_site_theme_of_its_own_falls_back_to_distill(tmp_path):
     site = site_with(tmp_path, {"templates/404.html": "<p>lost</p>\n"}, theme="mine")
     config = make_config(site)
-    config = type(config)(root=config.root, path=config.path, site=config.site,
-                          build=BuildSettings(theme="mine"))
+    config = type(config)(
+        root=config.root, path=config.path, site=config.site, build=BuildSettings(theme="mine")
+    )
     theme = Theme(config)
     assert theme.render_404() == "<p>lost</p>\n"
     assert "cp-appendix" in page(theme)
@@ -86,8 +100,9 @@ def test_unknown_theme_names_the_config_line(tmp_path):
     site.mkdir()
     (site / "circuitpress.toml").write_text('[site]\ntitle = "x"\n\n[build]\ntheme = "distil"\n')
     config = make_config(site)
-    config = type(config)(root=config.root, path=config.path, site=config.site,
-                          build=BuildSettings(theme="distil"))
+    config = type(config)(
+        root=config.root, path=config.path, site=config.site, build=BuildSettings(theme="distil")
+    )
     with pytest.raises(UserError) as err:
         Theme(config)
     assert err.value.format().startswith("circuitpress.toml:5: unknown theme 'distil'")
@@ -115,7 +130,11 @@ def test_missing_template_is_a_user_error(tmp_path):
 
 
 def test_error_in_an_overridden_partial_names_the_partial(tmp_path):
-    site = site_with(tmp_path, {"templates/partials/title.html": "<h1>{{ page.title }}</h1>\n{{ nope.x }}\n"})
+    site = site_with(
+        tmp_path, {"templates/partials/title.html": "<h1>{{ page.title }}</h1>\n{{ nope.x }}\n"}
+    )
     with pytest.raises(UserError) as err:
         page(Theme(make_config(site)))
-    assert err.value.format().startswith("themes/distill/templates/partials/title.html:2: template error:")
+    assert err.value.format().startswith(
+        "themes/distill/templates/partials/title.html:2: template error:"
+    )

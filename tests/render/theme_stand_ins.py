@@ -16,7 +16,9 @@ from circuitpress.config import Author, BuildSettings, SiteConfig, SiteSettings
 @dataclass
 class FrontMatter:
     title: str = "Zoom In: An Introduction to Circuits"
-    description: str = "By studying the connections between neurons, we can find meaningful algorithms."
+    description: str = (
+        "By studying the connections between neurons, we can find meaningful algorithms."
+    )
     authors: tuple[Author, ...] = (
         Author("Chris Olah", "https://colah.github.io", "OpenAI", "https://openai.com"),
         Author("Nick Cammarata", None, "OpenAI", "https://openai.com"),
@@ -67,20 +69,31 @@ class RenderedPage:
         '<h3 id="curves">Curves</h3>\n<p><math display="block"><mi>x</mi></math></p>\n'
     )
     toc: list[TocEntry] = field(
-        default_factory=lambda: [TocEntry(2, "features", "Features"), TocEntry(3, "curves", "Curves")]
+        default_factory=lambda: [
+            TocEntry(2, "features", "Features"),
+            TocEntry(3, "curves", "Curves"),
+        ]
     )
     footnotes: list[Footnote] = field(
-        default_factory=lambda: [Footnote("fn-1", 1, "<p>Curves in <em>many</em> orientations.</p>", ("fnref-1",))]
+        default_factory=lambda: [
+            Footnote("fn-1", 1, "<p>Curves in <em>many</em> orientations.</p>", ("fnref-1",))
+        ]
     )
     references: list[Reference] = field(
         default_factory=lambda: [
-            Reference("olah2020", 1, "ref-olah2020", "Olah, C. et al. <em>Zoom In</em>. Distill, 2020.")
+            Reference(
+                "olah2020", 1, "ref-olah2020", "Olah, C. et al. <em>Zoom In</em>. Distill, 2020."
+            )
         ]
     )
     bibtex: str = "@article{olah2020zoom,\n  title = {Zoom In: An Introduction to Circuits},\n}"
 
 
 def make_config(root: Path, **site: Any) -> SiteConfig:
-    settings = SiteSettings(**{"title": "Circuits Thread", "description": "Articles about circuits.", **site})
+    settings = SiteSettings(
+        **{"title": "Circuits Thread", "description": "Articles about circuits.", **site}
+    )
     root.mkdir(parents=True, exist_ok=True)
-    return SiteConfig(root=root, path=root / "circuitpress.toml", site=settings, build=BuildSettings())
+    return SiteConfig(
+        root=root, path=root / "circuitpress.toml", site=settings, build=BuildSettings()
+    )

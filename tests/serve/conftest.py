@@ -25,10 +25,16 @@ def config(base_url: str = "/") -> str:
 def make_site(tmp_path: Path) -> Callable[..., Path]:
     """make_site(base_url="/", articles={slug: body}, files={rel: text}) -> the site folder."""
 
-    def make(base_url: str = "/", articles: dict[str, str] | None = None, files: dict[str, str] | None = None) -> Path:
+    def make(
+        base_url: str = "/",
+        articles: dict[str, str] | None = None,
+        files: dict[str, str] | None = None,
+    ) -> Path:
         root = tmp_path / "site"
         texts = {"circuitpress.toml": config(base_url), "references.bib": ""}
-        for slug, body in (articles or {"hello": "Hello, reader.\n\n## First section\n\nText."}).items():
+        for slug, body in (
+            articles or {"hello": "Hello, reader.\n\n## First section\n\nText."}
+        ).items():
             texts[f"content/{slug}.md"] = article(slug.replace("-", " ").title(), body)
         texts.update(files or {})
         for rel, text in texts.items():
@@ -56,7 +62,9 @@ def running() -> Iterator[Callable[..., PreviewServer]]:
         server.stop()
 
 
-def get(server: PreviewServer, target: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+def get(
+    server: PreviewServer, target: str, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
     """A request with the target sent exactly as given (urllib would normalise some of it)."""
     host, port = server._httpd.server_address[:2]  # noqa: SLF001 - the test needs the socket
     conn = http.client.HTTPConnection(host, port, timeout=30)

@@ -13,8 +13,14 @@ from .conftest import article
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -34,8 +40,13 @@ def test_edit_reloads_the_open_page(make_site, running, page):
     page.goto(server.url + "hello/")
     page.wait_for_function("document.body.innerText.includes('Hello, reader.')")
     page.evaluate("window.__marker = 'still the first load'")
-    (site / "content" / "hello.md").write_text(article("Hello", "A sentence written after the page opened."))
-    page.wait_for_function("document.body.innerText.includes('A sentence written after the page opened.')", timeout=15000)
+    (site / "content" / "hello.md").write_text(
+        article("Hello", "A sentence written after the page opened.")
+    )
+    page.wait_for_function(
+        "document.body.innerText.includes('A sentence written after the page opened.')",
+        timeout=15000,
+    )
     assert page.evaluate("window.__marker === undefined")  # it really was reloaded by the server
 
 

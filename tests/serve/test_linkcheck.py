@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
+from circuitpress.build.pipeline import BuildOptions, SiteBuild
 from circuitpress.cli import cli
 from circuitpress.publish.linkcheck import LinkChecker, check_links, probe
-from circuitpress.build.pipeline import BuildOptions, SiteBuild
 
 
 def problems(site, **kwargs):
@@ -16,7 +16,12 @@ def problems(site, **kwargs):
 
 
 def test_a_clean_site_has_no_problems(make_site):
-    site = make_site(articles={"one": "See [two](../two/) and [its section](../two/#part-b).", "two": "## Part B\n\nText."})
+    site = make_site(
+        articles={
+            "one": "See [two](../two/) and [its section](../two/#part-b).",
+            "two": "## Part B\n\nText.",
+        }
+    )
     assert problems(site) == []
 
 
@@ -35,7 +40,10 @@ def test_planted_broken_link_and_anchor_are_found(make_site):
 
 
 def test_base_path_is_honoured(make_site):
-    site = make_site(base_url="https://me.github.io/proj/", articles={"one": "[abs](/proj/one/) [outside](/other/)"})
+    site = make_site(
+        base_url="https://me.github.io/proj/",
+        articles={"one": "[abs](/proj/one/) [outside](/other/)"},
+    )
     found = problems(site)
     assert len(found) == 1 and "leaves the site's base path /proj/" in found[0]
 
@@ -85,7 +93,9 @@ def test_srcset_candidates_are_checked() -> None:
         "b.png": b"",
     }
     found = [w.format() for w in LinkChecker(files).internal()]
-    assert len(found) == 1 and found[0].startswith("_site/index.html:1: broken link 'a@2x.png'"), found
+    assert len(found) == 1 and found[0].startswith("_site/index.html:1: broken link 'a@2x.png'"), (
+        found
+    )
 
 
 def test_external_links_only_when_asked_and_offline_is_reported(make_site):
@@ -94,7 +104,11 @@ def test_external_links_only_when_asked_and_offline_is_reported(make_site):
     found = problems(site, external=True)
     # Offline (as here), the theme's licence link cannot be reached either: reported, no crash.
     mine = [p for p in found if "127.0.0.1:9" in p]
-    assert len(mine) == 1 and "could not be reached" in mine[0] and mine[0].startswith("content/one.md:")
+    assert (
+        len(mine) == 1
+        and "could not be reached" in mine[0]
+        and mine[0].startswith("content/one.md:")
+    )
     assert probe("http://127.0.0.1:9/", 2.0) is not None
 
 

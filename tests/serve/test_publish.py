@@ -19,17 +19,27 @@ def isolated_git(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    for name in ("GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_DIR"):
+    for name in (
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def repo_site(make_site, tmp_path, *, identity: bool = True) -> tuple[Path, Path]:
     site = make_site(articles={"hello": "Hello, reader.", "secret-draft": "Not yet."})
-    (site / "content" / "secret-draft.md").write_text(article("Secret draft", "Not yet.", draft=True))
+    (site / "content" / "secret-draft.md").write_text(
+        article("Secret draft", "Not yet.", draft=True)
+    )
     (site / ".circuitpress" / "cache").mkdir(parents=True)
     (site / ".circuitpress" / "cache" / "entry.npz").write_bytes(b"cache")
     (site / "static" / "logo.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
@@ -57,7 +67,9 @@ def test_gh_pages_to_a_bare_repository(make_site, tmp_path):
     files = branch_files(remote)
     assert ".nojekyll" in files and "index.html" in files and "hello/index.html" in files
     assert "static/logo.svg" in files and "404.html" in files
-    assert not any(f.startswith("secret-draft") or f.endswith(".md") or ".circuitpress" in f for f in files)
+    assert not any(
+        f.startswith("secret-draft") or f.endswith(".md") or ".circuitpress" in f for f in files
+    )
     assert "CNAME" not in files
     assert commits(remote) == 1
     page = git(remote, "show", "gh-pages:hello/index.html")
@@ -73,7 +85,15 @@ def test_gh_pages_to_a_bare_repository(make_site, tmp_path):
 
 def test_gh_pages_remote_url_branch_and_cname(make_site, tmp_path):
     site, remote = repo_site(make_site, tmp_path)
-    publish_site(site, target="gh-pages", remote=str(remote), branch="site", cname="circuits.example.org", message="v1", quiet=True)
+    publish_site(
+        site,
+        target="gh-pages",
+        remote=str(remote),
+        branch="site",
+        cname="circuits.example.org",
+        message="v1",
+        quiet=True,
+    )
     assert git(remote, "show", "site:CNAME").strip() == "circuits.example.org"
     assert git(remote, "log", "-1", "--format=%s", "site").strip() == "v1"
     # A fresh clone without the local branch still appends to the published history.
@@ -111,7 +131,10 @@ def test_gh_pages_errors_are_one_line(make_site, tmp_path):
 def test_options_that_git_would_read_as_options_are_refused(make_site, tmp_path):
     site, remote = repo_site(make_site, tmp_path)
     # `git ls-remote --upload-pack=CMD` runs CMD (in the site's folder); "a@b:" looks like a URL.
-    for remote_arg, branch in (("--upload-pack=touch planted; false a@b:", "gh-pages"), (str(remote), "--delete")):
+    for remote_arg, branch in (
+        ("--upload-pack=touch planted; false a@b:", "gh-pages"),
+        (str(remote), "--delete"),
+    ):
         with pytest.raises(UserError, match="is not a git remote or branch name"):
             publish_site(site, target="gh-pages", remote=remote_arg, branch=branch, quiet=True)
     assert not (site / "planted").exists()
@@ -132,7 +155,10 @@ def test_folder_publish_is_complete_and_clean(make_site, tmp_path):
     publish_site(site, target=str(target), quiet=True)
     files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
     assert "index.html" in files and "hello/index.html" in files and "static/logo.svg" in files
-    assert not any("secret-draft" in f or f.endswith(".md") or ".circuitpress" in f or f.endswith(".bib") for f in files)
+    assert not any(
+        "secret-draft" in f or f.endswith(".md") or ".circuitpress" in f or f.endswith(".bib")
+        for f in files
+    )
     for path in target.rglob("*"):
         if path.is_file():
             data = path.read_bytes()

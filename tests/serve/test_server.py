@@ -42,7 +42,9 @@ def test_serves_the_site_with_types_and_no_store(make_site, running):
     assert headers["content-type"] == "text/html; charset=utf-8"
     assert headers["cache-control"] == "no-store"
     assert b"Hello, reader." in body
-    assert body.count(b"new EventSource(") == 1 and body.index(b"EventSource") < body.rindex(b"</body>")
+    assert body.count(b"new EventSource(") == 1 and body.index(b"EventSource") < body.rindex(
+        b"</body>"
+    )
     status, headers, body = get(server, "/static/logo.svg")
     assert (status, headers["content-type"]) == (200, "image/svg+xml")
     assert b"EventSource" not in body
@@ -50,7 +52,11 @@ def test_serves_the_site_with_types_and_no_store(make_site, running):
     assert status == 200 and "xml" in headers["content-type"]
     css = [p for p in server.state.peek().snapshot.files if p.endswith(".css")][0]
     status, headers, body = get(server, "/" + css)
-    assert status == 200 and headers["content-type"].startswith("text/css") and b"EventSource" not in body
+    assert (
+        status == 200
+        and headers["content-type"].startswith("text/css")
+        and b"EventSource" not in body
+    )
 
 
 def test_head_and_other_methods(make_site, running):
@@ -218,7 +224,9 @@ def test_a_prose_rebuild_does_not_import_torch(make_site, tmp_path):
         print("rebuilt" if ok else "no rebuild", "torch" in sys.modules)
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert done.stdout.split() == ["rebuilt", "False"], done.stdout + done.stderr
 
 
@@ -264,7 +272,9 @@ def test_serve_command_prints_the_url_and_stops_on_ctrl_c(make_site):
     site = make_site(base_url="/docs/")
     proc = subprocess.Popen(
         [sys.executable, "-m", "circuitpress", "serve", str(site), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         line = ""

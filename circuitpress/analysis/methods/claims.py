@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from circuitpress.analysis.methods.sweeps import sweep
-from circuitpress.analysis.models.tap import Edit, run
 from circuitpress.analysis.methods.tuning import receptive_field, unit_position, unit_response
 from circuitpress.analysis.methods.weights import LayerGraph, probe_input
+from circuitpress.analysis.models.tap import Edit, run
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.markup.refs import parse_ref
 from circuitpress.requests import ClaimRequest, Request, Result, UnitRef
@@ -52,7 +52,9 @@ def class_index(name: str, classes: Sequence[str]) -> int:
         return list(classes).index(name)
     if name.isdigit() and int(name) < len(classes):
         return int(name)
-    raise UserError(f"unknown class '{name}' in ':measure: accuracy:{name}'", hint=choices_hint(name, classes))
+    raise UserError(
+        f"unknown class '{name}' in ':measure: accuracy:{name}'", hint=choices_hint(name, classes)
+    )
 
 
 def parse_measure(text: str, model: str, classes: Sequence[str]) -> Measure:
@@ -81,7 +83,9 @@ def ablation_edits(units: Iterable[UnitRef]) -> dict[str, Edit]:
     return {layer: zero(sorted(set(chs))) for layer, chs in by_layer.items()}
 
 
-def without_weights(model: nn.Module, graph: LayerGraph, pairs: Iterable[tuple[UnitRef, UnitRef]]) -> nn.Module:
+def without_weights(
+    model: nn.Module, graph: LayerGraph, pairs: Iterable[tuple[UnitRef, UnitRef]]
+) -> nn.Module:
     """A deep copy of `model` with the direct kernels src -> dst set to zero."""
     pairs = list(pairs)
     if not pairs:
@@ -119,7 +123,9 @@ def evaluate(
             if measure.ref is None:
                 _, logits = run(model, normalize(x), edits=edits, full=True)
                 if logits is None or labels is None:
-                    raise UserError("'accuracy' needs a labelled dataset and a model that outputs class scores")
+                    raise UserError(
+                        "'accuracy' needs a labelled dataset and a model that outputs class scores"
+                    )
                 hit = logits.argmax(1).cpu() == labels.cpu()
                 if measure.class_index is not None:
                     keep = labels.cpu() == measure.class_index
@@ -132,7 +138,9 @@ def evaluate(
             out = seen[ref.layer]
             if out.dim() == 4 and position is None and reduce_max:
                 # Each image's strongest response over positions (directions by linearity).
-                coef = torch.as_tensor([c for _, c in ref.terms], dtype=out.dtype, device=out.device)
+                coef = torch.as_tensor(
+                    [c for _, c in ref.terms], dtype=out.dtype, device=out.device
+                )
                 maps = (out[:, list(ref.channels)] * coef[None, :, None, None]).sum(1)
                 values = maps.flatten(1).max(1).values
             else:
@@ -140,7 +148,9 @@ def evaluate(
             total += float(values.sum())
             count += int(values.numel())
     if count == 0:
-        raise UserError("the measure saw no images", hint="is the class present in the dataset sample?")
+        raise UserError(
+            "the measure saw no images", hint="is the class present in the dataset sample?"
+        )
     return total / count
 
 
@@ -158,9 +168,18 @@ class _Sample:
         return sum(len(x) for x, _ in self.batches)
 
 
-def claim(request: ClaimRequest, loaded: Any, env: Any, sample: Callable[[], _Sample], graph: LayerGraph, probe: torch.Tensor) -> Result:
+def claim(
+    request: ClaimRequest,
+    loaded: Any,
+    env: Any,
+    sample: Callable[[], _Sample],
+    graph: LayerGraph,
+    probe: torch.Tensor,
+) -> Result:
     model: nn.Module = loaded.module.eval()
-    measure = parse_measure(request.measure, request.model, list(getattr(loaded, "classes", ()) or ()))
+    measure = parse_measure(
+        request.measure, request.model, list(getattr(loaded, "classes", ()) or ())
+    )
     if measure.ref is not None and measure.ref.layer not in graph.shapes:
         graph.position(measure.ref.layer)  # raises with the valid names
     for ref in request.ablate:
@@ -168,7 +187,10 @@ def claim(request: ClaimRequest, loaded: Any, env: Any, sample: Callable[[], _Sa
         channels = graph.shapes[ref.layer][0]
         bad = [c for c in ref.channels if not 0 <= c < channels]
         if bad:
-            raise UserError(f"unit {bad[0]} of '{ref.layer}' does not exist", hint=f"it has units 0 to {channels - 1}")
+            raise UserError(
+                f"unit {bad[0]} of '{ref.layer}' does not exist",
+                hint=f"it has units 0 to {channels - 1}",
+            )
     position = None
     if request.stimulus:
         if measure.ref is None:
@@ -176,7 +198,12 @@ def claim(request: ClaimRequest, loaded: Any, env: Any, sample: Callable[[], _Sa
         position = unit_position(measure.ref, graph.shapes[measure.ref.layer])
         center, _ = receptive_field(model, graph, measure.ref.layer, position, probe)
         images = sweep(request.stimulus, 24, int(probe.shape[-1]), center).images
-        flat = torch.from_numpy(images.reshape(-1, *images.shape[-3:])).permute(0, 3, 1, 2).contiguous().to(probe.device)
+        flat = (
+            torch.from_numpy(images.reshape(-1, *images.shape[-3:]))
+            .permute(0, 3, 1, 2)
+            .contiguous()
+            .to(probe.device)
+        )
         batches: Batches = [(flat[i : i + 256], None) for i in range(0, len(flat), 256)]
         samples = len(flat)
     else:
@@ -186,11 +213,26 @@ def claim(request: ClaimRequest, loaded: Any, env: Any, sample: Callable[[], _Sa
     before = evaluate(model, loaded.normalize, measure, batches, {}, position)
     edited = without_weights(model, graph, request.ablate_weights)
     after = evaluate(edited, loaded.normalize, measure, batches, edits, position)
-    change = (after - before) / abs(before) if abs(before) > 1e-12 else (0.0 if abs(after) <= 1e-12 else float(np.sign(after - before)))
+    change = (
+        (after - before) / abs(before)
+        if abs(before) > 1e-12
+        else (0.0 if abs(after) <= 1e-12 else float(np.sign(after - before)))
+    )
     measured = samples  # images the measure averaged over: those of one class for accuracy:CLASS
     if measure.ref is None and measure.class_index is not None:
-        measured = sum(int((labels == measure.class_index).sum()) for _, labels in batches if labels is not None)
-    data = {"before": before, "after": after, "change": change, "measure": request.measure, "samples": samples, "measured": measured}
+        measured = sum(
+            int((labels == measure.class_index).sum())
+            for _, labels in batches
+            if labels is not None
+        )
+    data = {
+        "before": before,
+        "after": after,
+        "change": change,
+        "measure": request.measure,
+        "samples": samples,
+        "measured": measured,
+    }
     return Result(data=data)
 
 

@@ -41,8 +41,16 @@ class _LayerUnits:
     k: int = 1
 
     def prepare(self, channels: int, device: torch.device) -> None:
-        plain = [(i, u.channel) for i, u in enumerate(self.units) if u.channel is not None and u.position is None]
-        neurons = [(i, u) for i, u in enumerate(self.units) if u.channel is not None and u.position is not None]
+        plain = [
+            (i, u.channel)
+            for i, u in enumerate(self.units)
+            if u.channel is not None and u.position is None
+        ]
+        neurons = [
+            (i, u)
+            for i, u in enumerate(self.units)
+            if u.channel is not None and u.position is not None
+        ]
         dirs = [(i, u) for i, u in enumerate(self.units) if u.channel is None]
         self.plain_rows = [i for i, _ in plain]
         self.plain_channels = torch.tensor([c for _, c in plain], dtype=torch.long, device=device)
@@ -119,7 +127,12 @@ def stream_topk(
     grids: dict[str, tuple[int, int]] = {}
     module = module.to(device)
     seen = 0
-    with frozen(module), torch.no_grad(), channels_last(module) as nhwc, capture([layers[n] for n in names]) as outputs:
+    with (
+        frozen(module),
+        torch.no_grad(),
+        channels_last(module) as nhwc,
+        capture([layers[n] for n in names]) as outputs,
+    ):
         layout = torch.channels_last if nhwc else torch.contiguous_format
         for start, images, _labels in batches:
             images = images.to(device, non_blocking=True).float().contiguous(memory_format=layout)
@@ -149,7 +162,9 @@ class ReceptiveField:
     stride_y: float
     stride_x: float
 
-    def box(self, y: int, x: int, image: tuple[int, int], minimum: int) -> tuple[int, int, int, int]:
+    def box(
+        self, y: int, x: int, image: tuple[int, int], minimum: int
+    ) -> tuple[int, int, int, int]:
         """A crop [y0, x0, y1, x1) of constant size around position (y, x), inside the image."""
         ih, iw = image
         h = int(min(ih, max(round(self.height), minimum)))
@@ -240,7 +255,14 @@ def top_examples(
             listed.append(req.ref)
         units[req.ref.layer] = (listed, max(k, req.k))
     state, grids = stream_topk(
-        module, layers, units, batches, normalize=norm, device=device, total=total, progress=progress
+        module,
+        layers,
+        units,
+        batches,
+        normalize=norm,
+        device=device,
+        total=total,
+        progress=progress,
     )
 
     # Per unit, the largest k any request asked for; those winners are all that is fetched.
@@ -249,7 +271,8 @@ def top_examples(
         key = (req.ref.layer, state[req.ref.layer].units.index(req.ref))
         wanted_k[key] = max(wanted_k.get(key, 0), req.k)
     winners = {
-        key: [int(i) for i in state[key[0]].indices[key[1], :k].tolist() if i >= 0] for key, k in wanted_k.items()
+        key: [int(i) for i in state[key[0]].indices[key[1], :k].tolist() if i >= 0]
+        for key, k in wanted_k.items()
     }
     order = sorted({i for found in winners.values() for i in found})
     if not order:
@@ -257,7 +280,10 @@ def top_examples(
     where = {idx: n for n, idx in enumerate(order)}
     pictures = _as_nchw(fetch(order))
     names = list(units)
-    maps = {n: _winner_maps(module, layers[n], state[n], winners, n, pictures, where, norm, device) for n in names}
+    maps = {
+        n: _winner_maps(module, layers[n], state[n], winners, n, pictures, where, norm, device)
+        for n in names
+    }
     image_size = (pictures.shape[2], pictures.shape[3])
     fields = {
         n: receptive_field(module, layers[n], image_size, normalize=norm, device=device)
@@ -270,7 +296,14 @@ def top_examples(
         layer = state[req.ref.layer]
         row = layer.units.index(req.ref)
         results[req] = _result(
-            req, layer, row, where, pictures, maps[req.ref.layer], grids[req.ref.layer], fields.get(req.ref.layer)
+            req,
+            layer,
+            row,
+            where,
+            pictures,
+            maps[req.ref.layer],
+            grids[req.ref.layer],
+            fields.get(req.ref.layer),
         )
     return results
 
@@ -317,9 +350,15 @@ def _result(
     rf: ReceptiveField | None,
 ) -> Result:
     """Crops, heatmaps and numbers for one request."""
-    found = [(v, int(i), int(p)) for v, i, p in zip(
-        layer.values[row, : req.k].tolist(), layer.indices[row, : req.k].tolist(), layer.positions[row, : req.k].tolist()
-    ) if i >= 0]
+    found = [
+        (v, int(i), int(p))
+        for v, i, p in zip(
+            layer.values[row, : req.k].tolist(),
+            layer.indices[row, : req.k].tolist(),
+            layer.positions[row, : req.k].tolist(),
+        )
+        if i >= 0
+    ]
     ih, iw = pictures.shape[2:]
     top = max(found[0][0], 1e-8) if found else 1.0
     minimum = int(round(MIN_CROP_FRACTION * min(ih, iw)))
@@ -354,7 +393,9 @@ def _result(
     )
 
 
-def compute_group(requests: list[ExamplesRequest], env: "EngineEnv") -> dict[ExamplesRequest, Result]:
+def compute_group(
+    requests: list[ExamplesRequest], env: "EngineEnv"
+) -> dict[ExamplesRequest, Result]:
     """Engine handler: every examples request of one model, one pass over its dataset."""
     name = requests[0].ref.model
     model = env.models.get(name)

@@ -28,8 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from circuitpress.analysis.models.capture import as_maps, capture, channels_last, frozen, redirected_relus, run
 from circuitpress.analysis.methods.image_conv import fast_image_gradients
+from circuitpress.analysis.models.capture import (
+    as_maps,
+    capture,
+    channels_last,
+    frozen,
+    redirected_relus,
+    run,
+)
 from circuitpress.requests import FeatureVisRequest, Result, UnitRef
 
 if TYPE_CHECKING:
@@ -146,7 +153,14 @@ class Transforms:
     neuron positions `@Y,X` keep meaning the model's own output grid.
     """
 
-    def __init__(self, specs: Sequence[ImageSpec], size: int, steps: int, tf: TransformSpec, device: torch.device):
+    def __init__(
+        self,
+        specs: Sequence[ImageSpec],
+        size: int,
+        steps: int,
+        tf: TransformSpec,
+        device: torch.device,
+    ):
         self.size = size
         self.pad = tf.pad
         self.params = _transform_params(specs, steps, tf).to(device)
@@ -175,7 +189,12 @@ class Transforms:
         # `image - 0.5` with zeros outside and adding 0.5 back is lucent's constant 0.5 pad
         # without materialising the padded image (or its gradient).
         grid = grid * (full / self.size)
-        return F.grid_sample(images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 0.5
+        return (
+            F.grid_sample(
+                images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+            )
+            + 0.5
+        )
 
 
 LEAK = 0.1  # weight of the raw mean in a map objective: a gradient even where nothing fires
@@ -195,7 +214,12 @@ class Objective:
     number dataset examples report, so a visualization and its examples compare.
     """
 
-    def __init__(self, specs: Sequence[ImageSpec], device: torch.device, native: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        specs: Sequence[ImageSpec],
+        device: torch.device,
+        native: tuple[int, int] | None = None,
+    ):
         width = max(len(s.ref.terms) for s in specs)
         channels = torch.zeros(len(specs), width, dtype=torch.long)
         weights = torch.zeros(len(specs), width)
@@ -217,7 +241,9 @@ class Objective:
         b, c, h, w = maps.shape
         if not self.checked:  # once: references were validated, this guards direct callers
             if int(self.channels.max()) >= c:
-                raise ValueError(f"unit {int(self.channels.max())} out of range: the layer has {c} channels")
+                raise ValueError(
+                    f"unit {int(self.channels.max())} out of range: the layer has {c} channels"
+                )
             self.checked = True
         picked = maps.gather(1, self.channels[:, :, None, None].expand(-1, -1, h, w))
         return (picked * self.weights[:, :, None, None]).sum(dim=1)
@@ -271,7 +297,9 @@ def diversity_penalty(acts: torch.Tensor, blocks: torch.Tensor, n_blocks: int) -
     grams = torch.matmul(flat, flat.transpose(1, 2)).reshape(b, -1)
     grams = F.normalize(grams, p=2, dim=1)
     sums = torch.zeros(n_blocks, grams.shape[1], device=grams.device).index_add(0, blocks, grams)
-    sizes = torch.zeros(n_blocks, device=grams.device).index_add(0, blocks, torch.ones(b, device=grams.device))
+    sizes = torch.zeros(n_blocks, device=grams.device).index_add(
+        0, blocks, torch.ones(b, device=grams.device)
+    )
     # sum_{i != j} <g_i, g_j> = |sum g|^2 - sum |g|^2 (each |g| = 1).
     pair_sum = (sums * sums).sum(dim=1) - sizes
     return pair_sum / sizes
@@ -329,7 +357,9 @@ def visualize(
         per_image = objective.loss(acts)
         per_request = torch.zeros(len(requests), device=device).index_add(0, owner_t, per_image)
         if use_diversity:
-            per_request = per_request + DIVERSITY_WEIGHT * diversity_penalty(acts, owner_t, len(requests))
+            per_request = per_request + DIVERSITY_WEIGHT * diversity_penalty(
+                acts, owner_t, len(requests)
+            )
         return per_image, per_request
 
     loss_start = loss_end = None
@@ -383,7 +413,9 @@ def visualize(
 MAX_BATCH = 256  # images per optimisation: bounds memory; batching never changes an image
 
 
-def chunks(requests: Sequence[FeatureVisRequest], limit: int = MAX_BATCH) -> list[list[FeatureVisRequest]]:
+def chunks(
+    requests: Sequence[FeatureVisRequest], limit: int = MAX_BATCH
+) -> list[list[FeatureVisRequest]]:
     """Split a group into batches of at most `limit` images (a request's images stay together)."""
     out: list[list[FeatureVisRequest]] = [[]]
     count = 0
@@ -396,7 +428,9 @@ def chunks(requests: Sequence[FeatureVisRequest], limit: int = MAX_BATCH) -> lis
     return out
 
 
-def compute_group(requests: list[FeatureVisRequest], env: "EngineEnv") -> dict[FeatureVisRequest, Result]:
+def compute_group(
+    requests: list[FeatureVisRequest], env: "EngineEnv"
+) -> dict[FeatureVisRequest, Result]:
     """Engine handler: one group = one model, layer, size, steps, lr (and diversity or not)."""
     ref = requests[0].ref
     model = env.models.get(ref.model)
@@ -422,14 +456,16 @@ def compute_group(requests: list[FeatureVisRequest], env: "EngineEnv") -> dict[F
     return results
 
 
-def _native_grid(model: object, layer: nn.Module, requests: Sequence[FeatureVisRequest], device: torch.device) -> tuple[int, int] | None:
+def _native_grid(
+    model: object, layer: nn.Module, requests: Sequence[FeatureVisRequest], device: torch.device
+) -> tuple[int, int] | None:
     """The layer's output grid at the model's own input size, needed only to place neurons
     `@Y,X` when the requested image size differs from it."""
     size = getattr(model, "input_size", None)
     if size is None or not any(r.ref.position is not None and r.size != size[0] for r in requests):
         return None
-    module: nn.Module = getattr(model, "module")
-    normalize = getattr(model, "normalize")
+    module: nn.Module = model.module
+    normalize = model.normalize
     with torch.no_grad(), frozen(module), capture([layer]) as outputs:
         (out,) = run(module, normalize(torch.zeros(1, 3, *size, device=device)), outputs)
     maps = as_maps(out)

@@ -59,7 +59,9 @@ def phase_kernel(weight: torch.Tensor, padding: int) -> tuple[torch.Tensor, int,
     return kernel.reshape(ci * 4, co, taps, taps), -2 * d_min, 2 * d_max + 1
 
 
-def image_gradient(grad_out: torch.Tensor, kernel: torch.Tensor, before: int, after: int) -> torch.Tensor:
+def image_gradient(
+    grad_out: torch.Tensor, kernel: torch.Tensor, before: int, after: int
+) -> torch.Tensor:
     """The input gradient from the output gradient [B, Co, H, W] (H, W even) and `phase_kernel`."""
     if after == before + 1:  # the last padded row is never read: symmetric padding will do
         phases = F.conv2d(grad_out, kernel, stride=2, padding=before)
@@ -70,15 +72,27 @@ def image_gradient(grad_out: torch.Tensor, kernel: torch.Tensor, before: int, af
 
 class _ImageConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, conv: nn.Conv2d, kernel: torch.Tensor, before: int, after: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(
+        ctx: Any, x: torch.Tensor, conv: nn.Conv2d, kernel: torch.Tensor, before: int, after: int
+    ) -> torch.Tensor:  # type: ignore[override]
         ctx.phase = (kernel, before, after)
-        ctx.layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else torch.contiguous_format
+        ctx.layout = (
+            torch.channels_last
+            if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+            else torch.contiguous_format
+        )
         return F.conv2d(x, conv.weight, conv.bias, 1, conv.padding, 1, 1)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         kernel, before, after = ctx.phase
-        return image_gradient(grad, kernel, before, after).contiguous(memory_format=ctx.layout), None, None, None, None
+        return (
+            image_gradient(grad, kernel, before, after).contiguous(memory_format=ctx.layout),
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 def applies(conv: nn.Module) -> bool:

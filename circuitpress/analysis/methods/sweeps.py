@@ -23,8 +23,18 @@ import numpy as np
 from circuitpress.analysis.models import procedural
 
 STIMULI = ("orientation", "curvature", "frequency", "colour")
-_ALIASES = {"color": "colour", "hue": "colour", "angle": "orientation", "spatial-frequency": "frequency"}
-PAIRS = {("orientation", "curvature"), ("orientation", "frequency"), ("curvature", "orientation"), ("frequency", "orientation")}
+_ALIASES = {
+    "color": "colour",
+    "hue": "colour",
+    "angle": "orientation",
+    "spatial-frequency": "frequency",
+}
+PAIRS = {
+    ("orientation", "curvature"),
+    ("orientation", "frequency"),
+    ("curvature", "orientation"),
+    ("frequency", "orientation"),
+}
 MAX_2D_STEPS = 16  # per axis: 16 x 16 x nuisance variants stays a few seconds on a CPU
 _NUISANCE_ANGLES = 8
 _PHASES = 4
@@ -38,9 +48,13 @@ def parse_stimulus(text: str) -> tuple[str, ...]:
     axes = tuple(_ALIASES.get(p, p) for p in parts if p)
     for a in axes:
         if a not in STIMULI:
-            raise ValueError(f"unknown stimulus '{a}' (expected one of: {', '.join(STIMULI)}, or a pair such as 'orientation x curvature')")
+            raise ValueError(
+                f"unknown stimulus '{a}' (expected one of: {', '.join(STIMULI)}, or a pair such as 'orientation x curvature')"
+            )
     if len(axes) == 2 and axes not in PAIRS:
-        raise ValueError(f"no 2-D sweep '{axes[0]} x {axes[1]}' (available: orientation x curvature, orientation x frequency)")
+        raise ValueError(
+            f"no 2-D sweep '{axes[0]} x {axes[1]}' (available: orientation x curvature, orientation x frequency)"
+        )
     if not 1 <= len(axes) <= 2:
         raise ValueError(f"expected one stimulus or a pair 'A x B', got '{text}'")
     return axes
@@ -65,13 +79,17 @@ def _axis(name: str, steps: int, size: int, *, half_turn: bool = False) -> Axis:
         # From straight (0) to a radius of 3 pixels, in 1/pixels.
         return Axis(name, tuple(float(v) for v in np.linspace(0.0, 1.0 / 3.0, steps)), "1/pixels")
     if name == "frequency":
-        return Axis(name, tuple(float(v) for v in np.geomspace(1.0, size / 4.0, steps)), "cycles per image")
+        return Axis(
+            name, tuple(float(v) for v in np.geomspace(1.0, size / 4.0, steps)), "cycles per image"
+        )
     if name == "colour":
         return Axis(name, tuple(360.0 * i / steps for i in range(steps)), "hue, degrees")
     raise ValueError(name)
 
 
-def _shifted(draw: Callable[[int], np.ndarray], size: int, center: tuple[float, float]) -> np.ndarray:
+def _shifted(
+    draw: Callable[[int], np.ndarray], size: int, center: tuple[float, float]
+) -> np.ndarray:
     """Draw on a canvas about twice the size, centred, and cut the window that puts the canvas
     centre at `center` (y, x): stimuli without a centre parameter (edges, gratings) move this
     way. An odd canvas has its centre on a pixel centre, an even one between pixels; pick the
@@ -86,7 +104,9 @@ def _shifted(draw: Callable[[int], np.ndarray], size: int, center: tuple[float, 
     return canvas[oy : oy + size, ox : ox + size]
 
 
-def _stimulus(params: dict[str, float], nuisance: int, size: int, center: tuple[float, float]) -> np.ndarray:
+def _stimulus(
+    params: dict[str, float], nuisance: int, size: int, center: tuple[float, float]
+) -> np.ndarray:
     """One image for a point of the sweep and one nuisance variant."""
     cy, cx = center
     if "colour" in params:
@@ -106,7 +126,9 @@ def _stimulus(params: dict[str, float], nuisance: int, size: int, center: tuple[
             angle = math.pi * (nuisance // _PHASES) / _NUISANCE_ANGLES
         phase = 2 * math.pi * (nuisance % _PHASES) / _PHASES
         f = params["frequency"]
-        return _shifted(lambda s: procedural.grating(s, f * s / size, angle, phase=phase), size, center)
+        return _shifted(
+            lambda s: procedural.grating(s, f * s / size, angle, phase=phase), size, center
+        )
     return _shifted(lambda s: procedural.edge(s, angle), size, center)
 
 

@@ -16,15 +16,19 @@ import torch
 from torch import nn
 
 from circuitpress.analysis.methods.sweeps import sweep
-from circuitpress.analysis.models.tap import run
 from circuitpress.analysis.methods.weights import LayerGraph, gradient_rows, linearized, probe_input
+from circuitpress.analysis.models.tap import run
 from circuitpress.requests import Request, Result, TuningRequest, UnitRef
 
 _BATCH = 256
 
 
 def receptive_field(
-    model: nn.Module, graph: LayerGraph, layer: str, position: tuple[int, int] | None, probe: torch.Tensor
+    model: nn.Module,
+    graph: LayerGraph,
+    layer: str,
+    position: tuple[int, int] | None,
+    probe: torch.Tensor,
 ) -> tuple[tuple[float, float], tuple[int, int, int, int]]:
     """Centre (y, x) in input pixels and box (y0, x0, y1, x1) of a position's receptive field."""
     absolute = linearized(model, absolute=True)
@@ -45,7 +49,9 @@ def unit_position(ref: UnitRef, shape: tuple[int, ...]) -> tuple[int, int] | Non
     return ref.position if ref.position is not None else (shape[1] // 2, shape[2] // 2)
 
 
-def unit_response(output: torch.Tensor, ref: UnitRef, position: tuple[int, int] | None) -> torch.Tensor:
+def unit_response(
+    output: torch.Tensor, ref: UnitRef, position: tuple[int, int] | None
+) -> torch.Tensor:
     """[B] responses of a unit (directions by linearity) in a layer output."""
     if output.dim() == 4 and position is not None:
         output = output[:, :, position[0], position[1]]
@@ -56,18 +62,31 @@ def unit_response(output: torch.Tensor, ref: UnitRef, position: tuple[int, int] 
     return (output[:, channels] * coef).sum(1)
 
 
-def responses(model: nn.Module, normalize: Any, ref: UnitRef, position: tuple[int, int] | None, images: np.ndarray, device: Any) -> np.ndarray:
+def responses(
+    model: nn.Module,
+    normalize: Any,
+    ref: UnitRef,
+    position: tuple[int, int] | None,
+    images: np.ndarray,
+    device: Any,
+) -> np.ndarray:
     """Responses to float [N, H, W, 3] images, in batches."""
     out = []
     with torch.no_grad():
         for start in range(0, len(images), _BATCH):
-            x = torch.from_numpy(np.ascontiguousarray(images[start : start + _BATCH])).permute(0, 3, 1, 2).to(device)
+            x = (
+                torch.from_numpy(np.ascontiguousarray(images[start : start + _BATCH]))
+                .permute(0, 3, 1, 2)
+                .to(device)
+            )
             seen, _ = run(model, normalize(x), [ref.layer])
             out.append(unit_response(seen[ref.layer], ref, position).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def tuning(model: nn.Module, normalize: Any, ref: UnitRef, stimulus: str, steps: int, probe: torch.Tensor) -> Result:
+def tuning(
+    model: nn.Module, normalize: Any, ref: UnitRef, stimulus: str, steps: int, probe: torch.Tensor
+) -> Result:
     """The tuning result of one unit (see `TuningRequest`)."""
     model.eval()
     graph = LayerGraph.of(model, probe)
@@ -109,7 +128,9 @@ def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result
             raise TypeError(f"tuning handler got a {request.kind} request")
         loaded = env.models.get(request.ref.model)
         probe = probe_input(loaded, env.device)
-        results[request] = tuning(loaded.module, loaded.normalize, request.ref, request.stimulus, request.steps, probe)
+        results[request] = tuning(
+            loaded.module, loaded.normalize, request.ref, request.stimulus, request.steps, probe
+        )
         env.progress(f"tuning {request.ref.model}", i + 1, len(requests))
     return results
 

@@ -49,7 +49,9 @@ def pool_activations(act: torch.Tensor, pool: str) -> torch.Tensor:
     raise ValueError(f"unknown pool {pool!r}")
 
 
-def pooled(model: nn.Module, normalize: Any, layer: str, images: torch.Tensor, pool: str = "max") -> np.ndarray:
+def pooled(
+    model: nn.Module, normalize: Any, layer: str, images: torch.Tensor, pool: str = "max"
+) -> np.ndarray:
     """[samples, C] activations of `layer`, pooled over positions as `pool` says."""
     out = []
     model.eval()
@@ -113,11 +115,16 @@ def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result
         source = request.model_a  # both models see the first model's images
         if source not in images:
             images[source] = sample_images(env.models.get(source), int(env.sample_size), env.device)
-        for model, layer in ((request.model_a, request.layer_a), (request.model_b, request.layer_b)):
+        for model, layer in (
+            (request.model_a, request.layer_a),
+            (request.model_b, request.layer_b),
+        ):
             key = (source, model, layer, request.pool)
             if key not in acts:
                 loaded = env.models.get(model)
-                acts[key] = pooled(loaded.module, loaded.normalize, layer, images[source], request.pool)
+                acts[key] = pooled(
+                    loaded.module, loaded.normalize, layer, images[source], request.pool
+                )
         results[request] = universality(
             acts[(source, request.model_a, request.layer_a, request.pool)],
             acts[(source, request.model_b, request.layer_b, request.pool)],

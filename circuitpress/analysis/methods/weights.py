@@ -57,7 +57,11 @@ def _linear_stand_in(module: nn.Module) -> nn.Module | None:
         return nn.Identity()
     if isinstance(module, nn.MaxPool2d):
         return nn.AvgPool2d(
-            module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode, count_include_pad=False
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            ceil_mode=module.ceil_mode,
+            count_include_pad=False,
         )
     if isinstance(module, nn.AdaptiveMaxPool2d):
         return nn.AdaptiveAvgPool2d(module.output_size)
@@ -100,7 +104,9 @@ class LayerGraph:
 
     def position(self, layer: str) -> int:
         if layer not in self.shapes:
-            raise UserError(f"the model has no layer '{layer}'", hint=choices_hint(layer, self.order))
+            raise UserError(
+                f"the model has no layer '{layer}'", hint=choices_hint(layer, self.order)
+            )
         return self.order.index(layer)
 
     def check_order(self, src: str, dst: str) -> None:
@@ -114,19 +120,29 @@ class LayerGraph:
     def between(self, src: str, dst: str) -> list[str]:
         """Leaf modules whose outputs appear after `src`'s and before `dst`'s."""
         lo, hi = self.position(src), self.position(dst)
-        return [n for n in self.order[lo + 1 : hi] if not any(True for _ in self.modules[n].children())]
+        return [
+            n for n in self.order[lo + 1 : hi] if not any(True for _ in self.modules[n].children())
+        ]
 
     def feature_layers(self) -> list[str]:
         return [n for n in self.order if isinstance(self.modules[n], _FEATURE_LAYERS)]
 
     def previous_feature(self, layer: str) -> str | None:
         pos = self.position(layer)
-        earlier = [n for n in self.feature_layers() if self.order.index(n) < pos and not n.startswith(layer + ".")]
+        earlier = [
+            n
+            for n in self.feature_layers()
+            if self.order.index(n) < pos and not n.startswith(layer + ".")
+        ]
         return earlier[-1] if earlier else None
 
     def next_feature(self, layer: str) -> str | None:
         pos = self.position(layer)
-        later = [n for n in self.feature_layers() if self.order.index(n) > pos and not layer.startswith(n + ".")]
+        later = [
+            n
+            for n in self.feature_layers()
+            if self.order.index(n) > pos and not layer.startswith(n + ".")
+        ]
         return later[0] if later else None
 
     def is_adjacent(self, src: str, dst: str) -> bool:
@@ -148,7 +164,9 @@ def _center(shape: tuple[int, ...]) -> tuple[int, int] | None:
     return (shape[1] // 2, shape[2] // 2) if len(shape) == 3 else None
 
 
-def _select(out: torch.Tensor, channels: Sequence[int], pos: tuple[int, int] | None) -> torch.Tensor:
+def _select(
+    out: torch.Tensor, channels: Sequence[int], pos: tuple[int, int] | None
+) -> torch.Tensor:
     idx = torch.arange(len(channels), device=out.device)
     ch = torch.as_tensor(list(channels), device=out.device)
     if pos is None:
@@ -178,7 +196,9 @@ def gradient_rows(
         seen, _ = run(model, batch, [dst], replace={src: free} if src is not None else None)
         _select(seen[dst], channels, pos).sum().backward()
     if free.grad is None:
-        raise UserError(f"layer '{dst}' does not depend on '{src}'", hint="pick layers on one path of the model")
+        raise UserError(
+            f"layer '{dst}' does not depend on '{src}'", hint="pick layers on one path of the model"
+        )
     return free.grad.detach()
 
 
@@ -190,7 +210,9 @@ class Connections:
     probe: torch.Tensor
     graph: LayerGraph = field(init=False)
     _lin: nn.Module | None = field(default=None, init=False)
-    _footprints: dict[tuple[str, str], tuple[slice, slice]] = field(default_factory=dict, init=False)
+    _footprints: dict[tuple[str, str], tuple[slice, slice]] = field(
+        default_factory=dict, init=False
+    )
     _rows: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -214,12 +236,17 @@ class Connections:
                 self._footprints[key] = (slice(0, 1), slice(0, 1))
             else:
                 absolute = linearized(self.model, absolute=True)
-                grad = gradient_rows(absolute, self.graph, src, dst, [0], torch.ones_like(self.probe))
+                grad = gradient_rows(
+                    absolute, self.graph, src, dst, [0], torch.ones_like(self.probe)
+                )
                 support = grad[0].abs().sum(0) > 0
                 ys, xs = torch.nonzero(support, as_tuple=True)
                 if len(ys) == 0:
                     raise UserError(f"layer '{dst}' does not depend on '{src}'")
-                self._footprints[key] = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
+                self._footprints[key] = (
+                    slice(int(ys.min()), int(ys.max()) + 1),
+                    slice(int(xs.min()), int(xs.max()) + 1),
+                )
         return self._footprints[key]
 
     def rows(self, src: str, dst: str, channels: Sequence[int]) -> np.ndarray:
@@ -271,12 +298,18 @@ def strongest(kernels: np.ndarray, n: int) -> list[dict[str, Any]]:
     norms = np.sqrt((kernels.astype(np.float64) ** 2).reshape(len(kernels), -1).sum(1))
     sums = kernels.reshape(len(kernels), -1).sum(1)
     order = sorted(range(len(kernels)), key=lambda i: (-norms[i], i))[:n]
-    return [{"channel": int(i), "norm": float(norms[i]), "sign": 1 if sums[i] >= 0 else -1} for i in order]
+    return [
+        {"channel": int(i), "norm": float(norms[i]), "sign": 1 if sums[i] >= 0 else -1}
+        for i in order
+    ]
 
 
 def weights_result(conn: Connections, request: WeightsRequest) -> Result:
     if request.src.model != request.dst.model:
-        raise UserError(f"'{request.src}' and '{request.dst}' are in different models", hint="weights connect layers of one model")
+        raise UserError(
+            f"'{request.src}' and '{request.dst}' are in different models",
+            hint="weights connect layers of one model",
+        )
     kernel = conn.kernel(request.src, request.dst)
     src, dst = request.src.layer, request.dst.layer
     return Result(
@@ -296,7 +329,9 @@ def connections_result(conn: Connections, request: TopConnectionsRequest) -> Res
         raise UserError(f"unknown direction '{request.direction}'", hint="inputs or outputs")
     inputs = request.direction == "inputs"
     graph = conn.graph
-    other = request.other_layer or (graph.previous_feature(ref.layer) if inputs else graph.next_feature(ref.layer))
+    other = request.other_layer or (
+        graph.previous_feature(ref.layer) if inputs else graph.next_feature(ref.layer)
+    )
     if other is None:
         return Result(
             data={"layer": None, "expanded": False, "units": []},

@@ -31,7 +31,9 @@ def as_maps(output: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def capture(layers: Sequence[nn.Module], *, stop: bool = True) -> Iterator[list[torch.Tensor | None]]:
+def capture(
+    layers: Sequence[nn.Module], *, stop: bool = True
+) -> Iterator[list[torch.Tensor | None]]:
     """Record the outputs of `layers` (in the given order) during forwards inside the block.
 
     With `stop`, the forward ends as soon as all of them fired: use `run` to call the model.
@@ -59,7 +61,9 @@ def capture(layers: Sequence[nn.Module], *, stop: bool = True) -> Iterator[list[
             handle.remove()
 
 
-def run(module: nn.Module, x: torch.Tensor, outputs: list[torch.Tensor | None]) -> list[torch.Tensor]:
+def run(
+    module: nn.Module, x: torch.Tensor, outputs: list[torch.Tensor | None]
+) -> list[torch.Tensor]:
     """Call `module(x)` inside a `capture` block, resetting and returning the captured outputs."""
     for i in range(len(outputs)):
         outputs[i] = None
@@ -133,8 +137,12 @@ class _RedirectedReLU(torch.autograd.Function):
         relu_grad = torch.ops.aten.threshold_backward(grad, x, 0)  # the ordinary ReLU gradient
         # The common case costs one reduction: the redirected gradient is built only for the
         # images that the ordinary one does not reach at all.
-        dims = tuple(range(1, relu_grad.dim()))  # reduced in place: flatten() would copy channels-last
-        blocked = torch.nonzero((relu_grad.amax(dim=dims) == 0) & (relu_grad.amin(dim=dims) == 0)).flatten()
+        dims = tuple(
+            range(1, relu_grad.dim())
+        )  # reduced in place: flatten() would copy channels-last
+        blocked = torch.nonzero(
+            (relu_grad.amax(dim=dims) == 0) & (relu_grad.amin(dim=dims) == 0)
+        ).flatten()
         if blocked.numel():
             g, xb = grad[blocked], x[blocked]
             # Descent moves x against the gradient: grad > 0 at x < 0 would push it lower still.

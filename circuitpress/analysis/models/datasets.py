@@ -55,7 +55,9 @@ class ImageDataset:
 
 
 class ProceduralImages(ImageDataset):
-    def __init__(self, name: str, count: int, size: tuple[int, int], seed: int = HELDOUT_SEED) -> None:
+    def __init__(
+        self, name: str, count: int, size: tuple[int, int], seed: int = HELDOUT_SEED
+    ) -> None:
         dataset = get_dataset(name)
         description = f"procedural '{name}' ({count} images, seed {seed})"
         super().__init__(description, size, count, list(dataset.classes))
@@ -76,7 +78,12 @@ class FolderImages(ImageDataset):
     after a centre crop to its aspect ratio; the first `count` files are used."""
 
     def __init__(
-        self, model: ModelConfig, config: SiteConfig, folder: Path, count: int, size: tuple[int, int]
+        self,
+        model: ModelConfig,
+        config: SiteConfig,
+        folder: Path,
+        count: int,
+        size: tuple[int, int],
     ) -> None:
         files = sources.image_files(folder)
         shown = sources.display(folder, config)
@@ -84,7 +91,7 @@ class FolderImages(ImageDataset):
             raise sources.model_error(
                 model,
                 f"model '{model.name}': dataset folder '{shown}' has no images",
-                f"add {', '.join(sources.IMAGE_SUFFIXES[:3])} files, or use dataset = \"shapes\"",
+                f'add {", ".join(sources.IMAGE_SUFFIXES[:3])} files, or use dataset = "shapes"',
             )
         files = files[:count]
         super().__init__(f"folder '{shown}' ({len(files)} images)", size, len(files), None)

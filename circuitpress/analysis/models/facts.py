@@ -111,5 +111,7 @@ def describe(name: str, data: dict[str, Any]) -> list[str]:
     width = max((len(layer["name"]) for layer in data["layers"]), default=0)
     for layer in data["layers"]:
         shape = "x".join(map(str, layer["shape"]))
-        lines.append(f"  {layer['name']:<{width}}  {layer['type']:<18} {shape:<12} {layer['units']} units")
+        lines.append(
+            f"  {layer['name']:<{width}}  {layer['type']:<18} {shape:<12} {layer['units']} units"
+        )
     return lines

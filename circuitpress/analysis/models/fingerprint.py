@@ -80,7 +80,9 @@ def dataset_fingerprint(model: ModelConfig, config: SiteConfig) -> str:
     if kind == "procedural" or folder is None:
         dataset = get_dataset(sources.dataset_name(model))
         definition = dataset.fingerprint_text()
-        return _digest({"procedural": definition, "seed": HELDOUT_SEED, "sample": sample, "size": size})
+        return _digest(
+            {"procedural": definition, "seed": HELDOUT_SEED, "sample": sample, "size": size}
+        )
     files = sources.image_files(folder)[:sample]
     listing = [[p.relative_to(folder).as_posix(), file_sha256(p)] for p in files]
     return _digest({"folder": listing, "sample": sample, "size": size})

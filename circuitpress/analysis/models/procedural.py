@@ -52,7 +52,9 @@ def _polyline_distance(size: int, points: np.ndarray, reach: float = math.inf) -
     """
     out = np.full((size, size), np.inf)
     x0, y0 = np.floor(points.min(axis=0) - reach).astype(int) if math.isfinite(reach) else (0, 0)
-    x1, y1 = np.ceil(points.max(axis=0) + reach).astype(int) if math.isfinite(reach) else (size, size)
+    x1, y1 = (
+        np.ceil(points.max(axis=0) + reach).astype(int) if math.isfinite(reach) else (size, size)
+    )
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(size, x1 + 1), min(size, y1 + 1)
     if x0 >= x1 or y0 >= y1:
         return out
@@ -99,7 +101,9 @@ def _compose(mask: np.ndarray, colors: Colors) -> np.ndarray:
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
-def _arc_points(center: tuple[float, float], radius: float, start: float, span: float) -> np.ndarray:
+def _arc_points(
+    center: tuple[float, float], radius: float, start: float, span: float
+) -> np.ndarray:
     """Points of a circular arc (angles in the reader's counter-clockwise convention)."""
     n = max(8, min(256, int(abs(span) * radius / 1.5) + 2))
     t = start + np.linspace(0.0, span, n)
@@ -215,7 +219,9 @@ def _random_point(rng: np.random.Generator, size: int, margin: float) -> tuple[f
 def _draw_curve(rng: np.random.Generator, size: int) -> np.ndarray:
     radius = size * rng.uniform(0.12, 0.4)
     span = rng.uniform(0.6, 1.1) * math.pi
-    points = _arc_geometry(size, radius, rng.uniform(0, 2 * math.pi), span, _random_point(rng, size, 20))
+    points = _arc_geometry(
+        size, radius, rng.uniform(0, 2 * math.pi), span, _random_point(rng, size, 20)
+    )
     return _stroke(size, points, rng.uniform(0.8, 2.0))
 
 
@@ -281,7 +287,9 @@ def _draw_spiral(rng: np.random.Generator, size: int) -> np.ndarray:
     r = r_max * t / t[-1]
     direction = rng.choice([-1.0, 1.0])
     t0 = rng.uniform(0, 2 * math.pi)
-    points = np.stack([cx + r * np.cos(t0 + direction * t), cy - r * np.sin(t0 + direction * t)], axis=1)
+    points = np.stack(
+        [cx + r * np.cos(t0 + direction * t), cy - r * np.sin(t0 + direction * t)], axis=1
+    )
     return _stroke(size, points, rng.uniform(0.7, 1.5))
 
 
@@ -422,4 +430,6 @@ def get_dataset(name: str) -> ProceduralDataset:
     try:
         return DATASETS[name]
     except KeyError:
-        raise KeyError(f"unknown procedural dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
+        raise KeyError(
+            f"unknown procedural dataset {name!r}; known: {', '.join(sorted(DATASETS))}"
+        ) from None

@@ -37,9 +37,15 @@ def resolve_device(device: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' is not available on this machine", hint="use --device auto or cpu")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UserError("device 'mps' is not available on this machine", hint="use --device auto or cpu")
+        raise UserError(
+            "device 'cuda' is not available on this machine", hint="use --device auto or cpu"
+        )
+    if device == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise UserError(
+            "device 'mps' is not available on this machine", hint="use --device auto or cpu"
+        )
     if device not in ("cpu", "cuda", "mps"):
         raise UserError(f"unknown device '{device}'", hint="use auto, cpu, cuda or mps")
     return torch.device(device)
@@ -110,7 +116,9 @@ class ModelRegistry:
                     file=CONFIG_NAME,
                     line=1,
                     hint=choices_hint(name, self.config.models)
-                    + (f"; declare it as [models.{name}]" if name not in self.config.models else ""),
+                    + (
+                        f"; declare it as [models.{name}]" if name not in self.config.models else ""
+                    ),
                 )
             self._loaded[name] = self._load(self.config.models[name])
         return self._loaded[name]
@@ -165,7 +173,9 @@ def _load_lucent(model: ModelConfig, config: SiteConfig) -> nn.Module:
         ) from None
     builder = getattr(modelzoo, model.lucent or "", None)
     names = [
-        n for n in dir(modelzoo) if not n.startswith("_") and n[0].islower() and callable(getattr(modelzoo, n))
+        n
+        for n in dir(modelzoo)
+        if not n.startswith("_") and n[0].islower() and callable(getattr(modelzoo, n))
     ]
     if not callable(builder):
         raise sources.model_error(
@@ -177,7 +187,9 @@ def _load_lucent(model: ModelConfig, config: SiteConfig) -> nn.Module:
         raise sources.missing_lucent_weights(model)
     # Build without pretrained weights (that would download), then load the local file.
     try:
-        module = builder(pretrained=False) if model.lucent == "inceptionv1" else builder(weights=None)
+        module = (
+            builder(pretrained=False) if model.lucent == "inceptionv1" else builder(weights=None)
+        )
     except TypeError:
         module = builder()
     _fit(module, load_state_dict(model.weights, model, config), model.weights, model, config)
@@ -268,7 +280,7 @@ def load_state_dict(path: Path, model: ModelConfig, config: SiteConfig) -> dict[
     if suffix in (".pt", ".pth", ".bin", ".ckpt"):
         try:
             data = torch.load(str(path), map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
+        except pickle.UnpicklingError:
             # weights_only refuses any global outside tensors and plain containers: the file
             # would run code when unpickled, so it is never opened any other way.
             raise sources.model_error(
@@ -307,7 +319,11 @@ def _as_state_dict(data: Any, model: ModelConfig, shown: str) -> dict[str, torch
 
 
 def _fit(
-    module: nn.Module, state: dict[str, torch.Tensor], path: Path, model: ModelConfig, config: SiteConfig
+    module: nn.Module,
+    state: dict[str, torch.Tensor],
+    path: Path,
+    model: ModelConfig,
+    config: SiteConfig,
 ) -> None:
     """load_state_dict(strict) with a one-line explanation when the shapes or names disagree."""
     own = module.state_dict()

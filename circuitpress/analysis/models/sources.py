@@ -18,9 +18,14 @@ from circuitpress.errors import UserError, choices_hint
 LUCID_INCEPTION = Preprocessing(input_range=(-117.0, 138.0), input_size=(224, 224))
 # torchvision models re-exported by lucent.modelzoo expect ImageNet normalisation.
 IMAGENET = Preprocessing(
-    input_range=(0.0, 1.0), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_size=(224, 224)
+    input_range=(0.0, 1.0),
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    input_size=(224, 224),
 )
-INCEPTION_URL = "https://github.com/ProGamerGov/pytorch-old-tensorflow-models/raw/master/inception5h.pth"
+INCEPTION_URL = (
+    "https://github.com/ProGamerGov/pytorch-old-tensorflow-models/raw/master/inception5h.pth"
+)
 DEFAULT_DATASET = "shapes"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -33,7 +38,9 @@ def model_error(model: ModelConfig, message: str, hint: str | None = None) -> Us
 def check_zoo_name(model: ModelConfig) -> str:
     name = model.zoo or ""
     if name not in ZOO:
-        raise model_error(model, f"model '{model.name}': unknown zoo model '{name}'", choices_hint(name, ZOO))
+        raise model_error(
+            model, f"model '{model.name}': unknown zoo model '{name}'", choices_hint(name, ZOO)
+        )
     return name
 
 
@@ -63,7 +70,7 @@ def missing_lucent_weights(model: ModelConfig) -> UserError:
         model,
         f"model '{model.name}': lucent model '{model.lucent}' needs a local weights file "
         "(no network at build time)",
-        f"download {url} into the site folder and set weights = \"FILE\" in [models.{model.name}]",
+        f'download {url} into the site folder and set weights = "FILE" in [models.{model.name}]',
     )
 
 
@@ -106,4 +113,6 @@ def display(path: Path, config: SiteConfig) -> str:
 
 def image_files(folder: Path) -> list[Path]:
     """Image files under `folder`, recursively, sorted by path (the dataset's fixed order)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )

@@ -28,7 +28,9 @@ def module_named(model: nn.Module, name: str) -> nn.Module:
     """The submodule called `name` in `model.named_modules()`."""
     modules = dict(model.named_modules())
     if name not in modules or name == "":
-        raise UserError(f"the model has no layer '{name}'", hint=choices_hint(name, [n for n in modules if n]))
+        raise UserError(
+            f"the model has no layer '{name}'", hint=choices_hint(name, [n for n in modules if n])
+        )
     return modules[name]
 
 
@@ -89,11 +91,16 @@ def run(
             pass
     missing = wanted - set(seen)
     if missing:
-        raise UserError(f"layer '{sorted(missing)[0]}' produced no output in a forward pass", hint="is it used in forward()?")
+        raise UserError(
+            f"layer '{sorted(missing)[0]}' produced no output in a forward pass",
+            hint="is it used in forward()?",
+        )
     return seen, final
 
 
-def execution_order(model: nn.Module, x: torch.Tensor) -> tuple[list[str], dict[str, tuple[int, ...]]]:
+def execution_order(
+    model: nn.Module, x: torch.Tensor
+) -> tuple[list[str], dict[str, tuple[int, ...]]]:
     """Names of all submodules in the order their outputs appear, and each output's shape
     (without the batch dimension). A module called twice keeps its first position."""
     order: list[str] = []

@@ -42,7 +42,9 @@ class ShapesNet(nn.Module):
             channels = width
         # Global max pooling: "is there an end point / corner / curve anywhere" is what tells thin
         # shapes apart; averaging dilutes a few strong responses over the whole image.
-        self.global_pool = nn.AdaptiveMaxPool2d(1) if global_pool == "max" else nn.AdaptiveAvgPool2d(1)
+        self.global_pool = (
+            nn.AdaptiveMaxPool2d(1) if global_pool == "max" else nn.AdaptiveAvgPool2d(1)
+        )
         self.flatten = nn.Flatten()
         self.head = nn.Linear(channels, n_classes)
         self.depth = len(widths)
@@ -63,4 +65,6 @@ def build_model(name: str) -> ShapesNet:
     """A zoo architecture with its seeded random initialisation (no trained weights)."""
     spec = get_spec(name)
     torch.manual_seed(spec.seed)
-    return ShapesNet(spec.widths, len(spec.classes), spec.kernel1, spec.global_pool, spec.conv1_init_scale)
+    return ShapesNet(
+        spec.widths, len(spec.classes), spec.kernel1, spec.global_pool, spec.conv1_init_scale
+    )

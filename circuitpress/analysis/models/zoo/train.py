@@ -30,7 +30,11 @@ from torch.nn import functional as F
 from circuitpress.analysis.models.procedural import HELDOUT_SEED, make_dataset
 from circuitpress.analysis.models.zoo import WEIGHTS_DIR
 from circuitpress.analysis.models.zoo.models import ZOO, ZOO_PREPROCESSING, ZooSpec, get_spec
-from circuitpress.analysis.models.zoo.selectivity import CUBE_DIAGONALS, orientation_tuning, selectivity_ratios
+from circuitpress.analysis.models.zoo.selectivity import (
+    CUBE_DIAGONALS,
+    orientation_tuning,
+    selectivity_ratios,
+)
 
 THREADS = 2
 HELDOUT_IMAGES = 2000
@@ -55,16 +59,22 @@ def _as_input(batch: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, list[float]]:
+def accuracy(
+    model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
+) -> tuple[float, list[float]]:
     """Overall and per-class accuracy."""
     model.eval()
-    preds = torch.cat([model(_as_input(images[i : i + 256])).argmax(1) for i in range(0, len(images), 256)])
+    preds = torch.cat(
+        [model(_as_input(images[i : i + 256])).argmax(1) for i in range(0, len(images), 256)]
+    )
     correct = preds == labels
     per_class = [float(correct[labels == c].float().mean()) for c in range(int(labels.max()) + 1)]
     return float(correct.float().mean()), per_class
 
 
-def train(spec: ZooSpec, log: bool = True, threads: int = THREADS) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+def train(
+    spec: ZooSpec, log: bool = True, threads: int = THREADS
+) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
     """Train one model; returns its state dict and the training record.
 
     The weights are reproducible for a given seed and thread count."""
@@ -92,15 +102,21 @@ def train(spec: ZooSpec, log: bool = True, threads: int = THREADS) -> tuple[dict
             for step in range(steps_per_epoch):
                 idx = order[step * spec.batch_size : (step + 1) * spec.batch_size]
                 logits = model(_as_input(images[idx]))
-                loss = F.cross_entropy(logits, labels[idx]) + spec.conv1_sparsity * conv1_out.pop().mean()
+                loss = (
+                    F.cross_entropy(logits, labels[idx])
+                    + spec.conv1_sparsity * conv1_out.pop().mean()
+                )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
                 total += float(loss.detach())
             if log:
-                print(f"{spec.name}: epoch {epoch + 1}/{spec.epochs} loss {total / steps_per_epoch:.4f} "
-                      f"({time.perf_counter() - t0:.0f}s)", flush=True)
+                print(
+                    f"{spec.name}: epoch {epoch + 1}/{spec.epochs} loss {total / steps_per_epoch:.4f} "
+                    f"({time.perf_counter() - t0:.0f}s)",
+                    flush=True,
+                )
     finally:
         hook.remove()
     train_seconds = time.perf_counter() - t0
@@ -136,8 +152,11 @@ def train(spec: ZooSpec, log: bool = True, threads: int = THREADS) -> tuple[dict
         "machine": platform.machine(),
     }
     if log:
-        print(f"{spec.name}: held-out accuracy {acc:.4f}, conv1 orientation-selective "
-              f"{record['conv1_orientation_selective']:.2f}, {train_seconds:.0f}s", flush=True)
+        print(
+            f"{spec.name}: held-out accuracy {acc:.4f}, conv1 orientation-selective "
+            f"{record['conv1_orientation_selective']:.2f}, {train_seconds:.0f}s",
+            flush=True,
+        )
     return state, record
 
 
@@ -145,10 +164,14 @@ def _build(spec: ZooSpec) -> torch.nn.Module:
     from circuitpress.analysis.models.zoo.models import ShapesNet
 
     torch.manual_seed(spec.seed)  # the same initialisation as models.build_model(spec.name)
-    return ShapesNet(spec.widths, len(spec.classes), spec.kernel1, spec.global_pool, spec.conv1_init_scale)
+    return ShapesNet(
+        spec.widths, len(spec.classes), spec.kernel1, spec.global_pool, spec.conv1_init_scale
+    )
 
 
-def save(state: dict[str, torch.Tensor], record: dict[str, object], out: Path, command: str) -> Path:
+def save(
+    state: dict[str, torch.Tensor], record: dict[str, object], out: Path, command: str
+) -> Path:
     """Write NAME.safetensors and NAME.json into `out`; returns the weights path."""
     out.mkdir(parents=True, exist_ok=True)
     name = str(record["name"])
@@ -169,19 +192,33 @@ def save(state: dict[str, torch.Tensor], record: dict[str, object], out: Path, c
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m circuitpress.analysis.models.zoo.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m circuitpress.analysis.models.zoo.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     names = ", ".join(sorted(ZOO))
-    parser.add_argument("names", nargs="+", choices=sorted(ZOO), metavar="NAME", help=f"one of {names}")
+    parser.add_argument(
+        "names", nargs="+", choices=sorted(ZOO), metavar="NAME", help=f"one of {names}"
+    )
     parser.add_argument(
         "--out", type=Path, default=WEIGHTS_DIR, help="output folder (default: the shipped weights)"
     )
-    parser.add_argument("--check", action="store_true",
-                        help="retrain into a temporary folder and compare sha256 with the shipped record")
-    parser.add_argument("--images", type=int, help="override the number of training images (quick runs)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="retrain into a temporary folder and compare sha256 with the shipped record",
+    )
+    parser.add_argument(
+        "--images", type=int, help="override the number of training images (quick runs)"
+    )
     parser.add_argument("--epochs", type=int, help="override the number of epochs (quick runs)")
-    parser.add_argument("--threads", type=int, default=THREADS,
-                        help=f"torch CPU threads (default {THREADS}, as the shipped weights were trained)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help=f"torch CPU threads (default {THREADS}, as the shipped weights were trained)",
+    )
     args = parser.parse_args(argv)
     status = 0
     for name in args.names:
@@ -198,8 +235,11 @@ def main(argv: list[str] | None = None) -> int:
                 save(state, record, Path(tmp), command)
                 fresh = json.loads((Path(tmp) / f"{name}.json").read_text(encoding="utf-8"))
             same = fresh["sha256"] == shipped["sha256"]
-            print(f"{name}: retrained sha256 {fresh['sha256'][:16]} vs shipped {shipped['sha256'][:16]}: "
-                  + ("IDENTICAL" if same else "DIFFERENT"), flush=True)
+            print(
+                f"{name}: retrained sha256 {fresh['sha256'][:16]} vs shipped {shipped['sha256'][:16]}: "
+                + ("IDENTICAL" if same else "DIFFERENT"),
+                flush=True,
+            )
             status |= 0 if same else 1
         else:
             state, record = train(spec, threads=args.threads)
