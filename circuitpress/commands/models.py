@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
 from circuitpress.build.cache import CACHE_DIR, Cache
 from circuitpress.build.plan import Planner
+from circuitpress.commands.console import DEVICE, handle_errors
 from circuitpress.config import load_config
 from circuitpress.requests import ModelInfoRequest
 
@@ -27,7 +30,7 @@ def describe_models(site: str | Path, *, device: str | None = None) -> str:
     requests = [ModelInfoRequest(name) for name in names]
     planner.resolve(requests)
     lines: list[str] = []
-    for name, request in zip(names, requests):
+    for name, request in zip(names, requests, strict=True):
         info = planner.result(request).data
         cfg = config.models[name]
         lines.append(f"{name}  ({cfg.source})")
@@ -42,3 +45,17 @@ def describe_models(site: str | Path, *, device: str | None = None) -> str:
             lines.append(f"  {layer['name']:<24} {shape:<16} {layer.get('units', '')}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+@click.command()
+@click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."
+)
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@handle_errors
+def models(site: Path, device: str | None, quiet: bool) -> None:
+    """List each model, its source, layers (name, output shape, units) and dataset."""
+    text = describe_models(site, device=device)
+    if not quiet:
+        click.echo(text)

@@ -422,7 +422,7 @@ def serve_site(
             f"no {CONFIG_NAME} in {site}",
             hint="run circuitpress serve in a site folder, or circuitpress new DIR",
         )
-    from circuitpress.cli import progress_bars
+    from circuitpress.commands.console import progress_bars
 
     builder = SiteBuilder(root.resolve(), drafts=drafts)
     server = PreviewServer(root, host=host, port=port, drafts=drafts, quiet=quiet, builder=builder)

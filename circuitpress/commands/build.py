@@ -1,0 +1,60 @@
+"""`circuitpress build`: the whole site into SITE/_site (or --out), swapped in atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from circuitpress.commands.console import DEVICE, err, handle_errors, progress_bars
+
+
+@click.command()
+@click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default SITE/_site).",
+)
+@click.option(
+    "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."
+)
+@click.option("--strict", is_flag=True, help="Fail on warnings and failed claims.")
+@click.option("--drafts", is_flag=True, help="Include articles marked draft.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="CPU threads for the analysis (default: [build] jobs, one per core).",
+)
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@handle_errors
+def build(
+    site: Path,
+    out: Path | None,
+    device: str | None,
+    strict: bool,
+    drafts: bool,
+    jobs: int | None,
+    quiet: bool,
+) -> None:
+    """Build the site in SITE (default: the current folder)."""
+    from circuitpress.build.pipeline import BuildOptions, build_site
+
+    with progress_bars(quiet) as progress:
+        report = build_site(
+            site,
+            BuildOptions(
+                out=out, device=device, strict=strict, drafts=drafts, jobs=jobs, progress=progress
+            ),
+        )
+    for warning in report.warnings:
+        err("warning: " + warning.format())
+    if not quiet and report.up_to_date:
+        click.echo(f"{report.out} is up to date ({report.pages} page(s), nothing changed).")
+    elif not quiet:
+        click.echo(
+            f"Built {report.pages} page(s) and {report.unit_pages} unit page(s) into "
+            f"{report.out} in {report.seconds:.2f} s ({report.computed} analyses computed, "
+            f"{report.cached} cached)."
+        )
