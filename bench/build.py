@@ -169,7 +169,9 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
 
 def in_process_rebuild(site: Path) -> tuple[float, float, int]:
     """A build then a no-op rebuild in one process with the build memo (the preview server's path)."""
-    from circuitpress.build.pipeline import BuildMemo, BuildOptions, SiteBuild
+    from circuitpress.build.memo import BuildMemo
+    from circuitpress.build.options import BuildOptions
+    from circuitpress.build.pipeline import SiteBuild
 
     memo = BuildMemo()
     out = site / "_site_memo"

@@ -126,7 +126,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def time_builds(site: Path, repeats: int) -> dict[str, list[float]]:
-    from circuitpress.build.pipeline import BuildMemo, BuildOptions, SiteBuild
+    from circuitpress.build.memo import BuildMemo
+    from circuitpress.build.options import BuildOptions
+    from circuitpress.build.pipeline import SiteBuild
 
     def once(memo: object | None) -> float:
         start = time.perf_counter()

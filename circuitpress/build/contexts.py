@@ -61,7 +61,7 @@ class Services:
         return self.build.theme.url(path) if path else None
 
     def thumbnail_url(self, ref: UnitRef) -> str | None:
-        from circuitpress.directives.features import thumbnail_request
+        from circuitpress.structure.units import thumbnail_request
 
         # Neurons share their channel's thumbnail; a direction has one only if a page asked.
         request = thumbnail_request(ref.channel_ref() or ref)

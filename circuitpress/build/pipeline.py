@@ -6,69 +6,30 @@ once. Rendering never runs a model; results come from the planner (cache or engi
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from circuitpress.build.cache import CACHE_DIR, Cache
 from circuitpress.build.contexts import FollowUp, PageState, Services
-from circuitpress.build.plan import Mention, PagePlanner, Planner, Progress
+from circuitpress.build.discover import check_unique_slugs, page_sources, read_source
+from circuitpress.build.memo import BuildMemo, Tools, content_hash, input_signature
+from circuitpress.build.options import BuildOptions, BuildReport
+from circuitpress.build.plan import Mention, PagePlanner, Planner
 from circuitpress.build.write import SiteWriter, check_output_folder
 from circuitpress.config import SiteConfig, load_config
-from circuitpress.errors import CONTROL_HINT, BuildWarning, UserError, control_character
+from circuitpress.errors import BuildWarning, UserError
 from circuitpress.extensions import Directive
-from circuitpress.requests import Request, Result, UnitRef, unit_page_path
+from circuitpress.requests import Request, UnitRef, unit_page_path
+from circuitpress.structure.index import newest_first
+from circuitpress.structure.series import series_navigation
 
 if TYPE_CHECKING:
-    pass
+    from circuitpress.markup import FrontMatter
+
+__all__ = ["BuildMemo", "BuildOptions", "BuildReport", "SiteBuild", "build_site"]
 
 MAX_FOLLOW_UP_ROUNDS = 6
-
-
-@dataclass
-class BuildOptions:
-    out: Path | None = None  # default SITE/_site
-    device: str | None = None  # default: [build] device
-    strict: bool = False
-    drafts: bool = False
-    jobs: int | None = None
-    progress: Progress | None = None
-    write: bool = True  # False for `check`: parse, resolve, render in memory, write nothing
-
-
-@dataclass
-class BuildReport:
-    out: Path
-    pages: int = 0
-    unit_pages: int = 0
-    requests: int = 0
-    computed: int = 0
-    cached: int = 0
-    seconds: float = 0.0
-    engine_imported: bool = False
-    warnings: list[BuildWarning] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    up_to_date: bool = False  # nothing had changed: the previous output was kept
-
-
-@dataclass
-class BuildMemo:
-    """State kept between builds of one site in one process (the preview server).
-
-    Inputs are compared by content: an unchanged page is neither parsed nor rendered again,
-    results already in memory are not read from the cache again, and markup and theme objects
-    survive while the config, bibliographies and theme overrides are unchanged.
-    """
-
-    signature: str = ""
-    tools: tuple[Any, Any, Any] | None = None  # registry, markup, theme
-    parsed: dict[str, tuple[str, Any, PagePlanner]] = field(default_factory=dict)
-    rendered: dict[str, tuple[str, str, dict[str, bytes]]] = field(default_factory=dict)
-    results: dict[str, Result] = field(default_factory=dict)
-    parses: int = 0  # counters, for tests and the benchmark
-    renders: int = 0
 
 
 class SiteBuild:
@@ -96,56 +57,24 @@ class SiteBuild:
             threads=self.options.jobs or self.config.build.jobs or None,
         )
         self.writer = SiteWriter(self.out)
-        signature = self.input_signature()
+        signature = input_signature(self.config)
         if self.memo.tools is None or self.memo.signature != signature:
             from circuitpress.extensions import default_registry
             from circuitpress.markup import Markup
             from circuitpress.render.html import Theme
 
             registry = default_registry()
-            self.memo.tools = (registry, Markup(self.config, registry), Theme(self.config))
+            self.memo.tools = Tools(registry, Markup(self.config, registry), Theme(self.config))
             self.memo.signature = signature
             self.memo.parsed.clear()
             self.memo.rendered.clear()
         self.registry, self.markup, self.theme = self.memo.tools
 
-    def input_signature(self) -> str:
-        """Everything besides a page's own text that parsing or rendering it depends on."""
-        from circuitpress import __version__
-
-        parts: list[bytes | str] = [__version__, self.config.path.read_bytes()]
-        for path in sorted(self.root.rglob("*.bib")):
-            if not {"_site", ".circuitpress"} & set(path.relative_to(self.root).parts):
-                parts += [path.relative_to(self.root).as_posix(), path.read_bytes()]
-        overrides = self.root / "themes"
-        if overrides.is_dir():
-            for path in sorted(overrides.rglob("*")):
-                if path.is_file():
-                    parts += [path.relative_to(self.root).as_posix(), path.read_bytes()]
-        static = self.root / "static"
-        if static.is_dir():  # {figure} checks that its image exists
-            parts += sorted(p.relative_to(static).as_posix() for p in static.rglob("*"))
-        return content_hash(*parts)
-
     # -- discover & parse ---------------------------------------------------------------------
 
-    def sources(self) -> list[Path]:
-        content = self.root / "content"
-        if not content.is_dir():
-            raise UserError(
-                "no content/ folder in the site",
-                file="content",
-                line=1,
-                hint="put articles in content/*.md (circuitpress new makes one)",
-            )
-        return sorted(
-            p
-            for p in content.rglob("*.md")
-            if not any(part.startswith((".", "_")) for part in p.relative_to(content).parts)
-        )
-
-    def default_model(self, meta: Any) -> str | None:
-        if getattr(meta, "model", None):
+    def default_model(self, meta: FrontMatter) -> str | None:
+        """The model a reference without `MODEL/` names: the page's, or the site's only one."""
+        if meta.model:
             return meta.model
         if len(self.config.models) == 1:
             return next(iter(self.config.models))
@@ -153,16 +82,9 @@ class SiteBuild:
 
     def parse(self) -> list[PageState]:
         states = []
-        for path in self.sources():
+        for path in page_sources(self.root):
             file = path.relative_to(self.root).as_posix()
-            try:
-                raw = path.read_bytes()
-                source = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise UserError(
-                    "file is not UTF-8 text", file=file, line=1, hint=str(exc.reason)
-                ) from None
-            check_text(source, file)
+            raw, source = read_source(path, file)
             digest = content_hash(raw)
             memo = self.memo.parsed.get(file)
             if memo is not None and memo[0] == digest:
@@ -171,7 +93,7 @@ class SiteBuild:
                 holder: dict[str, PagePlanner] = {}
 
                 def plan(
-                    meta: Any, file: str = file, holder: dict[str, PagePlanner] = holder
+                    meta: FrontMatter, file: str = file, holder: dict[str, PagePlanner] = holder
                 ) -> PagePlanner:
                     holder["p"] = PagePlanner(file=file, default_model=self.default_model(meta))
                     return holder["p"]
@@ -186,16 +108,7 @@ class SiteBuild:
         for gone in set(self.memo.parsed) - {s.page.file for s in states}:
             if not (self.root / gone).exists():
                 del self.memo.parsed[gone]
-        slugs: dict[str, str] = {}
-        for s in states:
-            if s.slug in slugs:
-                raise UserError(
-                    f"two articles have the slug '{s.slug}'",
-                    file=s.page.file,
-                    line=1,
-                    hint=f"also {slugs[s.slug]}",
-                )
-            slugs[s.slug] = s.page.file
+        check_unique_slugs(states)
         return states
 
     # -- plan & compute -----------------------------------------------------------------------
@@ -216,7 +129,7 @@ class SiteBuild:
         return [s.planner for s in states] + list(self.followups.values())
 
     def plan_units(self, units: dict[UnitRef, list[Mention]]) -> list[Request]:
-        from circuitpress.directives.features import thumbnail_request, unit_page_requests
+        from circuitpress.structure.units import thumbnail_request, unit_page_requests
 
         requests: list[Request] = []
         for ref in units:
@@ -264,53 +177,14 @@ class SiteBuild:
 
     # -- render -------------------------------------------------------------------------------
 
-    def series_nav(self, states: list[PageState]) -> dict[str, dict[str, Any]]:
-        """prev/next links of articles in the same series, ordered by date then title."""
-        by_series: dict[str, list[PageState]] = {}
-        for s in states:
-            if s.page.meta.series:
-                by_series.setdefault(s.page.meta.series, []).append(s)
-        nav: dict[str, dict[str, Any]] = {}
-        for name, members in by_series.items():
-            members.sort(
-                key=lambda s: (
-                    s.page.meta.published is None,
-                    s.page.meta.published or 0,
-                    s.page.meta.title,
-                )
-            )
-            for i, s in enumerate(members):
-                prev = members[i - 1] if i > 0 else None
-                nxt = members[i + 1] if i + 1 < len(members) else None
-                nav[s.page.file] = {
-                    "name": name,
-                    "index": i + 1,
-                    "count": len(members),
-                    "prev": {"title": prev.page.meta.title, "url": self.theme.url(prev.url_path)}
-                    if prev
-                    else None,
-                    "next": {"title": nxt.page.meta.title, "url": self.theme.url(nxt.url_path)}
-                    if nxt
-                    else None,
-                }
-        return nav
-
     def render(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
-        nav = self.series_nav(states)
+        nav = series_navigation(states, self.theme.url)
         index_state = None
         for s in states:
             self.writer.write(f"{s.url_path}index.html", self.render_page(s, nav.get(s.page.file)))
             if s.slug == "":
                 index_state = s
-        articles = [s for s in states if s.slug != ""]
-        articles.sort(
-            key=lambda s: (
-                s.page.meta.published is not None,
-                s.page.meta.published or 0,
-                s.page.meta.title,
-            ),
-            reverse=True,
-        )
+        articles = newest_first(states)
         if index_state is None:
             self.writer.write(
                 "index.html", self.theme.render_index([(s.slug, s.page.meta) for s in articles])
@@ -330,15 +204,14 @@ class SiteBuild:
             "feed.xml", feed_xml(self.config, [(s.slug, s.page.meta, "") for s in articles])
         )
 
-    def render_page(self, s: PageState, nav: dict[str, Any] | None) -> str:
+    def render_page(self, s: PageState, nav: dict[str, object] | None) -> str:
         """One article's HTML; replayed from the memo when its text and context are unchanged."""
         key = content_hash(
             self.memo.parsed[s.page.file][0],
             repr(nav),
             repr(self.options.drafts),
-            repr(
-                sorted(self.planner.fingerprints_seen().items())
-            ),  # results change with the models
+            # results change with the models
+            repr(sorted(self.planner.fingerprints_seen().items())),
         )
         memo = self.memo.rendered.get(s.page.file)
         if (
@@ -359,20 +232,13 @@ class SiteBuild:
         return html
 
     def render_units(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
-        from circuitpress.directives.features import unit_page_context
+        from circuitpress.structure.units import backlinks, unit_page_context
 
         titles = {s.page.file: (s.page.meta.title, s.url_path) for s in states}
         for ref, mentions in units.items():
-            backlinks = []
-            seen = set()
-            for m in mentions:
-                if m.file in seen or m.file not in titles:
-                    continue
-                seen.add(m.file)
-                title, path = titles[m.file]
-                backlinks.append({"title": title, "url": self.theme.url(path), "file": m.file})
+            links = backlinks([m.file for m in mentions], titles, self.theme.url)
             services = Services(self, f"units/{ref.model}/{ref.layer}/{ref.channel}")
-            context = unit_page_context(ref, services, backlinks)
+            context = unit_page_context(ref, services, links)
             path = unit_page_path(ref)
             self.writer.write(f"{path}index.html", self.theme.render_template("unit.html", context))
 
@@ -479,25 +345,3 @@ def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
         return None  # the build itself reports it, where a page uses the model
     settings = {"strict": options.strict, "drafts": options.drafts, "device": options.device}
     return stamp.input_stamp(config.root, out, settings, fingerprints)
-
-
-# Code points HTML forbids (C0 controls but tab, newline, form feed, carriage return; DEL; C1).
-
-
-def check_text(source: str, file: str) -> None:
-    """An invisible control character would make the page invalid HTML: name its line."""
-    bad = control_character(source)
-    if bad is not None:
-        raise UserError(
-            f"control character U+{ord(bad.group()):04X} in the text",
-            file=file,
-            line=source.count("\n", 0, bad.start()) + 1,
-            hint=CONTROL_HINT,
-        )
-
-
-def content_hash(*parts: bytes | str) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else part)
-    return digest.hexdigest()

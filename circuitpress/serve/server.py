@@ -8,7 +8,6 @@ the last good site on screen with the error over it.
 
 from __future__ import annotations
 
-import inspect
 import queue
 import secrets
 import sys
@@ -19,6 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
+from circuitpress.build.memo import BuildMemo
+from circuitpress.build.options import BuildOptions
+from circuitpress.build.plan import Progress
 from circuitpress.config import CONFIG_NAME, load_config
 from circuitpress.errors import UserError
 from circuitpress.serve.inject import EVENTS_PATH, error_page, inject, sse
@@ -38,20 +40,19 @@ class SiteBuilder:
     """Builds the site in memory (nothing written), keeping a BuildMemo across builds so a
     rebuild re-renders only what changed and a fully cached site never imports torch."""
 
-    def __init__(self, root: Path, *, drafts: bool = True, progress: Any = None) -> None:
+    def __init__(
+        self, root: Path, *, drafts: bool = True, progress: Progress | None = None
+    ) -> None:
         self.root = root
         self.drafts = drafts
         self.progress = progress
-        self.memo = _new_memo()
+        self.memo = BuildMemo()
 
     def __call__(self) -> Snapshot:
-        from circuitpress.build.pipeline import BuildOptions, SiteBuild
+        from circuitpress.build.pipeline import SiteBuild
 
         options = BuildOptions(drafts=self.drafts, write=False, progress=self.progress)
-        if self.memo is not None:
-            build = SiteBuild(self.root, options, memo=self.memo)  # type: ignore[call-arg]
-        else:
-            build = SiteBuild(self.root, options)
+        build = SiteBuild(self.root, options, memo=self.memo)
         report = build.run()
         return Snapshot(
             files=dict(build.writer.files),
@@ -61,17 +62,6 @@ class SiteBuilder:
             seconds=report.seconds,
             stamp=copies_stamp(build.writer.copies),
         )
-
-
-def _new_memo() -> Any:
-    """A BuildMemo when the build supports one (older site.py builds everything each time)."""
-    try:
-        from circuitpress.build.pipeline import BuildMemo, SiteBuild  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    if "memo" not in inspect.signature(SiteBuild).parameters:
-        return None
-    return BuildMemo()
 
 
 class PreviewServer:

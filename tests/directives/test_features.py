@@ -13,12 +13,7 @@ import pytest
 
 from circuitpress.build.plan import PagePlanner
 from circuitpress.config import SiteConfig
-from circuitpress.directives.features import (
-    thumbnail_request,
-    unit_chip,
-    unit_page_context,
-    unit_page_requests,
-)
+from circuitpress.directives.features import unit_chip
 from circuitpress.errors import UserError
 from circuitpress.extensions import default_registry
 from circuitpress.markup.page import Markup
@@ -31,6 +26,7 @@ from circuitpress.requests import (
     UnitRef,
     unit_page_path,
 )
+from circuitpress.structure.units import thumbnail_request, unit_page_context, unit_page_requests
 
 FRONT = "---\ntitle: T\nmodel: m\n---\n\n"
 

@@ -1,0 +1,63 @@
+"""Discover the site's articles and read them: every mistake is a located error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from circuitpress.build.contexts import PageState
+from circuitpress.errors import CONTROL_HINT, UserError, control_character
+
+
+def page_sources(root: Path) -> list[Path]:
+    """`content/**/*.md`, skipping hidden and underscore folders and files."""
+    content = root / "content"
+    if not content.is_dir():
+        raise UserError(
+            "no content/ folder in the site",
+            file="content",
+            line=1,
+            hint="put articles in content/*.md (circuitpress new makes one)",
+        )
+    return sorted(
+        p
+        for p in content.rglob("*.md")
+        if not any(part.startswith((".", "_")) for part in p.relative_to(content).parts)
+    )
+
+
+def read_source(path: Path, file: str) -> tuple[bytes, str]:
+    """The page's bytes and text; not UTF-8 or a control character is a located error."""
+    raw = path.read_bytes()
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError("file is not UTF-8 text", file=file, line=1, hint=str(exc.reason)) from None
+    check_text(source, file)
+    return raw, source
+
+
+def check_text(source: str, file: str) -> None:
+    """An invisible control character would make the page invalid HTML: name its line."""
+    bad = control_character(source)
+    if bad is not None:
+        raise UserError(
+            f"control character U+{ord(bad.group()):04X} in the text",
+            file=file,
+            line=source.count("\n", 0, bad.start()) + 1,
+            hint=CONTROL_HINT,
+        )
+
+
+def check_unique_slugs(states: Iterable[PageState]) -> None:
+    """Two files that would be written to the same URL (`a.md` and `a/index.md`)."""
+    slugs: dict[str, str] = {}
+    for s in states:
+        if s.slug in slugs:
+            raise UserError(
+                f"two articles have the slug '{s.slug}'",
+                file=s.page.file,
+                line=1,
+                hint=f"also {slugs[s.slug]}",
+            )
+        slugs[s.slug] = s.page.file

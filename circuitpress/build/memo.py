@@ -1,0 +1,67 @@
+"""What the preview server keeps between builds of one site in one process.
+
+Inputs are compared by content: an unchanged page is neither parsed nor rendered again,
+results already in memory are not read from the cache again, and markup and theme objects
+survive while the config, bibliographies and theme overrides are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
+
+from circuitpress.build.plan import PagePlanner
+from circuitpress.config import SiteConfig
+from circuitpress.requests import Result
+
+if TYPE_CHECKING:
+    from circuitpress.extensions import Registry
+    from circuitpress.markup import Markup, ParsedPage
+    from circuitpress.render.html import Theme
+
+
+class Tools(NamedTuple):
+    """Objects that cost more to set up than a short page costs to build."""
+
+    registry: Registry
+    markup: Markup
+    theme: Theme
+
+
+@dataclass
+class BuildMemo:
+    signature: str = ""  # input_signature() of the build that made `tools`
+    tools: Tools | None = None
+    parsed: dict[str, tuple[str, ParsedPage, PagePlanner]] = field(default_factory=dict)
+    rendered: dict[str, tuple[str, str, dict[str, bytes]]] = field(default_factory=dict)
+    results: dict[str, Result] = field(default_factory=dict)
+    parses: int = 0  # counters, for tests and the benchmark
+    renders: int = 0
+
+
+def content_hash(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+    return digest.hexdigest()
+
+
+def input_signature(config: SiteConfig) -> str:
+    """Everything besides a page's own text that parsing or rendering it depends on."""
+    from circuitpress import __version__
+
+    root = config.root
+    parts: list[bytes | str] = [__version__, config.path.read_bytes()]
+    for path in sorted(root.rglob("*.bib")):
+        if not {"_site", ".circuitpress"} & set(path.relative_to(root).parts):
+            parts += [path.relative_to(root).as_posix(), path.read_bytes()]
+    overrides = root / "themes"
+    if overrides.is_dir():
+        for path in sorted(overrides.rglob("*")):
+            if path.is_file():
+                parts += [path.relative_to(root).as_posix(), path.read_bytes()]
+    static = root / "static"
+    if static.is_dir():  # {figure} checks that its image exists
+        parts += sorted(p.relative_to(static).as_posix() for p in static.rglob("*"))
+    return content_hash(*parts)

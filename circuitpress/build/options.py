@@ -1,0 +1,35 @@
+"""What a build is asked to do (BuildOptions) and what it did (BuildReport)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from circuitpress.build.plan import Progress
+from circuitpress.errors import BuildWarning
+
+
+@dataclass
+class BuildOptions:
+    out: Path | None = None  # default SITE/_site
+    device: str | None = None  # default: [build] device
+    strict: bool = False
+    drafts: bool = False
+    jobs: int | None = None
+    progress: Progress | None = None
+    write: bool = True  # False for `check`: parse, resolve, render in memory, write nothing
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    pages: int = 0
+    unit_pages: int = 0
+    requests: int = 0
+    computed: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+    engine_imported: bool = False
+    warnings: list[BuildWarning] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    up_to_date: bool = False  # nothing had changed: the previous output was kept

@@ -1,0 +1,1 @@
+"""Site-level pages that no directive owns: unit pages, series navigation, the index."""

@@ -1,0 +1,151 @@
+"""Unit pages: what every mentioned unit gets, like OpenAI Microscope generated from the site.
+
+The standard requests of a unit (its thumbnail, shared by chips, circuit nodes and default
+`{feature}` figures; the card's and the page's dataset examples; positive, negative and diverse
+feature visualizations; strongest input and output connections) and the template data of
+`unit.html`. A site-level page type: no directive owns it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from circuitpress.directives.unit_views import display_size, example_tiles, fmt
+from circuitpress.extensions import RenderServices
+from circuitpress.render.images import kernel_heatmap
+from circuitpress.requests import (
+    ExamplesRequest,
+    FeatureVisRequest,
+    Request,
+    TopConnectionsRequest,
+    UnitRef,
+)
+
+THUMB_SIZE = 64
+THUMB_STEPS = FeatureVisRequest.steps  # the defaults: a plain `{feature} REF` shares the thumbnail
+PAGE_EXAMPLES = 12
+CARD_EXAMPLES = 6
+DIVERSE = 4
+CONNECTIONS = 8
+KERNEL_PIXELS = 8  # each weight drawn as an 8x8 block: 3x3 kernels stay readable
+# --- the standard requests of a unit -------------------------------------------------------------
+
+
+def thumbnail_request(ref: UnitRef) -> FeatureVisRequest:
+    """The standard feature visualization of a unit (size 64, default steps, seed 0)."""
+    return FeatureVisRequest(ref=ref, size=THUMB_SIZE, steps=THUMB_STEPS, seed=0)
+
+
+def examples_request(ref: UnitRef) -> ExamplesRequest:
+    return ExamplesRequest(ref=ref, k=PAGE_EXAMPLES, crop=True)
+
+
+def unit_page_requests(ref: UnitRef) -> list[Request]:
+    """What a unit page shows: positive, negative and diverse feature visualizations, dataset
+    examples, and the strongest input and output connections."""
+    return [
+        thumbnail_request(ref),
+        FeatureVisRequest(ref=ref, size=THUMB_SIZE, steps=THUMB_STEPS, seed=0, negative=True),
+        FeatureVisRequest(ref=ref, size=THUMB_SIZE, steps=THUMB_STEPS, seed=0, diversity=DIVERSE),
+        examples_request(ref),
+        TopConnectionsRequest(ref=ref, n=CONNECTIONS, direction="inputs"),
+        TopConnectionsRequest(ref=ref, n=CONNECTIONS, direction="outputs"),
+    ]
+
+
+def _connections(ctx: RenderServices, ref: UnitRef, direction: str) -> dict[str, Any] | None:
+    result = ctx.result(TopConnectionsRequest(ref=ref, n=CONNECTIONS, direction=direction))
+    units = list(result.data.get("units", []))
+    if not units:
+        return None
+    layer = str(result.data.get("layer", ""))
+    kernels = result.arrays.get("kernels")
+    scale = float(np.abs(kernels).max()) if kernels is not None and kernels.size else None
+    rows = []
+    for i, unit in enumerate(units):
+        other = UnitRef(ref.model, layer, ((int(unit["channel"]), 1.0),))
+        thumb = ctx.thumbnail_url(other)
+        # Only units mentioned somewhere have a page (and so a thumbnail): link those.
+        kernel_url = None
+        if kernels is not None and i < len(kernels):
+            kernel_url = ctx.image_url(
+                kernel_heatmap(kernels[i], scale, pixels=KERNEL_PIXELS),
+                name=f"w-{layer}-{unit['channel']}",
+            )
+        rows.append(
+            {
+                "ref": str(other),
+                "name": f"{layer}:{unit['channel']}",
+                "url": ctx.unit_url(other) if thumb else None,
+                "thumb": thumb,
+                "norm": fmt(float(unit.get("norm", 0.0))),
+                "sign": "excites" if float(unit.get("sign", 1)) >= 0 else "inhibits",
+                "kernel": kernel_url,
+                "kernel_size": (kernels.shape[1] * KERNEL_PIXELS, kernels.shape[2] * KERNEL_PIXELS)
+                if kernel_url
+                else None,
+            }
+        )
+    return {"layer": layer, "expanded": bool(result.data.get("expanded", False)), "units": rows}
+
+
+def _vis(ctx: RenderServices, request: FeatureVisRequest, label: str) -> list[dict[str, Any]]:
+    result = ctx.result(request)
+    images = result.arrays["images"]
+    acts = list(result.data.get("activation", []))
+    ref = request.ref
+    out = []
+    for i in range(images.shape[0]):
+        out.append(
+            {
+                "url": ctx.image_url(images[i], name=f"{ref.layer}-{ref.unit_text}-{label}{i}"),
+                "size": display_size(request.size),
+                "alt": f"{label} feature visualization of {ref}",
+                "activation": fmt(float(acts[i])) if i < len(acts) else "",
+            }
+        )
+    return out
+
+
+def unit_page_context(
+    ref: UnitRef, ctx: RenderServices, backlinks: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Template data for `unit.html`: feature vis (positive, negative, diverse), examples,
+    strongest inputs and outputs, and the articles that mention the unit."""
+    positive, negative, diverse, examples = unit_page_requests(ref)[:4]
+    return {
+        "unit": {
+            "ref": str(ref),
+            "model": ref.model,
+            "layer": ref.layer,
+            "channel": ref.channel,
+            "title": f"{ref.model}/{ref.layer}:{ref.unit_text}",
+        },
+        "positive": _vis(ctx, positive, "positive"),  # type: ignore[arg-type]
+        "negative": _vis(ctx, negative, "negative"),  # type: ignore[arg-type]
+        "diverse": _vis(ctx, diverse, "diverse"),  # type: ignore[arg-type]
+        "examples": example_tiles(ctx, ref, examples, PAGE_EXAMPLES, 96),  # type: ignore[arg-type]
+        "inputs": _connections(ctx, ref, "inputs"),
+        "outputs": _connections(ctx, ref, "outputs"),
+        "backlinks": list(backlinks),
+        "canonical_url": ctx.unit_url(ref),
+    }
+
+
+def backlinks(
+    files: Sequence[str], titles: dict[str, tuple[str, str]], url: Callable[[str], str]
+) -> list[dict[str, str]]:
+    """The articles that mention a unit, each once, in the order of their first mention.
+    `titles` maps a page file to its title and site path (pages left out, e.g. drafts, are not
+    linked)."""
+    links = []
+    seen = set()
+    for file in files:
+        if file in seen or file not in titles:
+            continue
+        seen.add(file)
+        title, path = titles[file]
+        links.append({"title": title, "url": url(path), "file": file})
+    return links
