@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import circuitpress
+from circuitpress.render.themes import builtin_themes
 
 STAMP_FILE = Path(".circuitpress") / "build-stamp.json"
 _SKIP_DIRS = {"_site", ".circuitpress", ".git", "__pycache__", "node_modules"}
@@ -26,13 +27,14 @@ _SKIP_DIRS = {"_site", ".circuitpress", ".git", "__pycache__", "node_modules"}
 
 @lru_cache(maxsize=1)
 def code_signature() -> str:
-    """Hash of the installed circuitpress package: its code, theme and scaffold."""
-    root = Path(circuitpress.__file__).parent
+    """Hash of the installed circuitpress package and its built-in themes: code, templates,
+    assets and scaffold (the zoo's weights are fingerprinted per model instead)."""
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".safetensors":
-            digest.update(path.relative_to(root).as_posix().encode())
-            digest.update(path.read_bytes())
+    for root in (Path(circuitpress.__file__).parent, builtin_themes()):
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".safetensors":
+                digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

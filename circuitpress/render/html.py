@@ -29,11 +29,12 @@ from markupsafe import Markup, escape
 from circuitpress.config import SiteConfig, is_organisation
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.render.feeds import feed_xml, page_path, sitemap_xml
+from circuitpress.render.themes import builtin_themes
 from circuitpress.urls import LINK_HINT, is_safe_link
 
 __all__ = ["Theme", "feed_xml", "page_path", "sitemap_xml"]
 
-BUILTIN_THEMES = Path(__file__).resolve().parent.parent / "themes"
+BUILTIN_THEMES = builtin_themes()
 DEFAULT_THEME = "distill"
 ASSET_PREFIX = "assets/theme/"
 MONTHS = (

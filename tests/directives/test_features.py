@@ -261,7 +261,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ASSETS = Path(__file__).resolve().parents[2] / "circuitpress/themes/distill/assets"
+ASSETS = Path(__file__).resolve().parents[2] / "themes/distill/assets"
 
 
 def page_with_chip(folder: Path) -> Path:

@@ -69,7 +69,7 @@ def test_document_skeleton_and_assets(tmp_path):
     css = [a["href"] for t, a in doc.tags if t == "link" and a.get("rel") == "stylesheet"]
     js = [a["src"] for t, a in doc.tags if t == "script"]
     # Every stylesheet and script of the theme (other modules add theirs), the theme's own first.
-    theme_dir = Path(__file__).parents[2] / "circuitpress" / "themes" / "distill" / "assets"
+    theme_dir = Path(__file__).parents[2] / "themes" / "distill" / "assets"
     names = lambda kind: sorted(p.name for p in (theme_dir / kind).glob(f"*.{kind}"))  # noqa: E731
     assert [c.split("/")[-1].split("?v=")[0] for c in css] == sorted(
         names("css"), key=lambda n: n != "distill.css"
