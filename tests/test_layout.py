@@ -136,9 +136,7 @@ def test_builtin_directives_register_through_entry_points() -> None:
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
     points = config["project"]["entry-points"]["circuitpress.directives"]
     directive_modules = {
-        p.stem
-        for p in (PACKAGE / "directives").glob("*.py")
-        if "def register(" in p.read_text()
+        p.stem for p in (PACKAGE / "directives").glob("*.py") if "def register(" in p.read_text()
     }
     assert set(points) == directive_modules
     assert all(v == f"circuitpress.directives.{k}:register" for k, v in points.items())
@@ -175,15 +173,14 @@ def test_installed_wheel_finds_the_theme(tmp_path: Path) -> None:
         "import sys, circuitpress; from pathlib import Path; "
         "from circuitpress.scaffold import create_site; "
         "from circuitpress.build.pipeline import build_site; "
-        f"assert Path(circuitpress.__file__).is_relative_to({str(env_dir)!r}), circuitpress.__file__; "
+        f"assert Path(circuitpress.__file__).is_relative_to({str(env_dir)!r}), "
+        "circuitpress.__file__; "
         f"create_site({str(site)!r}); "
         f"(Path({str(site)!r}) / 'content' / 'first-article.md').write_text("
         "'---\\ntitle: Hello\\n---\\nProse only.\\n'); "
         f"print(build_site({str(site)!r}).pages)"
     )
-    run = subprocess.run(
-        [str(python), "-c", script], capture_output=True, text=True, cwd=tmp_path
-    )
+    run = subprocess.run([str(python), "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     out = site / "_site"
     assert (out / "hello" / "index.html").is_file() or any(out.glob("*/index.html"))

@@ -104,7 +104,8 @@ class Cache:
         ) as exc:
             self.warnings.append(
                 BuildWarning(
-                    f"corrupt cache entry {path.name} ignored and recomputed ({type(exc).__name__})",
+                    f"corrupt cache entry {path.name} ignored and recomputed "
+                    f"({type(exc).__name__})",
                     file=str(CACHE_DIR / key[:2] / path.name),
                     line=1,
                 )
@@ -122,7 +123,8 @@ class Cache:
         arrays = {name: np.ascontiguousarray(arr) for name, arr in result.arrays.items()}
         if _META in arrays:
             raise ValueError(f"array name {_META} is reserved")
-        np.savez_compressed(buf, **{_META: np.frombuffer(meta, dtype=np.uint8)}, **arrays)
+        arrays = {_META: np.frombuffer(meta, dtype=np.uint8), **arrays}
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -167,7 +167,7 @@ class Planner:
         self.resolve(requests)
         return {
             m: {layer["name"]: layer for layer in self.results[r].data["layers"]}
-            for m, r in zip(wanted, requests)
+            for m, r in zip(wanted, requests, strict=True)
         }
 
     def validate(self, pages: Iterable[PagePlanner]) -> None:

@@ -11,11 +11,16 @@ import sys
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
 
+from circuitpress.build.plan import Progress
 from circuitpress.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 DEVICE = click.Choice(["auto", "cpu", "cuda", "mps"])
 QUIET_HELP = "Print nothing but errors."
@@ -52,19 +57,16 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@contextmanager
-def progress_bars(quiet: bool) -> Iterator[Any]:
-    """A `progress(label, done, total)` callback drawing rich bars on stderr, or None.
+class _Bars:
+    """rich progress bars on stderr, started at the first report: a build served from the
+    cache prints nothing but its summary."""
 
-    The bars appear only once there is progress to show: a build served from the cache
-    prints nothing but its summary."""
-    if quiet:
-        yield None
-        return
-    state: dict[str, Any] = {"bars": None, "tasks": {}}
+    def __init__(self) -> None:
+        self.bars: RichProgress | None = None
+        self.tasks: dict[str, TaskID] = {}
 
-    def progress(label: str, done: int, total: int) -> None:
-        if state["bars"] is None:
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if self.bars is None:
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -74,21 +76,31 @@ def progress_bars(quiet: bool) -> Iterator[Any]:
                 TimeElapsedColumn,
             )
 
-            state["bars"] = Progress(
+            self.bars = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
             )
-            state["bars"].start()
-        bars, tasks = state["bars"], state["tasks"]
-        if label not in tasks:
-            tasks[label] = bars.add_task(label, total=total)
-        bars.update(tasks[label], completed=done, total=total)
+            self.bars.start()
+        if label not in self.tasks:
+            self.tasks[label] = self.bars.add_task(label, total=total)
+        self.bars.update(self.tasks[label], completed=done, total=total)
 
+    def stop(self) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+
+@contextmanager
+def progress_bars(quiet: bool) -> Iterator[Progress | None]:
+    """A `progress(label, done, total)` callback drawing bars on stderr, or None when quiet."""
+    if quiet:
+        yield None
+        return
+    bars = _Bars()
     try:
-        yield progress
+        yield bars
     finally:
-        if state["bars"] is not None:
-            state["bars"].stop()
+        bars.stop()

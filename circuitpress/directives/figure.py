@@ -74,7 +74,10 @@ class Figure(Directive):
         else:
             raise call.error(
                 f"image '{target}' not found",
-                hint=f"looked for static/{rel.as_posix()} and {PurePosixPath(call.file).parent / rel}",
+                hint=(
+                    f"looked for static/{rel.as_posix()} and "
+                    f"{PurePosixPath(call.file).parent / rel}"
+                ),
             )
 
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:

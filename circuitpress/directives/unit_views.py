@@ -50,7 +50,10 @@ def example_tiles(
                 "height": max(1, round(h * scale)),
                 "value": fmt(float(values[i])),
                 "index": int(indices[i]) if i < len(indices) else None,
-                "alt": f"dataset example {indices[i] if i < len(indices) else i} of {ref}, activation {fmt(float(values[i]))}",
+                "alt": (
+                    f"dataset example {indices[i] if i < len(indices) else i} of {ref}, "
+                    f"activation {fmt(float(values[i]))}"
+                ),
             }
         )
     return tiles
@@ -61,6 +64,7 @@ def tiles_html(tiles: Sequence[dict[str, Any]], cls: str) -> str:
     for t in tiles:
         picture = img(t["url"], (t["height"], t["width"]), t["alt"], lazy=True)
         parts.append(
-            f'<span class="{cls}">{picture}<span class="cp-example-value">{e(t["value"])}</span></span>'
+            f'<span class="{cls}">{picture}'
+            f'<span class="cp-example-value">{e(t["value"])}</span></span>'
         )
     return "".join(parts)

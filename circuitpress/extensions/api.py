@@ -107,7 +107,7 @@ class ResultSource(Protocol):
         ...
 
 
-class FollowUpContext(PlanContext, ResultSource, Protocol):
+class FollowUpContext(PlanRecorder, ResultSource, Protocol):
     """What `Directive.follow_up` sees: the results so far, and a PlanContext for the next round."""
 
 

@@ -83,9 +83,11 @@ def _connections(ctx: RenderServices, ref: UnitRef, direction: str) -> dict[str,
                 "norm": fmt(float(unit.get("norm", 0.0))),
                 "sign": "excites" if float(unit.get("sign", 1)) >= 0 else "inhibits",
                 "kernel": kernel_url,
-                "kernel_size": (kernels.shape[1] * KERNEL_PIXELS, kernels.shape[2] * KERNEL_PIXELS)
-                if kernel_url
-                else None,
+                "kernel_size": (
+                    (kernels.shape[1] * KERNEL_PIXELS, kernels.shape[2] * KERNEL_PIXELS)
+                    if kernels is not None and kernel_url
+                    else None
+                ),
             }
         )
     return {"layer": layer, "expanded": bool(result.data.get("expanded", False)), "units": rows}
