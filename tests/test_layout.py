@@ -4,6 +4,7 @@ analysis, every package shipped, and the top-level theme inside an installed whe
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -145,9 +146,18 @@ def test_builtin_directives_register_through_entry_points() -> None:
 @pytest.mark.slow
 def test_installed_wheel_finds_the_theme(tmp_path: Path) -> None:
     """`pip wheel .`, installed in a fresh virtual environment, builds a site with the theme."""
+    # Built from a copy: setuptools writes build/ and *.egg-info/ beside the sources.
+    source = tmp_path / "source"
+    skip = {".git", "_site", ".circuitpress", "__pycache__", "bench", "tests"}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        top = Path(folder) == REPO
+        return {n for n in names if n in skip or n.endswith(".egg-info") or (top and n == "build")}
+
+    shutil.copytree(REPO, source, ignore=ignore)
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)],
         check=True,
         capture_output=True,
     )

@@ -122,7 +122,3 @@ def record(root: Path, out: Path, stamp: str, report: dict[str, Any]) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(payload, fh)
     os.replace(tmp, path)
-
-
-def forget(root: Path) -> None:
-    (root / STAMP_FILE).unlink(missing_ok=True)
