@@ -1,7 +1,9 @@
-"""`circuitpress.toml` into typed, frozen objects. Every error names the file, the line and the key."""
+"""`circuitpress.toml` into typed, frozen objects. Every error names the file, the line and
+the key."""
 
 from __future__ import annotations
 
+import builtins
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -161,7 +163,10 @@ class _Reader:
             )
         return value
 
-    def int(self, key: str, default: int, lo: int, hi: int) -> int:
+    # From here on `str` and `int` in annotations would name the methods (class scope).
+    def int(
+        self, key: builtins.str, default: builtins.int, lo: builtins.int, hi: builtins.int
+    ) -> builtins.int:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise self.error(
@@ -169,7 +174,7 @@ class _Reader:
             )
         return value
 
-    def floats(self, key: str, n: int) -> tuple[float, ...] | None:
+    def floats(self, key: builtins.str, n: builtins.int) -> tuple[float, ...] | None:
         value = self.data.get(key)
         if value is None:
             return None
@@ -247,7 +252,8 @@ def _parse_site(text: str, path: Path, data: dict[str, Any]) -> SiteSettings:
 
 
 def parse_authors(value: Any, error: Any) -> list[Author]:
-    """Authors as strings or tables {name, url, affiliation, affiliation_url}; shared with front matter."""
+    """Authors as strings or tables {name, url, affiliation, affiliation_url}; shared with
+    front matter."""
     if not isinstance(value, list):
         raise error("'authors' must be a list", 'e.g. authors = ["Ada Lovelace"]')
     out = []
@@ -271,9 +277,9 @@ def parse_authors(value: Any, error: Any) -> list[Author]:
         elif isinstance(item, dict):
             unknown = set(item) - {"name", "url", "affiliation", "affiliation_url"}
             if unknown or not isinstance(item.get("name"), str):
-                bad = sorted(unknown)[0] if unknown else "name"
+                bad_key = sorted(unknown)[0] if unknown else "name"
                 raise error(
-                    f"author entry has a bad key '{bad}'",
+                    f"author entry has a bad key '{bad_key}'",
                     "an author is a name, or a table with name, url, affiliation, affiliation_url",
                 )
             out.append(

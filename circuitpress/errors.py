@@ -55,7 +55,8 @@ class UserError(Exception):
 
 @dataclass(frozen=True)
 class BuildWarning:
-    """A problem that does not stop the build (a failed claim, an unused label); `--strict` fails."""
+    """A problem that does not stop the build (a failed claim, an unused label); `--strict`
+    fails."""
 
     message: str
     file: str | None = None

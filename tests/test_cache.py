@@ -56,6 +56,9 @@ def test_pickled_arrays_are_refused(tmp_path):
 
 
 def test_cache_module_does_not_import_torch():
-    code = "import circuitpress.build.cache, circuitpress.build.pipeline, circuitpress.build.plan, sys; print('torch' in sys.modules)"
+    code = (
+        "import circuitpress.build.cache, circuitpress.build.pipeline, circuitpress.build.plan,"
+        " sys; print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -94,7 +94,8 @@ def payload_site(root: Path) -> Path:
             f"  journal = {{J{PAYLOAD}}},\n"
             f"  year = {{2020{PAYLOAD}}},\n"
             "  url = {javascript:alert(1)}\n}\n"
-            "@misc{k2,\n  title = {T2},\n  url = {JaVaScRiPt:alert(1)},\n  doi = {javascript:alert(1)}\n}\n"
+            "@misc{k2,\n  title = {T2},\n  url = {JaVaScRiPt:alert(1)},\n"
+            "  doi = {javascript:alert(1)}\n}\n"
             f"@misc{{k3,\n  title = {{T3}},\n  url = {{https://x.org/{PAYLOAD}}}\n}}\n"
         ),
         "static/a.png": "",
@@ -166,7 +167,8 @@ BAD_LINKS = [
     (
         "affiliation-url",
         "content/a.md",
-        "---\ntitle: T\nauthors:\n  - {name: A, affiliation: L, affiliation_url: ' JaVaScript:x'}\n---\n",
+        "---\ntitle: T\nauthors:\n"
+        "  - {name: A, affiliation: L, affiliation_url: ' JaVaScript:x'}\n---\n",
         "content/a.md:3:",
     ),
     (

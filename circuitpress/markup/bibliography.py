@@ -61,7 +61,8 @@ class _Decoding(middlewares.LatexDecodingMiddleware):
 
     def transform_entry(self, entry: Any, library: Any) -> Any:
         kept = {f.key: f.value for f in entry.fields if f.key.lower() in _VERBATIM_FIELDS}
-        block = super().transform_entry(entry, library)
+        # Typed as a Block: the entry itself, or a MiddlewareErrorBlock when decoding failed.
+        block: Any = super().transform_entry(entry, library)
         for f in block.fields:
             if f.key in kept:
                 f.value = kept[f.key]

@@ -7,9 +7,10 @@ citations, and how to turn a caption's Markdown into HTML.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
 from circuitpress.extensions import DirectiveCall, RenderServices
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from circuitpress.requests import Request, Result, UnitRef
 
 RENDER_KEY = "cp_render"
+
+
+def html_renderer(md: MarkdownIt) -> RendererHTML:
+    """`md.renderer` as the RendererHTML every parser of circuitpress uses (markdown-it types it
+    as a protocol without `renderInline`)."""
+    return cast(RendererHTML, md.renderer)
 
 
 class PageRenderContext:
@@ -95,7 +102,7 @@ class PageRenderContext:
     def tokens_html(self, tokens: Sequence[Token], *, inline: bool = False) -> str:
         """HTML of tokens; with inline=True a lone paragraph loses its <p> (for captions)."""
         if inline and len(tokens) == 1 and tokens[0].type == "inline":
-            return self.md.renderer.renderInline(
+            return html_renderer(self.md).renderInline(
                 tokens[0].children or [], self.md.options, self.env
             )
         if (
@@ -104,7 +111,7 @@ class PageRenderContext:
             and tokens[0].type == "paragraph_open"
             and tokens[1].type == "inline"
         ):
-            return self.md.renderer.renderInline(
+            return html_renderer(self.md).renderInline(
                 tokens[1].children or [], self.md.options, self.env
             )
         return self.md.renderer.render(list(tokens), self.md.options, self.env).strip()

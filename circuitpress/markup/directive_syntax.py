@@ -11,7 +11,7 @@ footnotes inside captions are found before anything renders.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, MutableMapping
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
@@ -67,7 +67,8 @@ def _directives_rule(state: StateCore) -> None:
                     "a ':::' line closes nothing",
                     file=page.file,
                     line=page.offset + token.map[0] + 1,
-                    hint="to nest directives, give the outer fence more colons (::::{figure} … ::::)",
+                    hint="to nest directives, give the outer fence more colons"
+                    " (::::{figure} … ::::)",
                 )
             continue
         if not _closed(token, lines):
@@ -92,7 +93,7 @@ def _closed(token: Token, lines: list[str]) -> bool:
 
 
 def _to_directive(
-    token: Token, name: str, argument: str, page: PageEnv, env: dict[str, Any]
+    token: Token, name: str, argument: str, page: PageEnv, env: MutableMapping[str, Any]
 ) -> None:
     fence_line = page.offset + (token.map or [0])[0]  # 0-based page line of the opening fence
     directive = page.registry.directives.get(name)

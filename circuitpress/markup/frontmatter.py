@@ -135,7 +135,8 @@ class _Keys:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def parse_front_matter(text: str, file: str, first_line: int) -> FrontMatter:

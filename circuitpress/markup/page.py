@@ -16,7 +16,7 @@ from circuitpress.errors import UserError
 from circuitpress.extensions import DirectiveCall, PlanRecorder, Registry, RenderServices
 from circuitpress.markup.bibliography import BibEntry, load_bib, reference_html
 from circuitpress.markup.citation import article_bibtex
-from circuitpress.markup.context import RENDER_KEY, PageRenderContext
+from circuitpress.markup.context import RENDER_KEY, PageRenderContext, html_renderer
 from circuitpress.markup.frontmatter import FrontMatter
 from circuitpress.markup.parser import create_parser
 from circuitpress.markup.resolve import Resolver
@@ -175,7 +175,7 @@ class Markup:
     def _footnote(self, ctx: PageRenderContext, state: PageEnv, number: int) -> Footnote:
         kind, tokens, _ = state.footnote_content[number]
         if kind == "inline":
-            text = f"<p>{ctx.md.renderer.renderInline(tokens, ctx.md.options, ctx.env)}</p>"
+            text = f"<p>{html_renderer(ctx.md).renderInline(tokens, ctx.md.options, ctx.env)}</p>"
         else:
             text = ctx.tokens_html(tokens)
         return Footnote(

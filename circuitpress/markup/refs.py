@@ -118,7 +118,8 @@ def resolve_ref(
         if not (0 <= y < shape[1] and 0 <= x < shape[2]):
             raise UserError(
                 f"position @{y},{x} out of range for {ref.model}/{ref.layer}",
-                hint=f"its map is {shape[1]}x{shape[2]}: Y from 0 to {shape[1] - 1}, X from 0 to {shape[2] - 1}",
+                hint=f"its map is {shape[1]}x{shape[2]}: "
+                f"Y from 0 to {shape[1] - 1}, X from 0 to {shape[2] - 1}",
             )
 
 

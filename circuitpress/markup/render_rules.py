@@ -59,12 +59,16 @@ def _render_role(
         numbers = ", ".join(str(ctx.page.cites[k]) for k in keys)
         refs = " ".join(f"ref-{k}" for k in keys)
         return (
-            f'<a class="cp-cite" href="#ref-{html.escape(keys[0])}" data-refs="{html.escape(refs)}">'
+            f'<a class="cp-cite" href="#ref-{html.escape(keys[0])}" '
+            f'data-refs="{html.escape(refs)}">'
             f"[{numbers}]</a>"
         )
     if name == "numref":
         label = token.meta["cp_label"]
-        return f'<a class="cp-numref" href="#{html.escape(label)}">{html.escape(token.meta["cp_text"])}</a>'
+        return (
+            f'<a class="cp-numref" href="#{html.escape(label)}">'
+            f"{html.escape(token.meta['cp_text'])}</a>"
+        )
     role = ctx.page.registry.roles[name]
     if not token.meta.get("planned"):
         # Text a directive renders on its own (e.g. a note's title) is parsed after planning:
@@ -92,5 +96,8 @@ def _render_heading_close(
     )
     link = ""
     if ident:
-        link = f' <a class="cp-anchor" href="#{html.escape(str(ident))}" aria-label="Link to this section">#</a>'
+        link = (
+            f' <a class="cp-anchor" href="#{html.escape(str(ident))}" '
+            f'aria-label="Link to this section">#</a>'
+        )
     return f"{link}</{tokens[idx].tag}>\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from markdown_it.token import Token
 from mdit_py_plugins.anchors.index import slugify
@@ -20,6 +20,9 @@ from mdit_py_plugins.anchors.index import slugify
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.markup.math import convert_token
 from circuitpress.markup.state import Heading, PageEnv
+
+if TYPE_CHECKING:
+    from circuitpress.extensions import PlanContext
 
 BUILTIN_ROLES = ("cite", "numref")
 _WORD = re.compile(r"\S*\w\S*")
@@ -34,7 +37,7 @@ class Resolver:
     """Walks tokens of one page. `ctx` is None for Markdown rendered after planning (a
     directive's own text): then nothing is planned and page-wide numbers are only extended."""
 
-    def __init__(self, page: PageEnv, env: dict[str, Any], ctx: Any | None):
+    def __init__(self, page: PageEnv, env: dict[str, Any], ctx: PlanContext | None):
         self.page, self.env, self.ctx = page, env, ctx
         self.numrefs: list[tuple[Token, str, str | None, int]] = []
         self.pending: list[tuple[int, Any]] = []  # footnotes to visit once the body is done
@@ -100,7 +103,7 @@ class Resolver:
             call.data["_figure_number"] = self.figures
             if call.label:
                 page.label_numbers[call.label] = self.figures
-        if planning:
+        if self.ctx is not None:  # planning
             try:
                 directive.plan(call, self.ctx)
             except UserError as exc:
@@ -138,7 +141,8 @@ class Resolver:
 
     def undefined_footnote(self, text: str, line: int, source: str | None) -> None:
         """`[^label]` left as text means the label has no definition: a typo the reader would see
-        verbatim. An escaped `\\[^label]` in the source is the author asking for the literal text."""
+        verbatim. An escaped `\\[^label]` in the source is the author asking for the literal
+        text."""
         for match in _FOOTNOTE_LIKE.finditer(text):
             label = match.group(1)
             # Written some other way than a plain `[^label]` (an escape, an entity): literal text.

@@ -7,7 +7,7 @@ typed object (instead of a dozen loose keys) makes it clear which rule writes wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -58,6 +58,6 @@ class PageEnv:
     bibliography: dict[str, Any] = field(default_factory=dict)  # key -> BibEntry
 
 
-def page_env(env: dict[str, Any]) -> PageEnv | None:
+def page_env(env: Mapping[str, Any]) -> PageEnv | None:
     value = env.get(ENV_KEY)
     return value if isinstance(value, PageEnv) else None

@@ -183,10 +183,10 @@ class LinkChecker:
                 f"link '{link.url}' leaves the site's base path {self.base_path}",
                 "write links relative to the page, or start them with the base path of base_url",
             )
-        rel = path[len(self.base_path) :] if path.startswith(self.base_path) else ""
-        if rel == "" or rel.endswith("/"):
-            rel += "index.html"
-        rel = _normalise(rel)
+        raw = path[len(self.base_path) :] if path.startswith(self.base_path) else ""
+        if raw == "" or raw.endswith("/"):
+            raw += "index.html"
+        rel = _normalise(raw)
         if rel is None:
             return (f"link '{link.url}' climbs above the site root", None)
         if rel not in self.existing:
@@ -295,7 +295,8 @@ def probe(url: str, timeout: float) -> str | None:
 
 
 def check_links(build: "SiteBuild", *, external: bool = False) -> Iterator[BuildWarning]:
-    """Broken internal links and anchors of a finished (in-memory) build; external with `external`."""
+    """Broken internal links and anchors of a finished (in-memory) build; external with
+    `external`."""
     checker = LinkChecker(
         build.writer.files,
         build.writer.copies,

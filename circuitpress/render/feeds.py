@@ -110,7 +110,8 @@ def feed_xml(config: SiteConfig, entries: list[tuple[str, Any, str]]) -> str:
     if site.description:
         lines.append(f"  <subtitle>{escape(site.description)}</subtitle>")
     lines += [
-        f'  <link rel="self" type="application/atom+xml" href="{_attr(site_url(config, "feed.xml"))}"/>',
+        f'  <link rel="self" type="application/atom+xml" '
+        f'href="{_attr(site_url(config, "feed.xml"))}"/>',
         f'  <link rel="alternate" type="text/html" href="{_attr(site_url(config, ""))}"/>',
         f"  <id>{escape(_stable_id(config, ''))}</id>",
         f"  <updated>{updated}</updated>",

@@ -85,7 +85,8 @@ def citation_text(
 
 
 class Theme:
-    """The built-in theme `config.build.theme`, overridable file by file from `SITE/themes/NAME/`."""
+    """The built-in theme `config.build.theme`, overridable file by file from
+    `SITE/themes/NAME/`."""
 
     def __init__(self, config: SiteConfig) -> None:
         self.config = config
@@ -125,11 +126,13 @@ class Theme:
             f"unknown theme '{self.name}'",
             file="circuitpress.toml",
             line=_key_line(self.config, "theme"),
-            hint=f"{hint}{' ' if hint.endswith('?') else '; '}or add the folder themes/{self.name}/",
+            hint=f"{hint}{' ' if hint.endswith('?') else '; '}"
+            f"or add the folder themes/{self.name}/",
         )
 
     def _check_links(self) -> None:
-        """[site] URLs become hrefs on every page: a `javascript:` one would run for every reader."""
+        """[site] URLs become hrefs on every page: a `javascript:` one would run for every
+        reader."""
         site = self.config.site
         links = [("repository", site.repository)]
         links += [("authors", url) for a in site.authors for url in (a.url, a.affiliation_url)]
@@ -200,7 +203,8 @@ class Theme:
         return url if "://" in url else match.group(1) + url
 
     def asset(self, path: str) -> str:
-        """URL of a theme asset ('css/distill.css'), with a content hash so caches never go stale."""
+        """URL of a theme asset ('css/distill.css'), with a content hash so caches never go
+        stale."""
         site_path = ASSET_PREFIX + path.lstrip("/")
         version = self._versions.get(site_path)
         return self.url(site_path) + (f"?v={version}" if version else "")
@@ -273,7 +277,8 @@ class Theme:
                 f"template error: {exc.message}",
                 file=self._display(file),
                 line=line,
-                hint="check the variable names the theme's templates receive (docs/ARCHITECTURE.md)",
+                hint="check the variable names the theme's templates receive"
+                " (docs/ARCHITECTURE.md)",
             ) from None
         except Exception as exc:  # noqa: BLE001 - only re-raised as a user error for a site's own template
             # `{{ page.title + 3 }}` in an override raises TypeError from inside the template: the
@@ -379,7 +384,8 @@ class _Undefined(jinja2.StrictUndefined):
     """Printing or using a missing variable fails loudly (a typo in a template must not vanish
     silently), but `{% if name %}` is False, so templates can test optional context."""
 
-    def __bool__(self) -> bool:
+    # jinja2 types StrictUndefined.__bool__ as raising (-> Never); here it returns False.
+    def __bool__(self) -> bool:  # type: ignore[override]
         return False
 
 

@@ -50,7 +50,7 @@ def resize(array: np.ndarray, height: int, width: int, *, smooth: bool = True) -
     a = np.asarray(array, dtype=np.float32)
     if a.shape[:2] == (height, width):
         return a
-    resample = Image.BILINEAR if smooth else Image.NEAREST
+    resample = Image.Resampling.BILINEAR if smooth else Image.Resampling.NEAREST
     if a.ndim == 2:
         return np.asarray(
             Image.fromarray(a, mode="F").resize((width, height), resample), dtype=np.float32

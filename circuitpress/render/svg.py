@@ -38,7 +38,7 @@ def _hex(rgb: Sequence[float]) -> str:
 
 
 def _mix(a: Sequence[float], b: Sequence[float], t: float) -> tuple[float, ...]:
-    return tuple(x + (y - x) * t for x, y in zip(a, b))
+    return tuple(x + (y - x) * t for x, y in zip(a, b, strict=True))
 
 
 def diverging(value: float, scale: float) -> str:
@@ -78,8 +78,10 @@ def _svg_open(width: float, height: float, cls: str, label: str, role: str | Non
     # is not an allowed role of <svg> in HTML: the Nu checker rejects it.)
     role_attr = f' role="{role}"' if role else ""
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="{attr(cls)}" viewBox="0 0 {num(width)} {num(height)}" '
-        f'width="{num(width)}" height="{num(height)}"{role_attr} aria-label="{attr(label)}" {FONT} font-size="11">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{attr(cls)}" '
+        f'viewBox="0 0 {num(width)} {num(height)}" '
+        f'width="{num(width)}" height="{num(height)}"{role_attr} aria-label="{attr(label)}" '
+        f'{FONT} font-size="11">'
     )
 
 
@@ -96,7 +98,8 @@ def kernel_svg(
     for y, row in enumerate(rows):
         for x, v in enumerate(row):
             parts.append(
-                f'<rect x="{num(x * cell)}" y="{num(y * cell)}" width="{num(cell)}" height="{num(cell)}" '
+                f'<rect x="{num(x * cell)}" y="{num(y * cell)}" '
+                f'width="{num(cell)}" height="{num(cell)}" '
                 f'fill="{diverging(v, scale)}"><title>{num(v)}</title></rect>'
             )
     parts.append("</svg>")
@@ -115,7 +118,8 @@ def colorbar_svg(
         t = (i + 0.5) / steps
         color = diverging(lo + (hi - lo) * t, max(abs(lo), abs(hi))) if diverge else sequential(t)
         parts.append(
-            f'<rect x="{num(10 + bar_w * i / steps)}" y="2" width="{num(bar_w / steps + 0.5)}" height="10" fill="{color}"/>'
+            f'<rect x="{num(10 + bar_w * i / steps)}" y="2" '
+            f'width="{num(bar_w / steps + 0.5)}" height="10" fill="{color}"/>'
         )
     # The end labels grow inwards from the bar's ends: centred on them, "-65.22" lost its sign
     # outside the drawing.
@@ -142,8 +146,11 @@ def _axis_titles(
 ) -> str:
     """The x title centred at `x_at`, the y title rotated to read upwards, centred at `y_at`."""
     return (
-        f'<text class="cp-axis-label" x="{num(x_at[0])}" y="{num(x_at[1])}" text-anchor="middle" fill="currentColor">{attr(x_title)}</text>'
-        f'<text class="cp-axis-label" transform="translate({num(y_at[0])} {num(y_at[1])}) rotate(-90)" text-anchor="middle" fill="currentColor">{attr(y_title)}</text>'
+        f'<text class="cp-axis-label" x="{num(x_at[0])}" y="{num(x_at[1])}" '
+        f'text-anchor="middle" fill="currentColor">{attr(x_title)}</text>'
+        f'<text class="cp-axis-label" '
+        f'transform="translate({num(y_at[0])} {num(y_at[1])}) rotate(-90)" '
+        f'text-anchor="middle" fill="currentColor">{attr(y_title)}</text>'
     )
 
 
@@ -189,32 +196,42 @@ def line_plot_svg(
     for t in nice_ticks(ylo, yhi):
         y = py(t)
         parts.append(
-            f'<line class="cp-grid" x1="{num(left)}" x2="{num(left + pw)}" y1="{num(y)}" y2="{num(y)}" '
+            f'<line class="cp-grid" x1="{num(left)}" x2="{num(left + pw)}" '
+            f'y1="{num(y)}" y2="{num(y)}" '
             f'stroke="currentColor" stroke-opacity="0.12"/>'
-            f'<text x="{num(left - 6)}" y="{num(y + 4)}" text-anchor="end" fill="currentColor">{attr(num(t))}</text>'
+            f'<text x="{num(left - 6)}" y="{num(y + 4)}" text-anchor="end" '
+            f'fill="currentColor">{attr(num(t))}</text>'
         )
     ticks = x_ticks if x_ticks is not None else [(t, num(t)) for t in nice_ticks(xlo, xhi)]
     for t, text in ticks:
         xx = px(float(t))
         parts.append(
-            f'<line x1="{num(xx)}" x2="{num(xx)}" y1="{num(top + ph)}" y2="{num(top + ph + 4)}" stroke="currentColor" stroke-opacity="0.5"/>'
-            f'<text x="{num(xx)}" y="{num(top + ph + 16)}" text-anchor="middle" fill="currentColor">{attr(text)}</text>'
+            f'<line x1="{num(xx)}" x2="{num(xx)}" y1="{num(top + ph)}" y2="{num(top + ph + 4)}" '
+            f'stroke="currentColor" stroke-opacity="0.5"/>'
+            f'<text x="{num(xx)}" y="{num(top + ph + 16)}" text-anchor="middle" '
+            f'fill="currentColor">{attr(text)}</text>'
         )
     parts.append(_axis_titles(x_label, (left + pw / 2, height - 6), y_label, (14, top + ph / 2)))
     palette = ["#b2182b", "#2166ac", "#1b7837", "#762a83", "#e08214"]
     for i, s in enumerate(series):
         color = palette[i % len(palette)]
-        pts = " ".join(f"{num(px(a))},{num(py(float(b)))}" for a, b in zip(xs, s.values))
-        parts.append(
-            f'<polyline class="cp-series" data-series="{attr(s.label)}" points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>'
+        # A series shorter or longer than x is drawn over the x values both have.
+        pts = " ".join(
+            f"{num(px(a))},{num(py(float(b)))}" for a, b in zip(xs, s.values, strict=False)
         )
-        for a, b in zip(xs, s.values):
+        parts.append(
+            f'<polyline class="cp-series" data-series="{attr(s.label)}" points="{pts}" '
+            f'fill="none" stroke="{color}" stroke-width="2"/>'
+        )
+        for a, b in zip(xs, s.values, strict=False):
             parts.append(
-                f'<circle cx="{num(px(a))}" cy="{num(py(float(b)))}" r="2.5" fill="{color}"><title>{attr(num(a))}: {attr(num(float(b)))}</title></circle>'
+                f'<circle cx="{num(px(a))}" cy="{num(py(float(b)))}" r="2.5" fill="{color}">'
+                f"<title>{attr(num(a))}: {attr(num(float(b)))}</title></circle>"
             )
         if len(series) > 1:
             parts.append(
-                f'<text x="{num(left + pw - 4)}" y="{num(top + 12 + 14 * i)}" text-anchor="end" fill="{color}">{attr(s.label)}</text>'
+                f'<text x="{num(left + pw - 4)}" y="{num(top + 12 + 14 * i)}" text-anchor="end" '
+                f'fill="{color}">{attr(s.label)}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -254,20 +271,24 @@ def heatmap_svg(
         for x, v in enumerate(row):
             color = diverging(v, hi) if diverge else sequential((v - lo) / (hi - lo))
             parts.append(
-                f'<rect x="{num(left + x * cell)}" y="{num(top + y * cell)}" width="{num(cell)}" height="{num(cell)}" fill="{color}">'
-                f"<title>{attr(y_labels[y] if y < len(y_labels) else y)}, {attr(x_labels[x] if x < len(x_labels) else x)}: {attr(num(v))}</title></rect>"
+                f'<rect x="{num(left + x * cell)}" y="{num(top + y * cell)}" '
+                f'width="{num(cell)}" height="{num(cell)}" fill="{color}">'
+                f"<title>{attr(y_labels[y] if y < len(y_labels) else y)}, "
+                f"{attr(x_labels[x] if x < len(x_labels) else x)}: {attr(num(v))}</title></rect>"
             )
     for i, text in enumerate(y_labels[:h]):
         if i % label_every_y == 0:
             parts.append(
-                f'<text x="{num(left - 4)}" y="{num(top + (i + 0.5) * cell + 4)}" text-anchor="end" fill="currentColor">{attr(text)}</text>'
+                f'<text x="{num(left - 4)}" y="{num(top + (i + 0.5) * cell + 4)}" '
+                f'text-anchor="end" fill="currentColor">{attr(text)}</text>'
             )
     base = top + h * cell
     for i, text in enumerate(x_labels[:w]):
         if i % label_every_x == 0:
             xx = left + (i + 0.5) * cell
             parts.append(
-                f'<text x="{num(xx)}" y="{num(base + 12)}" text-anchor="middle" fill="currentColor">{attr(text)}</text>'
+                f'<text x="{num(xx)}" y="{num(base + 12)}" text-anchor="middle" '
+                f'fill="currentColor">{attr(text)}</text>'
             )
     parts.append(
         _axis_titles(x_title, (left + w * cell / 2, base + 28), y_title, (12, top + h * cell / 2))
@@ -355,11 +376,15 @@ def circuit_svg(
         sign = "positive" if e.weight >= 0 else "negative"
         title = e.title or f"{e.src} to {e.dst}"
         parts.append(
-            f'<g class="cp-edge cp-edge-{sign}" tabindex="0" role="button" aria-label="{attr(title)}"'
-            f' data-src="{attr(e.src)}" data-dst="{attr(e.dst)}" data-weight="{num(e.weight)}"{_data_attrs(e.data)}>'
+            f'<g class="cp-edge cp-edge-{sign}" tabindex="0" role="button" '
+            f'aria-label="{attr(title)}"'
+            f' data-src="{attr(e.src)}" data-dst="{attr(e.dst)}" data-weight="{num(e.weight)}"'
+            f"{_data_attrs(e.data)}>"
             f"<title>{attr(title)}</title>"
-            f'<path class="cp-edge-hit" d="{d}" fill="none" stroke="transparent" stroke-width="{num(max(12.0, stroke + 8))}"/>'
-            f'<path class="cp-edge-line" d="{d}" fill="none" stroke="{color}" stroke-opacity="0.75" stroke-width="{num(stroke)}"/>'
+            f'<path class="cp-edge-hit" d="{d}" fill="none" stroke="transparent" '
+            f'stroke-width="{num(max(12.0, stroke + 8))}"/>'
+            f'<path class="cp-edge-line" d="{d}" fill="none" stroke="{color}" '
+            f'stroke-opacity="0.75" stroke-width="{num(stroke)}"/>'
             "</g>"
         )
     parts.append('</g><g class="cp-nodes">')
@@ -367,13 +392,26 @@ def circuit_svg(
         x, y = pos[n.id]
         inner = (
             f"<title>{attr(n.label)}</title>"
-            f'<rect class="cp-node-frame" x="{num(x - 2)}" y="{num(y - 2)}" width="{num(node_size + 4)}" height="{num(node_size + 4)}" rx="4" fill="none" stroke="currentColor" stroke-opacity="0.3"/>'
+            f'<rect class="cp-node-frame" x="{num(x - 2)}" y="{num(y - 2)}" '
+            f'width="{num(node_size + 4)}" height="{num(node_size + 4)}" rx="4" fill="none" '
+            f'stroke="currentColor" stroke-opacity="0.3"/>'
         )
         if n.image:
-            inner += f'<image href="{attr(n.image)}" x="{num(x)}" y="{num(y)}" width="{num(node_size)}" height="{num(node_size)}" preserveAspectRatio="xMidYMid slice"/>'
+            inner += (
+                f'<image href="{attr(n.image)}" x="{num(x)}" y="{num(y)}" '
+                f'width="{num(node_size)}" height="{num(node_size)}" '
+                f'preserveAspectRatio="xMidYMid slice"/>'
+            )
         else:
-            inner += f'<rect x="{num(x)}" y="{num(y)}" width="{num(node_size)}" height="{num(node_size)}" fill="currentColor" fill-opacity="0.08"/>'
-        inner += f'<text x="{num(x + node_size / 2)}" y="{num(y + node_size + 13)}" text-anchor="middle" fill="currentColor">{attr(n.label)}</text>'
+            inner += (
+                f'<rect x="{num(x)}" y="{num(y)}" '
+                f'width="{num(node_size)}" height="{num(node_size)}" '
+                f'fill="currentColor" fill-opacity="0.08"/>'
+            )
+        inner += (
+            f'<text x="{num(x + node_size / 2)}" y="{num(y + node_size + 13)}" '
+            f'text-anchor="middle" fill="currentColor">{attr(n.label)}</text>'
+        )
         common = (
             f'class="cp-node" data-node="{attr(n.id)}" data-level="{n.level}"{_data_attrs(n.data)}'
         )

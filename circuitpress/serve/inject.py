@@ -26,7 +26,8 @@ _OVERLAY_STYLE = (
     "white-space:pre-wrap;box-shadow:0 2px 8px rgba(0,0,0,.35)"
 )
 
-_SCRIPT = """<script>(function () {
+_SCRIPT = (
+    """<script>(function () {
   var generation = %(generation)s, overlayId = %(overlay_id)s, style = %(style)s;
   function overlay(message) {
     var box = document.getElementById(overlayId);
@@ -47,8 +48,11 @@ _SCRIPT = """<script>(function () {
   var source = new EventSource(%(events)s);
   source.addEventListener("hello", onState);
   source.addEventListener("reload", onState);
-  source.addEventListener("builderror", function (event) { overlay(JSON.parse(event.data).message); });
-})();</script>"""
+"""
+    '  source.addEventListener("builderror", function (event) {'
+    " overlay(JSON.parse(event.data).message); });\n"
+    "})();</script>"
+)
 
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 

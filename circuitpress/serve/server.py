@@ -218,9 +218,9 @@ class PreviewServer:
         snapshot = view.snapshot
         if snapshot is None:
             # No build has ever succeeded: every page is the error, and it reloads once fixed.
-            body = error_page(view.generation, view.error or "the site has not been built yet")
+            page = error_page(view.generation, view.error or "the site has not been built yet")
             handler.send_body(
-                HTTPStatus.INTERNAL_SERVER_ERROR, "text/html; charset=utf-8", body, head
+                HTTPStatus.INTERNAL_SERVER_ERROR, "text/html; charset=utf-8", page, head
             )
             return
         resolved = safe_relative(handler.path, snapshot.base_path)

@@ -1,4 +1,5 @@
-"""A built article in Debian's Chromium: citation and footnote hover cards, and the page with JS off."""
+"""A built article in Debian's Chromium: citation and footnote hover cards, and the page with JS
+off."""
 
 from __future__ import annotations
 

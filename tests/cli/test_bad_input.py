@@ -1,4 +1,5 @@
-"""Every mistake an author can make: exit 1, one line `file:line: what (hint)`, `_site` untouched."""
+"""Every mistake an author can make: exit 1, one line `file:line: what (hint)`, `_site`
+untouched."""
 
 from __future__ import annotations
 

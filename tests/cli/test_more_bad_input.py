@@ -17,7 +17,8 @@ from circuitpress.cli import cli
 FM = "---\ntitle: T\n---\n"  # the body starts on line 4
 SITE = '[site]\ntitle = "S"\n'
 MODEL_SITE = SITE + '[models.m]\nfactory = "tinynet_more_bad_input:build"\n'
-TINY = """\
+TINY = (
+    """\
 from collections import OrderedDict
 
 import torch
@@ -34,8 +35,10 @@ def build():
 
 def build_strided():
     torch.manual_seed(1)
-    return nn.Sequential(OrderedDict(conv1=nn.Conv2d(3, 16, 3, stride=2, padding=1), relu1=nn.ReLU()))
 """
+    "    return nn.Sequential(OrderedDict(conv1=nn.Conv2d(3, 16, 3, stride=2, padding=1),"
+    " relu1=nn.ReLU()))\n"
+)
 TWO_MODELS = MODEL_SITE + '[models.n]\nfactory = "tinynet_more_bad_input:build_strided"\n'
 
 
@@ -415,7 +418,10 @@ def test_model_mistakes(tmp_path, files, where, fragment):
 
 def test_a_byte_order_mark_and_crlf_lines_still_build(tmp_path):
     # What Windows editors write: the page must build as if it had neither.
-    text = "\ufeff---\r\ntitle: Windows\r\n---\r\n\r\n:::{note}\r\n:name: n1\r\nx\r\n:::\r\n\r\nSee {numref}`the note <n1>`.\r\n"
+    text = (
+        "\ufeff---\r\ntitle: Windows\r\n---\r\n\r\n"
+        ":::{note}\r\n:name: n1\r\nx\r\n:::\r\n\r\nSee {numref}`the note <n1>`.\r\n"
+    )
     write(tmp_path, {"content/a.md": text})
     result = CliRunner().invoke(cli, ["build", str(tmp_path), "--quiet"])
     assert result.exit_code == 0, result.output

@@ -189,7 +189,7 @@ def test_circuit_chosen_units_use_their_weights() -> None:
         WeightsRequest(unit("conv1", 0), unit("conv2", 1)),
     ]
     assert all(w in ctx.requests for w in wanted)
-    for w, k in zip(wanted, (-1.0, 2.0)):
+    for w, k in zip(wanted, (-1.0, 2.0), strict=True):
         ctx.results[w] = Result(
             data={"norm": abs(k) * 3, "expanded": False},
             arrays={"kernel": np.full((3, 3), k, np.float32)},

@@ -81,7 +81,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     page = (
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>circuit</title>"
         f"<style>{(ASSETS / 'css' / 'circuits.css').read_text()}</style></head><body>"
-        f"{circuit_html()}<script>{(ASSETS / 'js' / 'circuit.js').read_text()}</script></body></html>"
+        f"{circuit_html()}<script>{(ASSETS / 'js' / 'circuit.js').read_text()}</script>"
+        "</body></html>"
     )
     (root / "index.html").write_text(page, encoding="utf-8")
     for layer, c in (("conv2", 1), ("conv1", 2), ("conv1", 0), ("conv1", 3)):
@@ -159,7 +160,8 @@ def test_the_diagram_is_usable_by_keyboard(browser, served) -> None:  # type: ig
         page.keyboard.press("Tab")
         kind, name = page.evaluate(
             "[document.activeElement.classList.contains('cp-edge') ? 'edge' : 'node',"
-            " document.activeElement.getAttribute('data-node') || document.activeElement.getAttribute('data-src')]"
+            " document.activeElement.getAttribute('data-node') ||"
+            " document.activeElement.getAttribute('data-src')]"
         )
         seen.append((kind, name))
         if kind == "edge":

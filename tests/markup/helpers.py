@@ -42,8 +42,10 @@ class Probe(Directive):
         opts = ", ".join(f"{k}={call.options[k]}" for k in sorted(call.options))
         number = ctx.figure_number(call.label) if call.label else None
         return (
-            f'<figure class="probe" data-arg="{html.escape(call.argument)}" data-options="{html.escape(opts)}"'
-            f' data-number="{number}" data-planned="{call.data.get("planned")}">{ctx.caption(call)}</figure>'
+            f'<figure class="probe" data-arg="{html.escape(call.argument)}"'
+            f' data-options="{html.escape(opts)}"'
+            f' data-number="{number}" data-planned="{call.data.get("planned")}">'
+            f"{ctx.caption(call)}</figure>"
         )
 
 

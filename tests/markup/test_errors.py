@@ -200,7 +200,8 @@ def test_unknown_option_lists_the_directives_options() -> None:
 
 def test_bibtex_syntax_error_names_the_bib_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "references.bib").write_text(
-        "@article{ok, title={Fine}, year={2020}}\n\n@article{broken,\n  title = {Unclosed,\n  year = 2020\n}\n"
+        "@article{ok, title={Fine}, year={2020}}\n\n"
+        "@article{broken,\n  title = {Unclosed,\n  year = 2020\n}\n"
         "@misc{after, title={After}}\n",
         encoding="utf-8",
     )

@@ -31,7 +31,8 @@ def serialise(out: RenderedPage) -> str:
     if out.footnotes:
         parts.append("<!-- footnotes -->")
         parts += [
-            f'<li id="{f.id}" data-number="{f.number}" data-backrefs="{" ".join(f.backrefs)}">{f.html}</li>'
+            f'<li id="{f.id}" data-number="{f.number}" data-backrefs="{" ".join(f.backrefs)}">'
+            f"{f.html}</li>"
             for f in out.footnotes
         ]
     if out.references:

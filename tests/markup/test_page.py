@@ -137,8 +137,8 @@ def test_citation_box_without_full_base_url_has_no_note(tmp_path: Any) -> None:
 
 def test_word_count_counts_prose_not_markup() -> None:
     out = build(
-        HEAD
-        + "One two three.\n\n## Four five\n\n:::{note}\nSix seven.\n:::\n\nEight[^a].\n\n[^a]: Not counted.\n"
+        HEAD + "One two three.\n\n## Four five\n\n:::{note}\nSix seven.\n:::\n\n"
+        "Eight[^a].\n\n[^a]: Not counted.\n"
     )
     assert out.word_count == 8
 
@@ -178,7 +178,9 @@ def test_extra_front_matter_keys() -> None:
 
 def test_updates_front_matter() -> None:
     page, _ = parse(
-        "---\ntitle: x\nupdates:\n  - {date: 2021-05-01, text: Fixed Figure 2}\n  - {date: 2020-06-01, text: First fix}\n---\n"
+        "---\ntitle: x\nupdates:\n"
+        "  - {date: 2021-05-01, text: Fixed Figure 2}\n"
+        "  - {date: 2020-06-01, text: First fix}\n---\n"
     )
     assert page.meta.updates == (
         (datetime.date(2020, 6, 1), "First fix"),

@@ -1,4 +1,5 @@
-"""sitemap.xml and feed.xml: well-formed, stable, absolute URLs only when the base URL has a host."""
+"""sitemap.xml and feed.xml: well-formed, stable, absolute URLs only when the base URL has a
+host."""
 
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ def test_feed_is_atom_newest_first(tmp_path):
     assert feed.findtext(f"{ATOM}id") == "https://example.org/circuits/"
     assert feed.findtext(f"{ATOM}updated") == "2021-06-02T00:00:00Z"  # the newest date, not now
     assert feed.find(f"{ATOM}author/{ATOM}name").text == "Editor"
-    self_link = [l.get("href") for l in feed.findall(f"{ATOM}link") if l.get("rel") == "self"]
+    self_link = [
+        link.get("href") for link in feed.findall(f"{ATOM}link") if link.get("rel") == "self"
+    ]
     assert self_link == ["https://example.org/circuits/feed.xml"]
     items = feed.findall(f"{ATOM}entry")
     assert [e.findtext(f"{ATOM}title") for e in items] == ["New", "Old & gold", "Undated"]
@@ -85,7 +88,7 @@ def test_feed_ids_are_stable_without_a_host(tmp_path):
     assert first == second
     ids = [e.text for e in ET.fromstring(first).iter(f"{ATOM}id")]
     assert len(set(ids)) == 4 and all(i.startswith("urn:uuid:") for i in ids)
-    links = [l.get("href") for l in ET.fromstring(first).iter(f"{ATOM}link")]
+    links = [link.get("href") for link in ET.fromstring(first).iter(f"{ATOM}link")]
     assert "/project/feed.xml" in links and "/project/new/" in links
 
 

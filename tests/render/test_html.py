@@ -109,7 +109,8 @@ def test_toc_lists_headings_with_depth(tmp_path):
 
 def test_appendix_footnotes_references_and_citation_box(tmp_path):
     html = render(tmp_path)
-    # The backlink sits inside the footnote's last paragraph so it doesn't wrap onto a line of its own.
+    # The backlink sits inside the footnote's last paragraph so it doesn't wrap onto a line of its
+    # own.
     assert (
         '<li id="fn-1" value="1"><p>Curves in <em>many</em> orientations. '
         '<a href="#fnref-1" class="cp-backref" aria-label="Back to the text">↩</a></p></li>'

@@ -1,4 +1,5 @@
-"""A site overrides the theme file by file from SITE/themes/NAME/; mistakes there are user errors."""
+"""A site overrides the theme file by file from SITE/themes/NAME/; mistakes there are user
+errors."""
 
 from __future__ import annotations
 

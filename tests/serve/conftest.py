@@ -14,7 +14,10 @@ from circuitpress.serve.server import PreviewServer
 
 def article(title: str, body: str, *, draft: bool = False) -> str:
     flag = "draft: true\n" if draft else ""
-    return f"---\ntitle: {title}\nauthors: [Ada Lovelace]\npublished: 2026-01-02\n{flag}---\n\n{body}\n"
+    return (
+        f"---\ntitle: {title}\nauthors: [Ada Lovelace]\npublished: 2026-01-02\n"
+        f"{flag}---\n\n{body}\n"
+    )
 
 
 def config(base_url: str = "/") -> str:

@@ -26,7 +26,10 @@ def test_a_clean_site_has_no_problems(make_site):
 
 
 def test_planted_broken_link_and_anchor_are_found(make_site):
-    body = "Line one.\n\nSee [gone](../gone/), [a bad anchor](#nowhere) and [elsewhere](../two/#missing-part)."
+    body = (
+        "Line one.\n\nSee [gone](../gone/), [a bad anchor](#nowhere)"
+        " and [elsewhere](../two/#missing-part)."
+    )
     site = make_site(articles={"one": body, "two": "## Part B\n\nText."})
     found = problems(site)
     assert len(found) == 3, found
@@ -74,8 +77,10 @@ def test_a_link_the_markdown_does_not_contain_is_located_in_the_built_page(make_
 
 def test_lines_attributes_and_forms():
     files = {
-        "index.html": b'<p>\n<img src="a.png">\n<a name="x"></a><a href="#x">ok</a>\n<script src="/s.js"></script>\n'
-        b'<a href="mailto:a@b">m</a><a href="javascript:void(0)">j</a><a href="//cdn.example.org/x">e</a>\n'
+        "index.html": b'<p>\n<img src="a.png">\n<a name="x"></a><a href="#x">ok</a>\n'
+        b'<script src="/s.js"></script>\n'
+        b'<a href="mailto:a@b">m</a><a href="javascript:void(0)">j</a>'
+        b'<a href="//cdn.example.org/x">e</a>\n'
         b'<svg><use href="#icon"/></svg>\n<a href="a.png#frag">images have no anchors to check</a>',
         "a.png": b"",
     }
