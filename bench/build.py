@@ -69,7 +69,8 @@ def sentence(rng: random.Random, n: int) -> str:
 
 
 def page(i: int, rng: random.Random, refs: int, sphinx: bool) -> str:
-    """One article as Markdown; `sphinx` swaps the circuitpress-only syntax (cite role, front matter)."""
+    """One article as Markdown; `sphinx` swaps the circuitpress-only syntax (cite role, front
+    matter)."""
 
     def cite() -> str:
         key = rng.randrange(refs)
@@ -95,11 +96,12 @@ def page(i: int, rng: random.Random, refs: int, sphinx: bool) -> str:
     footnotes = []
     for section in range(3):
         lines += [f"## Section {section + 1} of article {i}", ""]
-        for para in range(2):
+        for _ in range(2):
             n = len(footnotes) + 1
             footnotes.append(f"[^f{n}]: {sentence(rng, 12)} See also $x_{{{n}}}^2$.")
             lines += [
-                f"{sentence(rng, 18)} {sentence(rng, 14)} {cite()} The response $f(x) = \\sum_i w_i x_i + b$ "
+                f"{sentence(rng, 18)} {sentence(rng, 14)} {cite()} "
+                "The response $f(x) = \\sum_i w_i x_i + b$ "
                 f"grows with {cite()}.[^f{n}] {sentence(rng, 20)}",
                 "",
             ]
@@ -168,7 +170,8 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def in_process_rebuild(site: Path) -> tuple[float, float, int]:
-    """A build then a no-op rebuild in one process with the build memo (the preview server's path)."""
+    """A build then a no-op rebuild in one process with the build memo (the preview server's
+    path)."""
     from circuitpress.build.memo import BuildMemo
     from circuitpress.build.options import BuildOptions
     from circuitpress.build.pipeline import SiteBuild
@@ -207,7 +210,8 @@ def main() -> None:
         mem_first, mem_noop, rerendered = in_process_rebuild(cp)
         n = args.pages
         print(
-            f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+            f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}"
         )
         print(f"pages: {n}")
         print(f"circuitpress cold build:  {cp_cold:6.2f} s  {n / cp_cold:7.1f} pages/s")

@@ -52,7 +52,6 @@ def main() -> None:
     model = model.to(device)
     named = dict(model.named_modules())
     convs = [n for n, m in named.items() if isinstance(m, torch.nn.Conv2d)]
-    layers = {n: named[n] for n in convs}
     requests = [
         ExamplesRequest(UnitRef("m", n, ((c, 1.0),)), k=args.k)
         for n in convs
@@ -64,15 +63,17 @@ def main() -> None:
     n = len(images)
     kind = "wall" if device.type == "cuda" or args.clock == "wall" else "CPU"
     print(
-        f"{args.model} ({weights}): {len(requests)} units in {convs}, {n} images, k={args.k}, {device}"
+        f"{args.model} ({weights}): {len(requests)} units in {convs}, {n} images, "
+        f"k={args.k}, {device}"
     )
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, {kind} seconds"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, "
+        f"{kind} seconds"
     )
 
     def engine() -> float:
         t = clock(device)
-        top_examples(model, layers, requests, iter(data), fetch, normalize=normalize, device=device)
+        top_examples(model, requests, iter(data), fetch, normalize=normalize, device=device)
         sync(device)
         return clock(device) - t
 
@@ -82,7 +83,6 @@ def main() -> None:
             mine = [r for r in requests if r.ref.layer == name]
             top_examples(
                 model,
-                {name: layers[name]},
                 mine,
                 iter(data),
                 fetch,
@@ -110,7 +110,8 @@ def main() -> None:
     for name, secs in times.items():
         print(f"{name:9s}: {secs:6.2f} s  {n / secs:8.0f} images/s")
     print(
-        f"engine / bare forward: {times['bare'] / times['engine']:.2f}   engine vs one pass per layer: {times['per layer'] / times['engine']:.2f}x"
+        f"engine / bare forward: {times['bare'] / times['engine']:.2f}   "
+        f"engine vs one pass per layer: {times['per layer'] / times['engine']:.2f}x"
     )
 
 

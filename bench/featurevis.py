@@ -22,26 +22,23 @@ import argparse
 import platform
 import time
 import warnings
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from circuitpress.analysis.methods.featurevis import TransformSpec, visualize
-from circuitpress.analysis.models.capture import capture, frozen, run
+from circuitpress.analysis.models.capture import capture
+from circuitpress.analysis.models.modes import frozen
 from circuitpress.requests import FeatureVisRequest, UnitRef
 
 
 def zoo_model(name: str) -> tuple[nn.Module, str]:
     """The zoo model with its shipped weights when present, else its seeded random init."""
+    from circuitpress.analysis.models.zoo import weights_path
     from circuitpress.analysis.models.zoo.models import build_model
 
     model = build_model(name)
-    weights = (
-        Path(__file__).resolve().parents[1]
-        / "circuitpress/analysis/zoo/weights"
-        / f"{name}.safetensors"
-    )
+    weights = weights_path(name)
     if weights.is_file():
         from safetensors.torch import load_file
 
@@ -81,9 +78,7 @@ def bench_engine(
     ]
     sync(device)
     t = clock(device)
-    visualize(
-        model, dict(model.named_modules())[layer], requests, normalize=normalize, device=device
-    )
+    visualize(model, layer, requests, normalize=normalize, device=device)
     sync(device)
     return clock(device) - t
 
@@ -144,10 +139,10 @@ def bench_bare(
     index = torch.arange(channels, device=device)
     sync(device)
     t = clock(device)
-    with frozen(model), capture([dict(model.named_modules())[layer]]) as outputs:
+    with frozen(model), capture(model, [layer]) as cap:
         for _ in range(steps):
             opt.zero_grad()
-            (acts,) = run(model, normalize(image_f().to(device)), outputs)
+            (acts,) = cap.run(normalize(image_f().to(device)))
             loss = -acts[index, index].mean(dim=(1, 2)).sum()
             loss.backward()
             opt.step()
@@ -176,7 +171,8 @@ def main() -> None:
     print(f"{args.model}/{args.layer} ({weights}), {n} channels, {size}px, {steps} steps, {device}")
     kind = "wall" if device.type == "cuda" or args.clock == "wall" else "CPU"
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {kind} seconds"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}, {kind} seconds"
     )
     bench_engine(model, args.layer, 2, size, 4, device)  # warm-up: imports, allocator, kernels
     engine, direct, bare = float("inf"), float("inf"), float("inf")
@@ -187,12 +183,14 @@ def main() -> None:
     lucent = bench_lucent(model, args.layer, n, size, steps, device)
     print(f"engine : {engine:7.2f} s  {n / engine:8.2f} features/s")
     print(
-        f"direct : {direct:7.2f} s  {n / direct:8.2f} features/s  (engine with conv1's ordinary input gradient)"
+        f"direct : {direct:7.2f} s  {n / direct:8.2f} features/s  "
+        "(engine with conv1's ordinary input gradient)"
     )
     print(f"lucent : {lucent:7.2f} s  {n / lucent:8.2f} features/s  (render_vis once per channel)")
     print(f"bare   : {bare:7.2f} s  {n / bare:8.2f} features/s  (plain loop, no transforms)")
     print(
-        f"speed-up over lucent: {lucent / engine:.1f}x   efficiency (bare / engine time): {bare / engine:.2f}"
+        f"speed-up over lucent: {lucent / engine:.1f}x   "
+        f"efficiency (bare / engine time): {bare / engine:.2f}"
     )
 
 

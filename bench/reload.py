@@ -86,7 +86,8 @@ def article(i: int, extra: str = "") -> str:
             n = len(notes) + 1
             notes.append(f"[^n{n}]: {sentence(rng, 12)}")
             lines += [
-                f"{sentence(rng, 20)} {{cite}}`ref{rng.randrange(10)}` with $f(x) = w_{n} x$.[^n{n}] "
+                f"{sentence(rng, 20)} {{cite}}`ref{rng.randrange(10)}` "
+                f"with $f(x) = w_{n} x$.[^n{n}] "
                 f"{sentence(rng, 16)}",
                 "",
             ]
@@ -101,7 +102,8 @@ def make_site(root: Path, articles: int) -> Path:
     (root / "circuitpress.toml").write_text('[site]\ntitle = "Reload benchmark"\nbase_url = "/"\n')
     (root / "references.bib").write_text(
         "\n".join(
-            f"@article{{ref{k},\n  author = {{Olah, Chris}},\n  title = {{Study {k}}},\n  journal = {{Distill}},\n  year = {{2020}}\n}}"
+            f"@article{{ref{k},\n  author = {{Olah, Chris}},\n  title = {{Study {k}}},\n"
+            "  journal = {Distill},\n  year = {2020}\n}"
             for k in range(10)
         )
     )
@@ -242,23 +244,29 @@ def main() -> None:
     noop = statistics.median(builds["noop"]) * 1000
     edit = statistics.median(builds["edit"]) * 1000
     print(
-        f"machine: {cpu_name()} · {os.cpu_count()} CPUs · {platform.system()} · Python {platform.python_version()}"
+        f"machine: {cpu_name()} · {os.cpu_count()} CPUs · {platform.system()} · "
+        f"Python {platform.python_version()}"
     )
     print(f"site: {args.articles} prose articles; {args.edits} edits of one article")
     print(f"cold in-memory build:        median {cold:7.1f} ms   (baseline)")
     print(
-        f"no-op rebuild (memo):        median {noop:7.1f} ms   p90 {pct(builds['noop'], 0.9) * 1000:6.1f} ms   {cold / noop:5.1f}x faster than cold"
+        f"no-op rebuild (memo):        median {noop:7.1f} ms   "
+        f"p90 {pct(builds['noop'], 0.9) * 1000:6.1f} ms   {cold / noop:5.1f}x faster than cold"
     )
     print(
-        f"prose-edit rebuild (memo):   median {edit:7.1f} ms   p90 {pct(builds['edit'], 0.9) * 1000:6.1f} ms   {cold / edit:5.1f}x faster than cold"
+        f"prose-edit rebuild (memo):   median {edit:7.1f} ms   "
+        f"p90 {pct(builds['edit'], 0.9) * 1000:6.1f} ms   {cold / edit:5.1f}x faster than cold"
     )
     if server_ms:
         print(
-            f"server rebuild after a save: median {statistics.median(server_ms):7.1f} ms   (from its log: the build alone)"
+            f"server rebuild after a save: median {statistics.median(server_ms):7.1f} ms   "
+            "(from its log: the build alone)"
         )
     print(
-        f"save -> reloaded page shown: median {statistics.median(latencies):7.1f} ms   p90 {pct(latencies, 0.9):6.1f} ms   "
-        f"max {max(latencies):6.1f} ms   (goal <= 300 ms: {'met' if pct(latencies, 0.9) <= 300 else 'NOT met'})"
+        f"save -> reloaded page shown: median {statistics.median(latencies):7.1f} ms   "
+        f"p90 {pct(latencies, 0.9):6.1f} ms   "
+        f"max {max(latencies):6.1f} ms   "
+        f"(goal <= 300 ms: {'met' if pct(latencies, 0.9) <= 300 else 'NOT met'})"
     )
 
 

@@ -121,8 +121,12 @@ class Request:
 
     @property
     def models(self) -> tuple[str, ...]:
-        """The models whose fingerprints (and datasets) enter the cache key."""
-        return (self.model,)
+        """The models whose fingerprints (and datasets) enter the cache key: by default the
+        request's `model` field (requests without one override this)."""
+        model = getattr(self, "model", None)
+        if not isinstance(model, str):
+            raise TypeError(f"{type(self).__name__} has no 'model': it must define `models`")
+        return (model,)
 
     def group_key(self) -> tuple[Any, ...]:
         """Requests with equal group keys are computed together."""
@@ -135,7 +139,9 @@ class Request:
 @dataclass(frozen=True)
 class ModelInfoRequest(Request):
     """Layers of a model. Result data: {"layers": [{"name", "type", "shape": [C,H,W] or [C],
-    "units": C}], "input_shape": [3,H,W], "classes": [...], "params": N, "dataset": str}."""
+    "units": C, "kernel_layer": bool}], "input_shape": [3,H,W], "classes": [...], "params": N,
+    "dataset": str}. A kernel layer (conv or linear) is one whose weights the weights analysis
+    reads as kernels between the features of the layer before and its own."""
 
     kind: ClassVar[str] = "model-info"
     model: str
@@ -201,7 +207,8 @@ class ExamplesRequest(Request):
 @dataclass(frozen=True)
 class WeightsRequest(Request):
     """The kernel from `src` to `dst` (plain or expanded). Result arrays: {"kernel": float32
-    [kh, kw]}; data: {"expanded": bool, "norm": float, "max_abs": float, "path": [layers]}."""
+    [kh, kw]}; data: {"expanded": bool, "norm": float, "sign": 1 or -1 (of the kernel's sum:
+    excitatory or inhibitory), "max_abs": float, "path": [layers]}."""
 
     kind: ClassVar[str] = "weights"
     src: UnitRef
@@ -229,15 +236,61 @@ class TopConnectionsRequest(Request):
         return (self.ref.model,)
 
 
+# --- stimuli of tuning curves and claims --------------------------------------------------------
+
+STIMULI = ("orientation", "curvature", "frequency", "colour")
+STIMULUS_ALIASES = {
+    "color": "colour",
+    "hue": "colour",
+    "angle": "orientation",
+    "spatial-frequency": "frequency",
+}
+STIMULUS_PAIRS = {  # the 2-D sweeps
+    ("orientation", "curvature"),
+    ("orientation", "frequency"),
+    ("curvature", "orientation"),
+    ("frequency", "orientation"),
+}
+
+
+def parse_stimulus(text: str) -> tuple[str, ...]:
+    """`orientation`, `colour`, `orientation x curvature` (also `×`) -> axis names.
+
+    Raises ValueError with the valid choices."""
+    parts = [p.strip().lower() for p in text.replace("×", " x ").split(" x ")]
+    axes = tuple(STIMULUS_ALIASES.get(p, p) for p in parts if p)
+    for a in axes:
+        if a not in STIMULI:
+            raise ValueError(
+                f"unknown stimulus '{a}' (expected one of: {', '.join(STIMULI)}, "
+                "or a pair such as 'orientation x curvature')"
+            )
+    if len(axes) == 2 and axes not in STIMULUS_PAIRS:
+        raise ValueError(
+            f"no 2-D sweep '{axes[0]} x {axes[1]}' "
+            "(available: orientation x curvature, orientation x frequency)"
+        )
+    if not 1 <= len(axes) <= 2:
+        raise ValueError(f"expected one stimulus or a pair 'A x B', got '{text}'")
+    return axes
+
+
+def canonical_stimulus(text: str) -> str:
+    """The stimulus text requests carry: `Color` -> `colour`, `angle × curvature` ->
+    `orientation x curvature`. Raises ValueError like `parse_stimulus`."""
+    return " x ".join(parse_stimulus(text))
+
+
 @dataclass(frozen=True)
 class TuningRequest(Request):
     """Response of a unit to swept synthetic stimuli. Result data: {"axes": [{"name", "values"}]
-    (1 or 2 axes), "response": list (1-D) or list of lists (2-D), "position": [y, x]};
+    (1 or 2 axes), "response": list (1-D) or list of lists (2-D), "peak": [i] or [i, j] (the
+    strongest response's index on each axis, the first on ties), "position": [y, x]};
     arrays: {"stimuli": float32 [n, h, w, 3] thumbnails along the first axis}."""
 
     kind: ClassVar[str] = "tuning"
     ref: UnitRef
-    stimulus: str  # "orientation", "curvature", "frequency", "colour", or "A x B"
+    stimulus: str  # canonical_stimulus(): "orientation", …, "colour", or "A x B"
     steps: int = 24
 
     @property
@@ -248,15 +301,21 @@ class TuningRequest(Request):
 @dataclass(frozen=True)
 class ClaimRequest(Request):
     """Before/after measurement around an edit. `ablate` zeroes units; `ablate_weights` zeroes
-    the kernel src -> dst. `measure` is a unit, or "accuracy" / "accuracy:CLASS". Result data:
-    {"before": float, "after": float, "measure": str, "samples": int}."""
+    the kernel src -> dst. `measure` is a unit (parsed by markup), or the text "accuracy" /
+    "accuracy:CLASS". Result data: {"before": float, "after": float, "change": float,
+    "measure": str (the unit as text, or the accuracy text), "samples": int, "measured": int}."""
 
     kind: ClassVar[str] = "claim"
     model: str
-    measure: str
+    measure: UnitRef | str
     ablate: tuple[UnitRef, ...] = ()
     ablate_weights: tuple[tuple[UnitRef, UnitRef], ...] = ()
     stimulus: str | None = None
+
+
+# A unit's response to an image in a universality comparison: its "max" or "mean" over
+# positions, or "positions": every position of every image is a sample (the grids must match).
+POOLS = ("max", "mean", "positions")
 
 
 @dataclass(frozen=True)
@@ -270,8 +329,7 @@ class UniversalityRequest(Request):
     layer_a: str
     model_b: str
     layer_b: str
-    pool: str = "max"  # a unit's response to an image: "max" or "mean" over positions, or
-    # "positions": every position of every image is a sample (the layers' grids must match)
+    pool: str = "max"  # one of POOLS
 
     @property
     def models(self) -> tuple[str, ...]:

@@ -70,7 +70,7 @@ def load_handler(kind: str) -> Handler:
     if target is None:
         raise ValueError(f"no analysis handler for request kind '{kind}'")
     module_name, func = target.split(":")
-    return getattr(importlib.import_module(module_name), func)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module_name), func)
 
 
 def group_requests(requests: Sequence[Request]) -> dict[tuple[Any, ...], list[Request]]:

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from circuitpress.directives._circuitry import (
-    FEATURE_TYPES,
+from circuitpress.directives.circuitry import (
     channel_ref,
     check_order,
     check_same_model,
     check_units,
+    is_kernel_layer,
     kernel_cell,
     kernel_json,
     layer_info,
@@ -129,17 +129,21 @@ class WeightsDirective(Directive):
         label = f"{kind} from {src} to {dst}"
         path = " → ".join(escape(p) for p in result.data.get("path", []))
         note = (
-            f'<span class="cp-expanded" title="through {path}, with ReLU as identity and max-pool as average-pool">expanded</span> '
+            f'<span class="cp-expanded" title="through {path}, '
+            'with ReLU as identity and max-pool as average-pool">expanded</span> '
             if expanded
             else ""
         )
         return (
             f'<figure class="cp-weights" data-expanded="{str(expanded).lower()}">'
-            f'<div class="cp-weights-kernel">{kernel_cell(kernel, scale, pixels=160, label=label)}</div>'
-            f'<div class="cp-weights-meta"><span class="cp-weights-pair">{unit_link(src, ctx)} → {unit_link(dst, ctx)}</span> '
+            '<div class="cp-weights-kernel">'
+            f"{kernel_cell(kernel, scale, pixels=160, label=label)}</div>"
+            '<div class="cp-weights-meta"><span class="cp-weights-pair">'
+            f"{unit_link(src, ctx)} → {unit_link(dst, ctx)}</span> "
             f'{note}<span class="cp-weights-magnitude">norm {svg.num(result.data["norm"])}, '
             f"largest |w| {svg.num(result.data['max_abs'])}</span></div>"
-            f'<div class="cp-colorbar-wrap">{svg.colorbar_svg(-scale, scale, diverge=True, label="weight")}</div>'
+            '<div class="cp-colorbar-wrap">'
+            f"{svg.colorbar_svg(-scale, scale, diverge=True, label='weight')}</div>"
             + _figure_close(call, ctx)
         )
 
@@ -149,21 +153,25 @@ class WeightsDirective(Directive):
         layer = result.data["layer"]
         if not layer:
             return (
-                f'<figure class="cp-weights cp-weights-top"><p class="cp-empty">{escape(str(dst))} is in the first '
+                '<figure class="cp-weights cp-weights-top"><p class="cp-empty">'
+                f"{escape(str(dst))} is in the first "
                 "layer: its inputs are the image's colour channels.</p>" + _figure_close(call, ctx)
             )
         kernels = np.asarray(result.arrays["kernels"])
         scale = symmetric_scale(list(kernels))
         expanded = bool(result.data["expanded"])
         cells = []
-        for unit, kernel in zip(result.data["units"], kernels):
+        for unit, kernel in zip(result.data["units"], kernels, strict=True):
             ref = channel_ref(dst.model, layer, unit["channel"])
             short = f"{layer}:{unit['channel']}"
             norm = svg.num(unit["norm"])
             sign = "excitatory" if unit["sign"] > 0 else "inhibitory"
             cells.append(
-                f'<li class="cp-weights-cell" data-unit="{escape(str(ref), quote=True)}" data-norm="{norm}">'
-                f'<a class="cp-weights-thumb" href="{escape(ctx.unit_url(ref) or "#", quote=True)}">{thumb(ref, ctx, 64)}</a>'
+                f'<li class="cp-weights-cell" data-unit="{escape(str(ref), quote=True)}" '
+                f'data-norm="{norm}">'
+                '<a class="cp-weights-thumb" '
+                f'href="{escape(ctx.unit_url(ref) or "#", quote=True)}">'
+                f"{thumb(ref, ctx, 64)}</a>"
                 f"{kernel_cell(kernel, scale, pixels=64, label=f'kernel from {ref} to {dst}')}"
                 f'<span class="cp-weights-label">{unit_link(ref, ctx, short)}'
                 f' <span class="cp-sign cp-{sign}">{sign}</span>, norm {norm}</span></li>'
@@ -173,8 +181,10 @@ class WeightsDirective(Directive):
             heading += ' (<span class="cp-expanded">expanded</span> weights)'
         return (
             f'<figure class="cp-weights cp-weights-top" data-expanded="{str(expanded).lower()}">'
-            f'<p class="cp-weights-heading">{heading}</p><ol class="cp-weights-grid">{"".join(cells)}</ol>'
-            f'<div class="cp-colorbar-wrap">{svg.colorbar_svg(-scale, scale, diverge=True, label="weight")}</div>'
+            f'<p class="cp-weights-heading">{heading}</p>'
+            f'<ol class="cp-weights-grid">{"".join(cells)}</ol>'
+            '<div class="cp-colorbar-wrap">'
+            f"{svg.colorbar_svg(-scale, scale, diverge=True, label='weight')}</div>"
             + _figure_close(call, ctx)
         )
 
@@ -244,7 +254,7 @@ class CircuitDirective(Directive):
                     continue
                 inputs = [
                     (u["channel"], k, u["sign"] * u["norm"])
-                    for u, k in zip(result.data["units"], result.arrays["kernels"])
+                    for u, k in zip(result.data["units"], result.arrays["kernels"], strict=True)
                 ]
                 if depth == 1 and chosen is not None:
                     inputs = self._chosen_inputs(call, ctx, ref, layer, chosen, missing)
@@ -274,9 +284,7 @@ class CircuitDirective(Directive):
         if chosen is None or layers is None or root.layer not in layers:
             return
         names = list(layers)
-        earlier = [
-            n for n in names[: names.index(root.layer)] if layers[n]["type"] in FEATURE_TYPES
-        ]
+        earlier = [n for n in names[: names.index(root.layer)] if is_kernel_layer(layers[n])]
         if not earlier:
             return
         check_units(
@@ -306,7 +314,7 @@ class CircuitDirective(Directive):
                 missing.append(request)
                 continue
             kernel = np.asarray(result.arrays["kernel"])
-            sign = 1.0 if kernel.sum() >= 0 else -1.0
+            sign = float(result.data["sign"])  # the analysis says excitatory or inhibitory
             inputs.append((c, kernel, sign * float(result.data["norm"])))
         return inputs
 
@@ -352,7 +360,8 @@ class CircuitDirective(Directive):
                         "scale": svg.num(scale),
                         "norm": svg.num(abs(e["weight"])),
                     },
-                    title=f"{e['src']} → {e['dst']}: {kind}{expanded}, strength {svg.num(abs(e['weight']))}",
+                    title=f"{e['src']} → {e['dst']}: {kind}{expanded}, "
+                    f"strength {svg.num(abs(e['weight']))}",
                 )
             )
         diagram = svg.circuit_svg(svg_nodes, svg_edges, label=f"circuit of {root}")

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from circuitpress.analysis.methods.sweeps import canonical
-from circuitpress.directives._circuitry import (
-    FEATURE_TYPES,
+from circuitpress.directives.circuitry import (
     check_same_model,
     check_units,
+    is_kernel_layer,
     layer_info,
     result_or_none,
     split_pair,
@@ -41,7 +40,7 @@ from circuitpress.extensions import (
     text,
 )
 from circuitpress.render import svg
-from circuitpress.requests import ClaimRequest, ModelInfoRequest, UnitRef
+from circuitpress.requests import ClaimRequest, ModelInfoRequest, UnitRef, canonical_stimulus
 
 _EXPECT = re.compile(
     r"^(?P<dir>decrease|increase)(?:\s*(?:>=|≥|by at least)\s*(?P<pct>\d+(?:\.\d+)?)\s*%)?$"
@@ -98,7 +97,8 @@ def _ablated_units(call: DirectiveCall, ctx: PlanContext) -> list[tuple[UnitRef,
         if not sep or not items or not all(c.isdigit() for c in items):
             raise call.error(
                 f"option ':ablate:' of {{claim}}: bad units '{part}'",
-                hint="write MODEL/LAYER:UNITS with units separated by commas, e.g. shapes-a/conv1:0,3,5",
+                hint="write MODEL/LAYER:UNITS with units separated by commas, "
+                "e.g. shapes-a/conv1:0,3,5",
                 line=line,
             )
         model, layer = ctx.layer(layer_text, line)
@@ -118,7 +118,7 @@ class ClaimDirective(Directive):
         "ablate-weights": Option(text, None, "a direct connection to zero: A -> B"),
         "measure": Option(text, None, "a unit, or accuracy / accuracy:CLASS"),
         "stimulus": Option(
-            canonical, None, "measure a unit on swept stimuli instead of the dataset"
+            canonical_stimulus, None, "measure a unit on swept stimuli instead of the dataset"
         ),
         "expect": Option(
             expectation, None, "decrease, increase or unchanged, e.g. 'decrease >= 50%'"
@@ -210,14 +210,16 @@ class ClaimDirective(Directive):
             i, j = names.index(src.layer), names.index(dst.layer)
             if i >= j:
                 raise call.error(
-                    f"option ':ablate-weights:' of {{claim}}: layer '{src.layer}' comes after '{dst.layer}'",
+                    f"option ':ablate-weights:' of {{claim}}: layer '{src.layer}' "
+                    f"comes after '{dst.layer}'",
                     hint=f"the earlier layer goes first: {dst} -> {src}",
                     line=line,
                 )
-            between = [n for n in names[i + 1 : j] if layers[n]["type"] in FEATURE_TYPES]
-            if between or layers[dst.layer]["type"] not in FEATURE_TYPES:
+            between = [n for n in names[i + 1 : j] if is_kernel_layer(layers[n])]
+            if between or not is_kernel_layer(layers[dst.layer]):
                 raise call.error(
-                    f"option ':ablate-weights:' of {{claim}}: no single kernel connects '{src.layer}' to '{dst.layer}'",
+                    "option ':ablate-weights:' of {claim}: no single kernel connects "
+                    f"'{src.layer}' to '{dst.layer}'",
                     hint="ablate weights into a conv or linear layer from the layer just before it"
                     + (f" ({between[-1]} -> {dst.layer})" if between else ""),
                     line=line,
@@ -233,9 +235,11 @@ class ClaimDirective(Directive):
                 )
 
     def _request(self, call: DirectiveCall) -> ClaimRequest:
+        # The unit as markup parsed it (analysis never parses references), else the accuracy.
+        ref: UnitRef | None = call.data["measure_ref"]
         return ClaimRequest(
             model=call.data["model"],
-            measure=call.data["measure"],
+            measure=ref if ref is not None else call.data["measure"],
             ablate=tuple(ref for ref, _ in call.data["ablate"]),
             ablate_weights=tuple(call.data["pairs"]),
             stimulus=call.options.get("stimulus"),
@@ -248,7 +252,8 @@ class ClaimDirective(Directive):
         held = expect.holds(before, after, change)
         status = "held" if held else "failed"
         edits = [
-            f"zero {unit_link(ref, ctx, f'{ref.model}/{ref.layer}:' + ','.join(map(str, ref.channels)))}"
+            "zero "
+            f"{unit_link(ref, ctx, f'{ref.model}/{ref.layer}:' + ','.join(map(str, ref.channels)))}"
             for ref, _ in call.data["ablate"]
         ]
         edits += [
@@ -283,9 +288,12 @@ class ClaimDirective(Directive):
         pct = svg.num(change * 100)
         return (
             f'<figure class="cp-claim cp-claim-{status}" data-claim="{status}">'
-            f'<p class="cp-claim-title"><span class="cp-claim-badge">{"✓ held" if held else "✗ failed"}</span> {title}</p>'
-            f'<p class="cp-claim-prediction">Prediction: when we {"; ".join(edits)}, {measured} {escape(expect.describe())}.</p>'
-            f'<dl class="cp-claim-numbers"><dt>before</dt><dd data-value="{svg.num(before)}">{svg.num(before)}</dd>'
+            '<p class="cp-claim-title"><span class="cp-claim-badge">'
+            f"{'✓ held' if held else '✗ failed'}</span> {title}</p>"
+            f'<p class="cp-claim-prediction">Prediction: when we {"; ".join(edits)}, '
+            f"{measured} {escape(expect.describe())}.</p>"
+            '<dl class="cp-claim-numbers"><dt>before</dt>'
+            f'<dd data-value="{svg.num(before)}">{svg.num(before)}</dd>'
             f'<dt>after</dt><dd data-value="{svg.num(after)}">{svg.num(after)}</dd>'
             f"<dt>change</dt><dd>{'+' if change > 0 else ''}{pct}%</dd></dl>"
             + ctx.caption(call)

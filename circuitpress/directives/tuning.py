@@ -10,8 +10,7 @@ from html import escape
 
 import numpy as np
 
-from circuitpress.analysis.methods.sweeps import canonical
-from circuitpress.directives._circuitry import unit_link
+from circuitpress.directives.circuitry import unit_link
 from circuitpress.extensions import (
     Directive,
     DirectiveCall,
@@ -22,7 +21,7 @@ from circuitpress.extensions import (
     integer,
 )
 from circuitpress.render import svg
-from circuitpress.requests import TuningRequest
+from circuitpress.requests import TuningRequest, canonical_stimulus
 
 THUMBNAILS = 8
 _UNITS = {"orientation": "°", "colour": "°", "curvature": "", "frequency": ""}
@@ -47,7 +46,9 @@ class TuningDirective(Directive):
         "REF (e.g. shapes-a/conv2:7) with :stimulus: orientation|curvature|frequency|colour"
     )
     options = {
-        "stimulus": Option(canonical, "orientation", "the swept parameter, or two joined by ' x '"),
+        "stimulus": Option(
+            canonical_stimulus, "orientation", "the swept parameter, or two joined by ' x '"
+        ),
         "steps": Option(integer(6, 72), 24, "points along each axis (2-D sweeps use at most 16)"),
     }
 
@@ -62,6 +63,7 @@ class TuningDirective(Directive):
         result = ctx.result(call.data["request"])
         axes = result.data["axes"]
         response = np.asarray(result.data["response"], dtype=np.float64)
+        peak_at = [int(i) for i in result.data["peak"]]  # the strongest point, on each axis
         first = axes[0]
         label = f"tuning of {ref} to {call.options['stimulus']}"
         if len(axes) == 1:
@@ -76,7 +78,7 @@ class TuningDirective(Directive):
                 x_ticks=ticks,
                 label=label,
             )
-            peak = f"peak at {escape(_label(first['name'], values[int(response.argmax())]))}"
+            peak = f"peak at {escape(_label(first['name'], values[peak_at[0]]))}"
         else:
             second = axes[1]
             plot = svg.heatmap_svg(
@@ -87,9 +89,10 @@ class TuningDirective(Directive):
                 y_title=_title(first),
                 label=label,
             )
-            i, j = np.unravel_index(int(response.argmax()), response.shape)
+            i, j = peak_at
             peak = (
-                f"peak at {escape(first['name'])} {escape(_label(first['name'], first['values'][i]))}, "
+                f"peak at {escape(first['name'])} "
+                f"{escape(_label(first['name'], first['values'][i]))}, "
                 f"{escape(second['name'])} {escape(_label(second['name'], second['values'][j]))}"
             )
         stimuli = np.asarray(result.arrays["stimuli"])
@@ -99,17 +102,21 @@ class TuningDirective(Directive):
             text = f"{first['name']} {_label(first['name'], first['values'][i])}"
             url = ctx.image_url(stimuli[i], name=f"stim-{first['name']}-{i}")
             thumbs.append(
-                f'<li><img src="{escape(url, quote=True)}" width="40" height="40" alt="{escape(text, quote=True)}">'
+                f'<li><img src="{escape(url, quote=True)}" width="40" height="40" '
+                f'alt="{escape(text, quote=True)}">'
                 f"<span>{escape(_label(first['name'], first['values'][i]))}</span></li>"
             )
         return (
-            f'<figure class="cp-tuning" data-stimulus="{escape(call.options["stimulus"], quote=True)}">'
+            '<figure class="cp-tuning" '
+            f'data-stimulus="{escape(call.options["stimulus"], quote=True)}">'
             f'<div class="cp-tuning-plot">{plot}</div>'
-            f'<ol class="cp-tuning-stimuli" aria-label="stimuli along {escape(first["name"], quote=True)}">{"".join(thumbs)}</ol>'
-            f'<p class="cp-tuning-meta">{unit_link(ref, ctx)}: {peak}; each point is the best response over '
-            f"{int(result.data.get('variants', 1))} variant(s), stimuli centred on the unit's receptive field.</p>"
-            + ctx.caption(call)
-            + "</figure>"
+            '<ol class="cp-tuning-stimuli" '
+            f'aria-label="stimuli along {escape(first["name"], quote=True)}">'
+            f"{''.join(thumbs)}</ol>"
+            f'<p class="cp-tuning-meta">{unit_link(ref, ctx)}: {peak}; '
+            "each point is the best response over "
+            f"{int(result.data.get('variants', 1))} variant(s), "
+            "stimuli centred on the unit's receptive field.</p>" + ctx.caption(call) + "</figure>"
         )
 
 

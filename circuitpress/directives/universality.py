@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from circuitpress.directives._circuitry import (
+from circuitpress.directives.circuitry import (
     channel_ref,
     layer_info,
     result_or_none,
@@ -30,7 +30,7 @@ from circuitpress.extensions import (
     integer,
 )
 from circuitpress.render import svg
-from circuitpress.requests import UniversalityRequest
+from circuitpress.requests import POOLS, UniversalityRequest
 
 _POOL_WORDS = {
     "max": "each unit's strongest activation per image",
@@ -50,9 +50,10 @@ class UniversalityDirective(Directive):
     options = {
         "top": Option(integer(1, 64), 8, "matched pairs shown, strongest first"),
         "pool": Option(
-            choice("max", "mean", "positions"),
+            choice(*POOLS),
             "max",
-            "a unit's response to an image: its max or mean over positions, or every position as a sample",
+            "a unit's response to an image: its max or mean over positions, "
+            "or every position as a sample",
         ),
     }
 
@@ -69,7 +70,8 @@ class UniversalityDirective(Directive):
             # Every unit would match itself with r = 1: a figure that shows nothing.
             raise call.error(
                 f"{{universality}} compares {model_a}/{layer_a} with itself",
-                hint="compare a layer of one model with a layer of another, e.g. shapes-a/conv1 ~ shapes-b/conv1",
+                hint="compare a layer of one model with a layer of another, "
+                "e.g. shapes-a/conv1 ~ shapes-b/conv1",
             )
         call.data["request"] = UniversalityRequest(
             model_a, layer_a, model_b, layer_b, call.options["pool"]
@@ -106,7 +108,8 @@ class UniversalityDirective(Directive):
         )
         if grid_a != grid_b:
             raise call.error(
-                f"':pool: positions' needs layers with the same grid: {req.model_a}/{req.layer_a} is "
+                "':pool: positions' needs layers with the same grid: "
+                f"{req.model_a}/{req.layer_a} is "
                 f"{_grid_text(grid_a)}, {req.model_b}/{req.layer_b} is {_grid_text(grid_b)}",
                 hint="use ':pool: max' or ':pool: mean'",
                 line=call.option_line("pool"),
@@ -125,21 +128,24 @@ class UniversalityDirective(Directive):
             rows.append(
                 f'<li class="cp-match" data-correlation="{r}">'
                 f'<span class="cp-match-unit">{thumb(a, ctx)}{unit_link(a, ctx, label_a)}</span>'
-                f'<span class="cp-match-r"><span class="cp-match-bar" style="width:{width:.0f}%"></span>r = {r}</span>'
-                f'<span class="cp-match-unit">{thumb(b, ctx)}{unit_link(b, ctx, label_b)}</span></li>'
+                '<span class="cp-match-r">'
+                f'<span class="cp-match-bar" style="width:{width:.0f}%"></span>r = {r}</span>'
+                f'<span class="cp-match-unit">{thumb(b, ctx)}{unit_link(b, ctx, label_b)}'
+                "</span></li>"
             )
         mean = svg.num(round(result.data["mean_matched"], 3))
         name_a = escape(f"{req.model_a}/{req.layer_a}")
         name_b = escape(f"{req.model_b}/{req.layer_b}")
         return (
             f'<figure class="cp-universality" data-mean-correlation="{mean}">'
-            f'<p class="cp-universality-head"><span>{name_a}</span><span>correlation</span><span>{name_b}</span></p>'
+            f'<p class="cp-universality-head"><span>{name_a}</span><span>correlation</span>'
+            f"<span>{name_b}</span></p>"
             f'<ol class="cp-matches">{"".join(rows)}</ol>'
-            f'<p class="cp-universality-meta">Mean correlation of all {len(result.data["pairs"])} matched pairs: '
+            '<p class="cp-universality-meta">Mean correlation of all '
+            f"{len(result.data['pairs'])} matched pairs: "
             f"<strong>{mean}</strong> (one-to-one matching of {_POOL_WORDS[req.pool]} on "
-            f"{int(result.data.get('images', result.data['samples']))} images; the {len(rows)} strongest pairs shown).</p>"
-            + ctx.caption(call)
-            + "</figure>"
+            f"{int(result.data.get('images', result.data['samples']))} images; "
+            f"the {len(rows)} strongest pairs shown).</p>" + ctx.caption(call) + "</figure>"
         )
 
 

@@ -34,9 +34,11 @@ def test_ablating_a_units_inputs_decreases_it_and_others_stay_unchanged() -> Non
         net.conv3.weight[0, 1] = 1.0
         net.conv3.bias.zero_()
         net.conv2.bias.fill_(1.0)
-    ablate = ClaimRequest("toy", "toy/conv3:0", ablate=(unit("conv2", 1),))
-    other = ClaimRequest("toy", "toy/conv3:0", ablate=(unit("conv2", 3),))
-    cut = ClaimRequest("toy", "toy/conv3:0", ablate_weights=((unit("conv2", 1), unit("conv3", 0)),))
+    ablate = ClaimRequest("toy", unit("conv3", 0), ablate=(unit("conv2", 1),))
+    other = ClaimRequest("toy", unit("conv3", 0), ablate=(unit("conv2", 3),))
+    cut = ClaimRequest(
+        "toy", unit("conv3", 0), ablate_weights=((unit("conv2", 1), unit("conv3", 0)),)
+    )
     results = claims.compute_group([ablate, other, cut], env)
     assert results[ablate].data["before"] > 0.5
     assert results[ablate].data["after"] == pytest.approx(0.0, abs=1e-6)
@@ -44,6 +46,7 @@ def test_ablating_a_units_inputs_decreases_it_and_others_stay_unchanged() -> Non
     assert results[other].data["after"] == pytest.approx(results[other].data["before"])
     assert results[cut].data["after"] == pytest.approx(0.0, abs=1e-6)
     assert results[cut].data["samples"] == 96
+    assert results[ablate].data["measure"] == "toy/conv3:0"  # the unit as text
 
 
 def test_an_edit_never_leaks_into_later_requests() -> None:
@@ -56,7 +59,7 @@ def test_an_edit_never_leaks_into_later_requests() -> None:
     baseline_conn = weights.compute_group([conn], env)[conn]
     edit = ClaimRequest(
         "toy",
-        "toy/conv3:2",
+        unit("conv3", 2),
         ablate=(layer_units("conv2", 0, 1, 2, 3, 4),),
         ablate_weights=((unit("conv2", strongest_input(net, 2)), unit("conv3", 2)),),
     )
@@ -93,7 +96,7 @@ def test_accuracy_and_class_accuracy() -> None:
 
 def test_stimulus_measure_uses_the_sweep() -> None:
     env = env_with(toy=ToyNet(seed=7))
-    req = ClaimRequest("toy", "toy/conv2:1", ablate=(unit("conv1", 0),), stimulus="orientation")
+    req = ClaimRequest("toy", unit("conv2", 1), ablate=(unit("conv1", 0),), stimulus="orientation")
     data = claims.compute_group([req], env)[req].data
     assert data["samples"] == 24
 
@@ -102,19 +105,21 @@ def test_stimulus_measure_uses_the_sweep() -> None:
     "request_, message",
     [
         (
-            ClaimRequest("toy", "toy/conv2:1", ablate=(unit("conv1", 9),)),
+            ClaimRequest("toy", unit("conv2", 1), ablate=(unit("conv1", 9),)),
             "unit 9 of 'conv1' does not exist",
         ),
         (ClaimRequest("toy", "accuracy:green"), "unknown class 'green'"),
+        # A unit comes parsed (a UnitRef): analysis reads no reference text.
+        (ClaimRequest("toy", "toy/conv2:1"), "unknown measure 'toy/conv2:1'"),
         (
             ClaimRequest(
-                "toy", "toy/conv3:1", ablate_weights=((unit("conv1", 0), unit("conv3", 1)),)
+                "toy", unit("conv3", 1), ablate_weights=((unit("conv1", 0), unit("conv3", 1)),)
             ),
             "not adjacent",
         ),
         (
             ClaimRequest(
-                "toy", "toy/conv2:1", ablate_weights=((unit("conv3", 0), unit("conv2", 1)),)
+                "toy", unit("conv2", 1), ablate_weights=((unit("conv3", 0), unit("conv2", 1)),)
             ),
             "does not come before",
         ),

@@ -45,7 +45,6 @@ def brute(model: nn.Sequential) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("batch", [7, 16, 150])
 def test_topk_equals_brute_force(batch: int) -> None:
     model = tiny()
-    layers = {"0": model[0], "3": model[3], "6": model[6]}
     requests = [
         ExamplesRequest(unit("0", 2), k=5),
         ExamplesRequest(unit("3", 7), k=9),
@@ -53,7 +52,7 @@ def test_topk_equals_brute_force(batch: int) -> None:
         ExamplesRequest(unit("3", 5, (6, 9)), k=3),
         ExamplesRequest(unit("6", 1), k=6),
     ]
-    got = top_examples(model, layers, requests, batches(batch), lambda idx: DATA[idx])
+    got = top_examples(model, requests, batches(batch), lambda idx: DATA[idx])
     acts = brute(model)
     expected = [
         acts["0"][:, 2].amax(dim=(1, 2)),
@@ -62,7 +61,7 @@ def test_topk_equals_brute_force(batch: int) -> None:
         acts["3"][:, 5, 6, 9],
         acts["6"][:, 1],
     ]
-    for request, full in zip(requests, expected):
+    for request, full in zip(requests, expected, strict=True):
         values, indices = torch.topk(full, request.k)
         result = got[request]
         assert result.data["indices"] == indices.tolist()
@@ -75,7 +74,7 @@ def test_topk_equals_brute_force(batch: int) -> None:
 def test_running_state_is_units_by_k() -> None:
     model = tiny()
     refs = [unit("3", c) for c in range(12)]
-    state, grids = stream_topk(model, {"3": model[3]}, {"3": (refs, 4)}, batches(10))
+    state, grids = stream_topk(model, {"3": (refs, 4)}, batches(10))
     layer = state["3"]
     assert layer.values.shape == layer.indices.shape == (12, 4)  # never one row per image
     assert grids["3"] == (16, 16)
@@ -84,7 +83,7 @@ def test_running_state_is_units_by_k() -> None:
 
 def test_receptive_field_and_crops() -> None:
     model = tiny()
-    rf = receptive_field(model, model[3], (32, 32))
+    rf = receptive_field(model, "3", (32, 32))
     assert (rf.height, rf.width) == (10, 10)
     assert (rf.stride_y, rf.stride_x) == (2, 2)
     # Position (8, 8) on the 16x16 grid looks at input pixels 12..21 (centre 17).
@@ -94,15 +93,14 @@ def test_receptive_field_and_crops() -> None:
     assert rf.box(0, 15, (32, 32), minimum=4) == (0, 22, 10, 32)
 
     request = ExamplesRequest(unit("3", 7), k=4, crop=True)
-    result = top_examples(model, {"3": model[3]}, [request], batches(), lambda idx: DATA[idx])[
-        request
-    ]
+    result = top_examples(model, [request], batches(), lambda idx: DATA[idx])[request]
     assert result.arrays["images"].shape == (4, 10, 10, 3)
     for (y, x), box, idx, image in zip(
         result.data["positions"],
         result.data["boxes"],
         result.data["indices"],
         result.arrays["images"],
+        strict=True,
     ):
         assert box == list(rf.box(y, x, (32, 32), minimum=8))
         np.testing.assert_array_equal(
@@ -112,7 +110,6 @@ def test_receptive_field_and_crops() -> None:
     whole = ExamplesRequest(unit("3", 7), k=4, crop=False)
     full = top_examples(
         model,
-        {"3": model[3]},
         [whole],
         batches(),
         lambda idx: DATA[idx].numpy().transpose(0, 2, 3, 1),
@@ -124,6 +121,6 @@ def test_receptive_field_and_crops() -> None:
 def test_hooks_removed_and_model_untouched() -> None:
     model = tiny()
     request = ExamplesRequest(unit("0", 1), k=2)
-    top_examples(model, {"0": model[0]}, [request], batches(), lambda idx: DATA[idx])
+    top_examples(model, [request], batches(), lambda idx: DATA[idx])
     assert all(not m._forward_hooks for m in model.modules())
     assert model.training and all(p.requires_grad for p in model.parameters())

@@ -42,7 +42,7 @@ def ref(
 def req(r: UnitRef, **kw: object) -> FeatureVisRequest:
     base: dict[str, object] = {"size": 32, "steps": 24, "lr": 0.05}
     base.update(kw)
-    return FeatureVisRequest(r, **base)  # type: ignore[arg-type]
+    return FeatureVisRequest(r, **base)  # type: ignore[arg-type]  # values typed object
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_objective_improves(unit: UnitRef) -> None:
     negative = unit.channel == 2
     request = req(unit, negative=negative)
     # A negative visualization needs a layer that can go below zero: the pre-ReLU conv.
-    layer = model[3] if negative else model[4]
+    layer = "3" if negative else "4"  # names in model.named_modules()
     result = visualize(model, layer, [request])[request]
     assert result.data["loss_end"] < result.data["loss_start"] - 1e-3
     # The reported activation is the unit's own (unsigned) peak, or trough, on the final image.
@@ -69,9 +69,9 @@ def test_objective_improves(unit: UnitRef) -> None:
 def test_batched_equals_one_by_one() -> None:
     model = tiny()
     requests = [req(ref(c), seed=c % 2) for c in range(5)] + [req(ref(4, (2, 3)), seed=7)]
-    batched = visualize(model, model[4], requests)
+    batched = visualize(model, "4", requests)
     for r in (requests[1], requests[4], requests[5]):
-        alone = visualize(model, model[4], [r])[r]
+        alone = visualize(model, "4", [r])[r]
         np.testing.assert_allclose(alone.arrays["images"], batched[r].arrays["images"], atol=2e-4)
         assert alone.data["activation"][0] == pytest.approx(
             batched[r].data["activation"][0], rel=1e-3, abs=1e-5
@@ -81,9 +81,9 @@ def test_batched_equals_one_by_one() -> None:
 def test_seed_decides_the_image() -> None:
     model = tiny()
     a, b, c = req(ref(3), seed=1), req(ref(3), seed=1, lr=0.05), req(ref(3), seed=2)
-    first = visualize(model, model[4], [a])[a].arrays["images"]
-    again = visualize(model, model[4], [b])[b].arrays["images"]
-    other = visualize(model, model[4], [c])[c].arrays["images"]
+    first = visualize(model, "4", [a])[a].arrays["images"]
+    again = visualize(model, "4", [b])[b].arrays["images"]
+    other = visualize(model, "4", [c])[c].arrays["images"]
     np.testing.assert_array_equal(first, again)
     assert np.abs(first - other).max() > 0.05
 
@@ -101,7 +101,7 @@ def test_diversity_matches_lucent_and_separates_images() -> None:
 
     model = tiny()
     r = req(ref(3), diversity=3, steps=16)
-    out = visualize(model, model[4], [r])[r]
+    out = visualize(model, "4", [r])[r]
     images = out.arrays["images"]
     assert images.shape == (3, 32, 32, 3) and len(out.data["activation"]) == 3
     assert (
@@ -139,10 +139,10 @@ def test_transforms_keep_size_and_are_seeded() -> None:
 def test_hooks_are_removed_even_on_error() -> None:
     model = tiny()
     r = req(ref(3), steps=2)
-    visualize(model, model[4], [r])
+    visualize(model, "4", [r])
     assert all(not m._forward_hooks for m in model.modules())
     with pytest.raises(ValueError, match="out of range"):
-        visualize(model, model[4], [req(ref(40), steps=2)])  # channel out of range
+        visualize(model, "4", [req(ref(40), steps=2)])  # channel out of range
     assert all(not m._forward_hooks for m in model.modules())
     assert all(p.requires_grad for p in model.parameters())  # frozen() restored the flags
 
@@ -157,7 +157,7 @@ def test_large_groups_are_split_keeping_requests_whole() -> None:
 
 
 def test_redirected_relu_keeps_values_and_unblocks_only_blocked_images() -> None:
-    from circuitpress.analysis.models.capture import redirected_relus
+    from circuitpress.analysis.methods.relu_gradient import redirected_relus
 
     relu = nn.ReLU()
     x = torch.tensor(
@@ -168,7 +168,8 @@ def test_redirected_relu_keeps_values_and_unblocks_only_blocked_images() -> None
         (-(out.sum())).backward()  # minimising -sum: the gradient asks every input to rise
     assert count == 1 and "forward" not in relu.__dict__  # restored
     assert torch.equal(out, x.detach().clamp_min(0))
-    # Image 0 passes gradient somewhere: the ordinary ReLU gradient. Image 1 passes none: redirected.
+    # Image 0 passes gradient somewhere: the ordinary ReLU gradient. Image 1 passes none:
+    # redirected.
     assert x.grad.flatten().tolist() == [0.0, -1.0, -1.0, -1.0]
 
 
@@ -182,7 +183,7 @@ def test_dead_relu_unit_still_gets_a_picture(monkeypatch: pytest.MonkeyPatch) ->
         with torch.no_grad():
             model[3].bias[5] = -0.1  # unit 5 of the last ReLU is now zero on the initial image
         request = req(ref(5), steps=steps, lr=0.1)
-        return visualize(model, model[4], [request])[request].data["activation"][0]
+        return visualize(model, "4", [request])[request].data["activation"][0]
 
     assert run(0) == 0.0
     assert run(48) > 0.0
@@ -195,7 +196,7 @@ def test_every_step_stops_the_forward_at_the_visualised_layer() -> None:
     model = tiny()
     later: list[int] = []
     model[4].register_forward_pre_hook(lambda *_: later.append(1))  # the ReLU after conv model[3]
-    visualize(model, model[3], [req(ref(3), steps=5)])
+    visualize(model, "3", [req(ref(3), steps=5)])
     assert later == []  # neither the 5 steps nor the final measurement ran past the layer
 
 
@@ -221,9 +222,9 @@ def test_transform_grid_is_affine_grids() -> None:
 
     def spy(image: torch.Tensor, grid: torch.Tensor, **kw: object) -> torch.Tensor:
         captured["grid"] = grid
-        return original(image, grid, **kw)  # type: ignore[arg-type]
+        return original(image, grid, **kw)  # type: ignore[arg-type]  # kw typed object
 
-    torch.nn.functional.grid_sample = spy  # type: ignore[assignment]
+    torch.nn.functional.grid_sample = spy  # type: ignore[assignment]  # a spy, undone below
     try:
         transform(torch.rand(4, 3, 32, 32), 2)
     finally:
@@ -249,7 +250,7 @@ def test_transform_grid_is_affine_grids() -> None:
 
 
 def test_relu_subclasses_keep_their_own_forward() -> None:
-    from circuitpress.analysis.models.capture import redirected_relus
+    from circuitpress.analysis.methods.relu_gradient import redirected_relus
 
     class Capped(nn.ReLU):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

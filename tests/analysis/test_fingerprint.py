@@ -45,7 +45,8 @@ def test_factory_weights_fingerprint_follows_the_bytes(tmp_path: Path) -> None:
 def test_preprocessing_and_source_enter_the_model_fingerprint(tmp_path: Path) -> None:
     site(
         tmp_path,
-        '[models.m]\nfactory = "nets:build"\n\n[models.n]\nfactory = "nets:build"\nmean = [0.4, 0.4, 0.4]\n',
+        '[models.m]\nfactory = "nets:build"\n\n'
+        '[models.n]\nfactory = "nets:build"\nmean = [0.4, 0.4, 0.4]\n',
     )
     config = load_config(tmp_path)
     a = fp.model_fingerprint(config.models["m"], config)
@@ -125,7 +126,8 @@ def test_fingerprint_module_does_not_import_torch(tmp_path: Path) -> None:
     site(tmp_path, '[models.m]\nfactory = "nets:build"\n')
     code = (
         "import sys; from circuitpress.config import load_config; "
-        "from circuitpress.analysis.models.fingerprint import model_fingerprint, dataset_fingerprint; "
+        "from circuitpress.analysis.models.fingerprint import "
+        "model_fingerprint, dataset_fingerprint; "
         f"c = load_config({str(tmp_path)!r}); m = c.models['m']; "
         "model_fingerprint(m, c); dataset_fingerprint(m, c); "
         "print('torch' in sys.modules, 'lucent' in sys.modules)"

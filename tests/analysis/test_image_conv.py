@@ -11,7 +11,7 @@ from circuitpress.analysis.methods.image_conv import applies, fast_image_gradien
 
 def frozen_conv(k: int, channels: int = 3, **kw: object) -> nn.Conv2d:
     torch.manual_seed(k)
-    conv = nn.Conv2d(channels, 16, k, **kw)  # type: ignore[arg-type]
+    conv = nn.Conv2d(channels, 16, k, **kw)  # type: ignore[arg-type]  # kw typed object
     conv.requires_grad_(False)
     return conv
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from circuitpress.analysis.methods.sweeps import parse_stimulus, sweep
+from circuitpress.analysis.methods.sweeps import sweep
 from circuitpress.analysis.methods.tuning import compute_group, tuning
-from circuitpress.requests import TuningRequest, UnitRef
+from circuitpress.requests import TuningRequest, UnitRef, canonical_stimulus, parse_stimulus
 
 from .circuit_toys import ToyNet, env_with
 
@@ -54,6 +54,7 @@ def test_edge_unit_tuning_peaks_at_its_orientation(angle: float) -> None:
     values = result.data["axes"][0]["values"]
     response = result.data["response"]
     assert values[int(np.argmax(response))] == pytest.approx(angle)
+    assert result.data["peak"] == [int(np.argmax(response))]  # the analysis says where it peaks
     # The opposite polarity is the weakest response.
     assert values[int(np.argmin(response))] == pytest.approx((angle + 180.0) % 360.0)
     assert result.arrays["stimuli"].shape == (24, SIZE, SIZE, 3)
@@ -91,6 +92,7 @@ def test_neuron_position_moves_the_stimulus() -> None:
 def test_sweeps_and_two_dimensional_tuning() -> None:
     assert parse_stimulus("Orientation × curvature") == ("orientation", "curvature")
     assert parse_stimulus("color") == ("colour",)
+    assert canonical_stimulus("Angle × Curvature") == "orientation x curvature"
     for bad in ("texture", "colour x frequency", "orientation x curvature x frequency"):
         with pytest.raises(ValueError):
             parse_stimulus(bad)
@@ -102,6 +104,7 @@ def test_sweeps_and_two_dimensional_tuning() -> None:
     results = compute_group([req, colour], env)
     grid = np.array(results[req].data["response"])
     assert grid.shape == (6, 6)
+    assert results[req].data["peak"] == list(np.unravel_index(int(grid.argmax()), grid.shape))
     assert [a["name"] for a in results[req].data["axes"]] == ["orientation", "curvature"]
     assert len(results[colour].data["response"]) == 12
     assert np.ptp(results[colour].data["response"]) > 0  # colour matters to a random conv1 unit

@@ -152,6 +152,7 @@ def test_handler_weights_and_connections() -> None:
     kernel = net.conv2.weight.detach()[3].numpy()
     np.testing.assert_array_equal(results[w].arrays["kernel"], kernel[1])
     assert results[w].data["expanded"] is False
+    assert results[w].data["sign"] == (1 if kernel[1].sum() >= 0 else -1)
     assert results[w].data["path"] == ["conv1", "relu1", "pool1", "conv2"]
     data = results[inputs].data
     assert data["layer"] == "conv1" and len(data["units"]) == 3

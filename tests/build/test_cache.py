@@ -62,3 +62,24 @@ def test_cache_module_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_code_version_hashes_the_analysis_sources(tmp_path, monkeypatch) -> None:
+    """Moving the cache module once made the version hash an empty folder: every analysis
+    change would then have been served stale results from the cache."""
+    import shutil
+
+    from circuitpress.build import cache
+
+    sources = sorted(cache.ANALYSIS_SOURCE.rglob("*.py"))
+    assert len(sources) > 10 and any(p.name == "featurevis.py" for p in sources)
+    copy = tmp_path / "analysis"
+    shutil.copytree(cache.ANALYSIS_SOURCE, copy)
+    monkeypatch.setattr(cache, "ANALYSIS_SOURCE", copy)
+    before = cache.analysis_code_version.__wrapped__()
+    (copy / "methods" / "featurevis.py").write_text("# changed\n")
+    assert cache.analysis_code_version.__wrapped__() != before
+    train = copy / "models" / "zoo" / "train.py"
+    train_before = cache.analysis_code_version.__wrapped__()
+    train.write_text(train.read_text() + "\n# the training script does not change results\n")
+    assert cache.analysis_code_version.__wrapped__() == train_before

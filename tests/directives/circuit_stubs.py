@@ -17,7 +17,14 @@ def model_info(*layers: tuple[str, str, int], classes: tuple[str, ...] = ("blue"
     return Result(
         data={
             "layers": [
-                {"name": n, "type": t, "units": u, "shape": [u, 8, 8]} for n, t, u in layers
+                {
+                    "name": n,
+                    "type": t,
+                    "units": u,
+                    "shape": [u, 8, 8],
+                    "kernel_layer": t in ("Conv2d", "Linear"),
+                }
+                for n, t, u in layers
             ],
             "classes": list(classes),
         }

@@ -191,7 +191,7 @@ def test_circuit_chosen_units_use_their_weights() -> None:
     assert all(w in ctx.requests for w in wanted)
     for w, k in zip(wanted, (-1.0, 2.0), strict=True):
         ctx.results[w] = Result(
-            data={"norm": abs(k) * 3, "expanded": False},
+            data={"norm": abs(k) * 3, "sign": 1 if k >= 0 else -1, "expanded": False},
             arrays={"kernel": np.full((3, 3), k, np.float32)},
         )
     html = d.render(call, ctx)

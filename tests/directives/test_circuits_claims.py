@@ -40,7 +40,9 @@ def run_claim(before: float, after: float, expect: str) -> tuple[str, Ctx]:
     d.follow_up(call, ctx)
     request = ctx.requests[-1]
     assert request == ClaimRequest(
-        "toy", "toy/conv2:1", ablate=(UnitRef("toy", "conv1", ((0, 1.0), (3, 1.0))),)
+        "toy",
+        UnitRef("toy", "conv2", ((1, 1.0),)),  # the measure as markup parsed it
+        ablate=(UnitRef("toy", "conv1", ((0, 1.0), (3, 1.0))),),
     )
     change = (after - before) / abs(before)
     ctx.results[request] = Result(
@@ -176,6 +178,7 @@ def test_tuning_renders_a_line_plot_with_stimuli() -> None:
         data={
             "axes": [{"name": "colour", "values": values, "unit": "hue, degrees"}],
             "response": response,
+            "peak": [4],  # 120°: the analysis finds the peak
             "position": [4, 4],
             "variants": 1,
         },
@@ -199,6 +202,7 @@ def test_tuning_2d_renders_a_heat_map() -> None:
                 {"name": "curvature", "values": [0.05 * i for i in range(6)], "unit": "1/pixels"},
             ],
             "response": grid.tolist(),
+            "peak": [5, 5],
             "variants": 1,
         },
         arrays={"stimuli": np.zeros((6, 8, 8, 3), np.float32)},

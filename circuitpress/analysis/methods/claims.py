@@ -6,9 +6,10 @@ and the copy is dropped, so an edit never reaches any other request, even one co
 from the same loaded model.
 
 Measures:
-- a unit: over a dataset sample, each image's strongest response over positions (what dataset
-  examples rank by; a neuron `@Y,X` is read at its position), averaged; with `stimulus`, the
-  unit's response at its receptive-field centre, averaged over every stimulus of the sweep;
+- a unit (a parsed `UnitRef`): over a dataset sample, each image's strongest response over
+  positions (what dataset examples rank by; a neuron `@Y,X` is read at its position), averaged;
+  with `stimulus`, the unit's response at its receptive-field centre, averaged over every
+  stimulus of the sweep;
 - `accuracy` or `accuracy:CLASS`: top-1 accuracy of the model's output on the sample (on the
   images of that class only).
 """
@@ -26,9 +27,8 @@ from torch import nn
 from circuitpress.analysis.methods.sweeps import sweep
 from circuitpress.analysis.methods.tuning import receptive_field, unit_position, unit_response
 from circuitpress.analysis.methods.weights import LayerGraph, probe_input
-from circuitpress.analysis.models.tap import Edit, run
+from circuitpress.analysis.models.capture import Edit, capture
 from circuitpress.errors import UserError, choices_hint
-from circuitpress.markup.refs import parse_ref
 from circuitpress.requests import ClaimRequest, Request, Result, UnitRef
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor | None]]
@@ -40,10 +40,6 @@ class Measure:
 
     ref: UnitRef | None = None
     class_index: int | None = None
-
-    @property
-    def is_accuracy(self) -> bool:
-        return self.ref is None
 
 
 def class_index(name: str, classes: Sequence[str]) -> int:
@@ -57,13 +53,17 @@ def class_index(name: str, classes: Sequence[str]) -> int:
     )
 
 
-def parse_measure(text: str, model: str, classes: Sequence[str]) -> Measure:
-    text = text.strip()
+def measure_of(measure: UnitRef | str, classes: Sequence[str]) -> Measure:
+    """A request's measure: its unit, or `accuracy` / `accuracy:CLASS` (a class by name or
+    number)."""
+    if isinstance(measure, UnitRef):
+        return Measure(ref=measure)
+    text = measure.strip()
     if text == "accuracy":
         return Measure()
     if text.startswith("accuracy:"):
         return Measure(class_index=class_index(text.split(":", 1)[1].strip(), classes))
-    return Measure(ref=parse_ref(text, model))
+    raise UserError(f"unknown measure '{text}'", hint="a unit, or accuracy / accuracy:CLASS")
 
 
 def ablation_edits(units: Iterable[UnitRef]) -> dict[str, Edit]:
@@ -96,10 +96,12 @@ def without_weights(
         graph.check_order(src.layer, dst.layer)
         if not graph.is_adjacent(src.layer, dst.layer):
             raise UserError(
-                f"'{src.layer}' and '{dst.layer}' are not adjacent layers: no single kernel connects {src} to {dst}",
-                hint="ablate the weights into a layer from the layer just before it, or ablate units",
+                f"'{src.layer}' and '{dst.layer}' are not adjacent layers: "
+                f"no single kernel connects {src} to {dst}",
+                hint="ablate the weights into a layer from the layer just before it, "
+                "or ablate units",
             )
-        weight = modules[dst.layer].weight  # type: ignore[union-attr]
+        weight = modules[dst.layer].weight
         with torch.no_grad():
             for j in dst.channels:
                 for i in src.channels:
@@ -118,10 +120,11 @@ def evaluate(
 ) -> float:
     """The measure on `batches` with `edits` applied for the length of this call."""
     total, count = 0.0, 0
-    with torch.no_grad():
+    layers = [measure.ref.layer] if measure.ref is not None else []
+    with torch.no_grad(), capture(model, layers, edits=edits) as cap:
         for x, labels in batches:
             if measure.ref is None:
-                _, logits = run(model, normalize(x), edits=edits, full=True)
+                logits = cap.forward(normalize(x))
                 if logits is None or labels is None:
                     raise UserError(
                         "'accuracy' needs a labelled dataset and a model that outputs class scores"
@@ -134,8 +137,7 @@ def evaluate(
                 count += int(hit.numel())
                 continue
             ref = measure.ref
-            seen, _ = run(model, normalize(x), [ref.layer], edits=edits)
-            out = seen[ref.layer]
+            (out,) = cap.run(normalize(x))
             if out.dim() == 4 and position is None and reduce_max:
                 # Each image's strongest response over positions (directions by linearity).
                 coef = torch.as_tensor(
@@ -171,15 +173,13 @@ class _Sample:
 def claim(
     request: ClaimRequest,
     loaded: Any,
-    env: Any,
     sample: Callable[[], _Sample],
     graph: LayerGraph,
     probe: torch.Tensor,
 ) -> Result:
+    """One claim: the measure before and after its edits (see `ClaimRequest`)."""
     model: nn.Module = loaded.module.eval()
-    measure = parse_measure(
-        request.measure, request.model, list(getattr(loaded, "classes", ()) or ())
-    )
+    measure = measure_of(request.measure, list(getattr(loaded, "classes", ()) or ()))
     if measure.ref is not None and measure.ref.layer not in graph.shapes:
         graph.position(measure.ref.layer)  # raises with the valid names
     for ref in request.ablate:
@@ -207,8 +207,8 @@ def claim(
         batches: Batches = [(flat[i : i + 256], None) for i in range(0, len(flat), 256)]
         samples = len(flat)
     else:
-        data = sample()
-        batches, samples = data.batches, data.size
+        sampled = sample()
+        batches, samples = sampled.batches, sampled.size
     edits = ablation_edits(request.ablate)
     before = evaluate(model, loaded.normalize, measure, batches, {}, position)
     edited = without_weights(model, graph, request.ablate_weights)
@@ -229,11 +229,23 @@ def claim(
         "before": before,
         "after": after,
         "change": change,
-        "measure": request.measure,
+        "measure": str(request.measure),
         "samples": samples,
         "measured": measured,
     }
     return Result(data=data)
+
+
+def _lazy_sample(loaded: Any, limit: int, device: Any) -> Callable[[], _Sample]:
+    """The model's dataset sample, loaded on the first call (claims on stimuli need none)."""
+    cached: list[_Sample] = []
+
+    def sample() -> _Sample:
+        if not cached:
+            cached.append(_Sample(loaded, limit, device))
+        return cached[0]
+
+    return sample
 
 
 def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result]:
@@ -248,15 +260,9 @@ def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result
         loaded = env.models.get(name)
         probe = probe_input(loaded, env.device)
         graph = LayerGraph.of(loaded.module.eval(), probe)
-        cached: list[_Sample] = []
-
-        def sample() -> _Sample:
-            if not cached:
-                cached.append(_Sample(loaded, int(env.sample_size), env.device))
-            return cached[0]
-
+        sample = _lazy_sample(loaded, int(env.sample_size), env.device)
         for i, request in enumerate(group):
-            results[request] = claim(request, loaded, env, sample, graph, probe)
+            results[request] = claim(request, loaded, sample, graph, probe)
             env.progress(f"claims {name}", i + 1, len(group))
     return results
 

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from circuitpress.analysis.models.capture import as_maps, capture, channels_last, frozen, run
+from circuitpress.analysis.models.capture import as_maps, capture
+from circuitpress.analysis.models.modes import channels_last, frozen
 from circuitpress.requests import ExamplesRequest, Result, UnitRef
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class _LayerUnits:
             if u.channel is not None and u.position is None
         ]
         neurons = [
-            (i, u)
+            (i, u.channel, u.position)
             for i, u in enumerate(self.units)
             if u.channel is not None and u.position is not None
         ]
@@ -62,8 +63,8 @@ class _LayerUnits:
             for ch, coef in u.terms:
                 weights[r, ch] = coef
         self.dir_weights = weights.to(device)
-        self.neuron_rows = [i for i, _ in neurons]
-        self.neuron_index = [(u.channel, u.position) for _, u in neurons]
+        self.neuron_rows = [i for i, _, _ in neurons]
+        self.neuron_index = [(c, p) for _, c, p in neurons]
         order = self.plain_rows + self.dir_rows + self.neuron_rows
         # Maps from the concatenated [plain, directions, neurons] order back to unit order.
         self.unorder = torch.argsort(torch.tensor(order, dtype=torch.long)).to(device)
@@ -91,7 +92,7 @@ class _LayerUnits:
         b, u, h, w = maps.shape
         flat = maps.reshape(b, u, h * w)
         values, positions = flat.max(dim=2)
-        for row, (_, (y, x)) in zip(self.neuron_rows, self.neuron_index):
+        for row, (_, (y, x)) in zip(self.neuron_rows, self.neuron_index, strict=True):
             values[:, row] = flat[:, row, y * w + x]
             positions[:, row] = y * w + x
         return values, positions
@@ -109,7 +110,6 @@ class _LayerUnits:
 
 def stream_topk(
     module: nn.Module,
-    layers: dict[str, nn.Module],
     units: dict[str, tuple[list[UnitRef], int]],
     batches: Iterable[Batch],
     *,
@@ -118,8 +118,9 @@ def stream_topk(
     total: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[dict[str, _LayerUnits], dict[str, tuple[int, int]]]:
-    """The streaming pass: per layer, the top-k (values, dataset indices, flat positions) of
-    each unit, and each layer's map size (H, W)."""
+    """The streaming pass: per layer (`units` maps layer names to their units and k), the
+    top-k (values, dataset indices, flat positions) of each unit, and each layer's map size
+    (H, W)."""
     device = torch.device(device)
     norm = normalize or (lambda x: x)
     names = list(units)
@@ -131,13 +132,13 @@ def stream_topk(
         frozen(module),
         torch.no_grad(),
         channels_last(module) as nhwc,
-        capture([layers[n] for n in names]) as outputs,
+        capture(module, names) as cap,
     ):
         layout = torch.channels_last if nhwc else torch.contiguous_format
         for start, images, _labels in batches:
             images = images.to(device, non_blocking=True).float().contiguous(memory_format=layout)
-            outs = run(module, norm(images), outputs)
-            for name, out in zip(names, outs):
+            outs = cap.run(norm(images))
+            for name, out in zip(names, outs, strict=True):
                 acts = as_maps(out)
                 layer = state[name]
                 if name not in grids:
@@ -178,7 +179,7 @@ class ReceptiveField:
 
 def receptive_field(
     module: nn.Module,
-    layer: nn.Module,
+    layer: str,
     image_size: tuple[int, int],
     *,
     normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -194,8 +195,8 @@ def receptive_field(
     norm = normalize or (lambda x: x)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand((8, 3, *image_size), generator=gen).to(device).requires_grad_(True)
-    with frozen(module), capture([layer]) as outputs:
-        (out,) = run(module, norm(x), outputs)
+    with frozen(module), capture(module, [layer]) as cap:
+        (out,) = cap.run(norm(x))
         acts = as_maps(out)
         h, w = acts.shape[2:]
         yc, xc = h // 2, w // 2
@@ -232,7 +233,6 @@ def _as_nchw(images: Any) -> torch.Tensor:
 
 def top_examples(
     module: nn.Module,
-    layers: dict[str, nn.Module],
     requests: Sequence[ExamplesRequest],
     batches: Iterable[Batch],
     fetch: Callable[[list[int]], Any],
@@ -256,7 +256,6 @@ def top_examples(
         units[req.ref.layer] = (listed, max(k, req.k))
     state, grids = stream_topk(
         module,
-        layers,
         units,
         batches,
         normalize=norm,
@@ -281,12 +280,11 @@ def top_examples(
     pictures = _as_nchw(fetch(order))
     names = list(units)
     maps = {
-        n: _winner_maps(module, layers[n], state[n], winners, n, pictures, where, norm, device)
-        for n in names
+        n: _winner_maps(module, state[n], winners, n, pictures, where, norm, device) for n in names
     }
     image_size = (pictures.shape[2], pictures.shape[3])
     fields = {
-        n: receptive_field(module, layers[n], image_size, normalize=norm, device=device)
+        n: receptive_field(module, n, image_size, normalize=norm, device=device)
         for n in names
         if grids[n] != (1, 1)
     }
@@ -310,7 +308,6 @@ def top_examples(
 
 def _winner_maps(
     module: nn.Module,
-    layer: nn.Module,
     units: _LayerUnits,
     winners: dict[tuple[str, int], list[int]],
     name: str,
@@ -319,7 +316,8 @@ def _winner_maps(
     norm: Callable[[torch.Tensor], torch.Tensor],
     device: torch.device,
 ) -> dict[tuple[int, int], torch.Tensor]:
-    """(dataset index, unit row) -> the unit's map on that image, for this layer's winners only.
+    """(dataset index, unit row) -> the unit's map on that image, for the winners of layer
+    `name` only.
 
     Only the images this layer needs are run again, and only up to this layer.
     """
@@ -327,11 +325,11 @@ def _winner_maps(
     images = sorted({i for found in mine.values() for i in found})
     wanted = {i: [row for row, found in mine.items() if i in found] for i in images}
     out: dict[tuple[int, int], torch.Tensor] = {}
-    with frozen(module), torch.no_grad(), capture([layer]) as outputs:
+    with frozen(module), torch.no_grad(), capture(module, [name]) as cap:
         for s in range(0, len(images), REFETCH_BATCH):
             chunk = images[s : s + REFETCH_BATCH]
             x = pictures[[where[i] for i in chunk]].to(device)
-            (acts,) = run(module, norm(x), outputs)
+            (acts,) = cap.run(norm(x))
             unit_maps = units.unit_maps(as_maps(acts))
             for j, i in enumerate(chunk):
                 for row in wanted[i]:
@@ -356,6 +354,7 @@ def _result(
             layer.values[row, : req.k].tolist(),
             layer.indices[row, : req.k].tolist(),
             layer.positions[row, : req.k].tolist(),
+            strict=True,
         )
         if i >= 0
     ]
@@ -363,7 +362,7 @@ def _result(
     top = max(found[0][0], 1e-8) if found else 1.0
     minimum = int(round(MIN_CROP_FRACTION * min(ih, iw)))
     crops, heats, boxes = [], [], []
-    for value, index, flat in found:
+    for _value, index, flat in found:
         n = where[index]
         unit_map = maps[(index, row)][None, None]
         heat = F.interpolate(unit_map, size=(ih, iw), mode="bilinear", align_corners=False)[0, 0]
@@ -400,12 +399,12 @@ def compute_group(
     name = requests[0].ref.model
     model = env.models.get(name)
     dataset = model.dataset()
-    layers = {r.ref.layer: model.layer(r.ref.layer) for r in requests}
+    for layer in dict.fromkeys(r.ref.layer for r in requests):
+        model.layer(layer)  # a clear error, naming the model, for a layer it does not have
     limit = min(env.sample_size, len(dataset))
     label = f"examples {name} ({len(requests)})"
     return top_examples(
         model.module,
-        layers,
         requests,
         dataset.batches(env.batch_size, limit),
         lambda indices: dataset.images(indices),

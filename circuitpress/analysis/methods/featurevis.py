@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -29,14 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from circuitpress.analysis.methods.image_conv import fast_image_gradients
-from circuitpress.analysis.models.capture import (
-    as_maps,
-    capture,
-    channels_last,
-    frozen,
-    redirected_relus,
-    run,
-)
+from circuitpress.analysis.methods.relu_gradient import redirected_relus
+from circuitpress.analysis.models.capture import as_maps, capture
+from circuitpress.analysis.models.modes import channels_last, frozen
 from circuitpress.requests import FeatureVisRequest, Result, UnitRef
 
 if TYPE_CHECKING:
@@ -164,7 +159,8 @@ class Transforms:
         self.size = size
         self.pad = tf.pad
         self.params = _transform_params(specs, steps, tf).to(device)
-        # Pixel centres of the output in normalised coordinates (affine_grid's, align_corners=False).
+        # Pixel centres of the output in normalised coordinates (affine_grid's,
+        # align_corners=False).
         self.base = (torch.arange(size, dtype=torch.float32, device=device) * 2 + 1) / size - 1
 
     def __call__(self, images: torch.Tensor, step: int) -> torch.Tensor:
@@ -232,6 +228,7 @@ class Objective:
         self.sign = torch.tensor([-1.0 if s.negative else 1.0 for s in specs], device=device)
         self.positions = [s.ref.position for s in specs]
         self.neurons = [i for i, p in enumerate(self.positions) if p is not None]
+        self.neuron_positions = [p for p in self.positions if p is not None]  # in that order
         self.checked = False
         self.native = native  # the layer grid the positions refer to (model's own input size)
 
@@ -250,7 +247,7 @@ class Objective:
 
     def _neuron_values(self, unit_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = unit_maps.shape[1:]
-        at = [self._scaled(self.positions[i], h, w) for i in self.neurons]  # type: ignore[arg-type]
+        at = [self._scaled(p, h, w) for p in self.neuron_positions]
         rows = torch.tensor(self.neurons, device=unit_maps.device)
         ys = torch.tensor([y for y, _ in at], device=unit_maps.device)
         xs = torch.tensor([x for _, x in at], device=unit_maps.device)
@@ -317,7 +314,7 @@ def _expand(requests: Sequence[FeatureVisRequest]) -> tuple[list[ImageSpec], lis
 
 def visualize(
     module: nn.Module,
-    layer: nn.Module,
+    layer: str,
     requests: Sequence[FeatureVisRequest],
     *,
     normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -328,7 +325,8 @@ def visualize(
 ) -> dict[FeatureVisRequest, Result]:
     """Optimise every request's image(s) in one batch. All requests share size, steps and lr.
 
-    `module` is the model, `layer` the submodule whose output the units index; `normalize`
+    `module` is the model, `layer` the name of the submodule whose output the units index
+    (as in `module.named_modules()`); `normalize`
     maps 0..1 images to the model's input; `native_grid` is the layer's (H, W) at the model's
     own input size, for neuron positions when `size` differs.
     """
@@ -370,14 +368,14 @@ def visualize(
         channels_last(module) as nhwc,
         redirected_relus(module),
         fast_image_gradients(module),
-        capture([layer]) as outputs,
+        capture(module, [layer]) as cap,
     ):
         layout = torch.channels_last if nhwc else layout
         for step in range(steps):
             optimizer.zero_grad(set_to_none=True)
             images = image_f().to(device)
             x = norm(transform(images, step)).contiguous(memory_format=layout)
-            (acts,) = run(module, x, outputs)
+            (acts,) = cap.run(x)
             _, per_request = request_losses(acts)
             per_request.sum().backward()
             optimizer.step()
@@ -387,7 +385,7 @@ def visualize(
                 progress(step + 1, steps)
         with torch.no_grad():
             final = image_f().to(device)
-            (acts,) = run(module, norm(final).contiguous(memory_format=layout), outputs)
+            (acts,) = cap.run(norm(final).contiguous(memory_format=layout))
             activation = objective.activation(acts).cpu()
             _, end = request_losses(acts)
             loss_end = end.cpu()
@@ -434,13 +432,18 @@ def compute_group(
     """Engine handler: one group = one model, layer, size, steps, lr (and diversity or not)."""
     ref = requests[0].ref
     model = env.models.get(ref.model)
-    layer = model.layer(ref.layer)
+    layer = ref.layer
+    model.layer(layer)  # a clear error, naming the model, for a layer it does not have
     native = _native_grid(model, layer, requests, env.device)
     results: dict[FeatureVisRequest, Result] = {}
     batches = chunks(requests)
     for n, batch in enumerate(batches):
         part = f" {n + 1}/{len(batches)}" if len(batches) > 1 else ""
         label = f"feature vis {ref.model}/{ref.layer} ({len(batch)}){part}"
+
+        def progress(done: int, total: int, label: str = label) -> None:
+            env.progress(label, done, total)
+
         with torch.random.fork_rng(devices=[]):
             results.update(
                 visualize(
@@ -450,14 +453,14 @@ def compute_group(
                     normalize=model.normalize,
                     device=env.device,
                     native_grid=native,
-                    progress=lambda done, total, label=label: env.progress(label, done, total),
+                    progress=progress,
                 )
             )
     return results
 
 
 def _native_grid(
-    model: object, layer: nn.Module, requests: Sequence[FeatureVisRequest], device: torch.device
+    model: Any, layer: str, requests: Sequence[FeatureVisRequest], device: torch.device
 ) -> tuple[int, int] | None:
     """The layer's output grid at the model's own input size, needed only to place neurons
     `@Y,X` when the requested image size differs from it."""
@@ -466,7 +469,7 @@ def _native_grid(
         return None
     module: nn.Module = model.module
     normalize = model.normalize
-    with torch.no_grad(), frozen(module), capture([layer]) as outputs:
-        (out,) = run(module, normalize(torch.zeros(1, 3, *size, device=device)), outputs)
+    with torch.no_grad(), frozen(module), capture(module, [layer]) as cap:
+        (out,) = cap.run(normalize(torch.zeros(1, 3, *size, device=device)))
     maps = as_maps(out)
     return int(maps.shape[2]), int(maps.shape[3])

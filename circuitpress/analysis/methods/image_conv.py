@@ -74,7 +74,7 @@ class _ImageConv(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any, x: torch.Tensor, conv: nn.Conv2d, kernel: torch.Tensor, before: int, after: int
-    ) -> torch.Tensor:  # type: ignore[override]
+    ) -> torch.Tensor:
         ctx.phase = (kernel, before, after)
         ctx.layout = (
             torch.channels_last
@@ -84,7 +84,7 @@ class _ImageConv(torch.autograd.Function):
         return F.conv2d(x, conv.weight, conv.bias, 1, conv.padding, 1, 1)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
         kernel, before, after = ctx.phase
         return (
             image_gradient(grad, kernel, before, after).contiguous(memory_format=ctx.layout),
@@ -122,8 +122,11 @@ def fast_image_gradients(module: nn.Module) -> Iterator[int]:
         for conv in module.modules():
             if not isinstance(conv, nn.Conv2d) or not applies(conv) or "forward" in conv.__dict__:
                 continue  # (an instance-level forward is someone else's: leave it alone)
-            kernel, before, after = phase_kernel(conv.weight.detach(), conv.padding[0])
-            conv.forward = _patched_forward(conv, kernel, before, after)  # type: ignore[method-assign]
+            # `applies` checked the padding: a pair of ints, never a mode like "same".
+            kernel, before, after = phase_kernel(conv.weight.detach(), int(conv.padding[0]))
+            # An instance forward shadows the class's (mypy forbids assigning to a method).
+            patched_forward = _patched_forward(conv, kernel, before, after)
+            conv.forward = patched_forward  # type: ignore[method-assign]
             patched.append(conv)
         yield len(patched)
     finally:

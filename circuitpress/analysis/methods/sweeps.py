@@ -7,8 +7,9 @@ each point of a tuning curve is the unit's best response over them, so a curve d
 curvature tuning does not depend on guessing its preferred orientation.
 
 Stimuli are centred on a given point (the receptive-field centre of the unit measured), so a
-unit deep in a model sees the stimulus where it looks. The directive imports this module to
-validate `:stimulus:` at parse time, which is why it must stay free of torch.
+unit deep in a model sees the stimulus where it looks. The stimulus names and their grammar
+(`parse_stimulus`) are part of the request vocabulary in `circuitpress.requests`, where the
+directives validate `:stimulus:` at parse time.
 """
 
 from __future__ import annotations
@@ -21,47 +22,11 @@ from typing import Callable
 import numpy as np
 
 from circuitpress.analysis.models import procedural
+from circuitpress.requests import parse_stimulus
 
-STIMULI = ("orientation", "curvature", "frequency", "colour")
-_ALIASES = {
-    "color": "colour",
-    "hue": "colour",
-    "angle": "orientation",
-    "spatial-frequency": "frequency",
-}
-PAIRS = {
-    ("orientation", "curvature"),
-    ("orientation", "frequency"),
-    ("curvature", "orientation"),
-    ("frequency", "orientation"),
-}
 MAX_2D_STEPS = 16  # per axis: 16 x 16 x nuisance variants stays a few seconds on a CPU
 _NUISANCE_ANGLES = 8
 _PHASES = 4
-
-
-def parse_stimulus(text: str) -> tuple[str, ...]:
-    """`orientation`, `colour`, `orientation x curvature` (also `×`) -> axis names.
-
-    Raises ValueError with the valid choices."""
-    parts = [p.strip().lower() for p in text.replace("×", " x ").split(" x ")]
-    axes = tuple(_ALIASES.get(p, p) for p in parts if p)
-    for a in axes:
-        if a not in STIMULI:
-            raise ValueError(
-                f"unknown stimulus '{a}' (expected one of: {', '.join(STIMULI)}, or a pair such as 'orientation x curvature')"
-            )
-    if len(axes) == 2 and axes not in PAIRS:
-        raise ValueError(
-            f"no 2-D sweep '{axes[0]} x {axes[1]}' (available: orientation x curvature, orientation x frequency)"
-        )
-    if not 1 <= len(axes) <= 2:
-        raise ValueError(f"expected one stimulus or a pair 'A x B', got '{text}'")
-    return axes
-
-
-def canonical(text: str) -> str:
-    return " x ".join(parse_stimulus(text))
 
 
 @dataclass(frozen=True)
@@ -160,7 +125,7 @@ def sweep(stimulus: str, steps: int, size: int, center: tuple[float, float] | No
     shape = grids[0].shape
     images = np.zeros((*shape, nuisance, size, size, 3), np.float32)
     for index in np.ndindex(*shape):
-        params = {a.name: a.values[i] for a, i in zip(axes, index)}
+        params = {a.name: a.values[i] for a, i in zip(axes, index, strict=True)}
         for v in range(nuisance):
             images[index + (v,)] = _stimulus(params, v, size, center)
     return Sweep(axes, images)

@@ -17,7 +17,7 @@ from torch import nn
 
 from circuitpress.analysis.methods.sweeps import sweep
 from circuitpress.analysis.methods.weights import LayerGraph, gradient_rows, linearized, probe_input
-from circuitpress.analysis.models.tap import run
+from circuitpress.analysis.models.capture import capture
 from circuitpress.requests import Request, Result, TuningRequest, UnitRef
 
 _BATCH = 256
@@ -72,15 +72,15 @@ def responses(
 ) -> np.ndarray:
     """Responses to float [N, H, W, 3] images, in batches."""
     out = []
-    with torch.no_grad():
+    with torch.no_grad(), capture(model, [ref.layer]) as cap:
         for start in range(0, len(images), _BATCH):
             x = (
                 torch.from_numpy(np.ascontiguousarray(images[start : start + _BATCH]))
                 .permute(0, 3, 1, 2)
                 .to(device)
             )
-            seen, _ = run(model, normalize(x), [ref.layer])
-            out.append(unit_response(seen[ref.layer], ref, position).float().cpu().numpy())
+            (output,) = cap.run(normalize(x))
+            out.append(unit_response(output, ref, position).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
@@ -101,16 +101,19 @@ def tuning(
     values = responses(model, normalize, ref, position, flat, probe.device).reshape(grid)
     best = values.max(axis=-1)
     best_variant = values.argmax(axis=-1)
+    # The curve's peak: its strongest point's index on each axis (the first on ties).
+    peak = [int(i) for i in np.unravel_index(int(best.argmax()), best.shape)]
     # Thumbnails along the first axis: the best variant, at the second axis' best value.
     if best.ndim == 1:
         thumbs = [sw.images[i, best_variant[i]] for i in range(best.shape[0])]
     else:
-        j = int(np.unravel_index(int(best.argmax()), best.shape)[1])
+        j = peak[1]
         thumbs = [sw.images[i, j, best_variant[i, j]] for i in range(best.shape[0])]
     return Result(
         data={
             "axes": [{"name": a.name, "values": list(a.values), "unit": a.unit} for a in sw.axes],
             "response": best.tolist(),
+            "peak": peak,
             "position": list(position) if position is not None else None,
             "rf_center": [float(center[0]), float(center[1])],
             "rf_box": list(box),

@@ -6,9 +6,10 @@ is, by the request's `pool`, its strongest activation anywhere ("max", the defau
 feature present?), its spatial mean ("mean"), or one sample per position ("positions", as Li et
 al. did; the two layers' grids must match). The mean is a weak default for a layer read before
 its ReLU: averaged over positions a linear filter only sees the image's mean colour. The Pearson
-correlation of every pair of units across the samples gives a [Ca, Cb] matrix; a one-to-one matching maximises the summed correlation
-(the Hungarian algorithm, scipy's `linear_sum_assignment` on -r), and each unit of A also gets
-its best match in B regardless of the others (as in Li et al., 2015, "Convergent learning").
+correlation of every pair of units across the samples gives a [Ca, Cb] matrix; a one-to-one
+matching maximises the summed correlation (the Hungarian algorithm, scipy's
+`linear_sum_assignment` on -r), and each unit of A also gets its best match in B regardless of
+the others (as in Li et al., 2015, "Convergent learning").
 A unit that never varies on the sample (a dead unit) correlates 0 with everything.
 """
 
@@ -22,14 +23,11 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from circuitpress.analysis.models.tap import run
+from circuitpress.analysis.models.capture import capture
 from circuitpress.errors import UserError
-from circuitpress.requests import Request, Result, UniversalityRequest
+from circuitpress.requests import POOLS, Request, Result, UniversalityRequest
 
 _BATCH = 64
-
-
-POOLS = ("max", "mean", "positions")
 POSITIONS_PER_IMAGE = 256
 
 
@@ -46,7 +44,7 @@ def pool_activations(act: torch.Tensor, pool: str) -> torch.Tensor:
         # 64x64 positions of 2,048 images would be 8 million samples (a gigabyte per layer).
         step = max(1, math.ceil(math.sqrt(act.shape[2] * act.shape[3] / POSITIONS_PER_IMAGE)))
         return act[:, :, ::step, ::step].permute(0, 2, 3, 1).reshape(-1, act.shape[1])
-    raise ValueError(f"unknown pool {pool!r}")
+    raise ValueError(f"unknown pool {pool!r} (expected one of: {', '.join(POOLS)})")
 
 
 def pooled(
@@ -55,10 +53,10 @@ def pooled(
     """[samples, C] activations of `layer`, pooled over positions as `pool` says."""
     out = []
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), capture(model, [layer]) as cap:
         for start in range(0, len(images), _BATCH):
-            seen, _ = run(model, normalize(images[start : start + _BATCH]), [layer])
-            out.append(pool_activations(seen[layer], pool).double().cpu().numpy())
+            (act,) = cap.run(normalize(images[start : start + _BATCH]))
+            out.append(pool_activations(act, pool).double().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -78,7 +76,7 @@ def match(r: np.ndarray) -> dict[str, Any]:
     """Hungarian one-to-one matching (strongest first) and each A unit's best B unit."""
     rows, cols = linear_sum_assignment(-r)
     pairs = sorted(
-        ({"a": int(i), "b": int(j), "r": float(r[i, j])} for i, j in zip(rows, cols)),
+        ({"a": int(i), "b": int(j), "r": float(r[i, j])} for i, j in zip(rows, cols, strict=True)),
         key=lambda p: (-p["r"], p["a"]),
     )
     best = [{"b": int(np.argmax(row)), "r": float(np.max(row))} for row in r]
@@ -89,7 +87,8 @@ def match(r: np.ndarray) -> dict[str, Any]:
 def universality(acts_a: np.ndarray, acts_b: np.ndarray, images: int | None = None) -> Result:
     if len(acts_a) != len(acts_b):
         raise UserError(
-            f"':pool: positions' needs the same grid in both layers, got {len(acts_a)} samples against {len(acts_b)}",
+            f"':pool: positions' needs the same grid in both layers, "
+            f"got {len(acts_a)} samples against {len(acts_b)}",
             hint="use ':pool: max' or ':pool: mean'",
         )
     r = correlation(acts_a, acts_b)

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from circuitpress.analysis.models.tap import execution_order, run
+from circuitpress.analysis.models.capture import capture, execution_order
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.requests import Request, Result, TopConnectionsRequest, UnitRef, WeightsRequest
 
@@ -40,8 +40,15 @@ _PASS_THROUGH = (
     nn.Dropout2d,
     nn.Identity,
 )
-_FEATURE_LAYERS = (nn.Conv2d, nn.Linear)
+# Layers whose weights are kernels between features: W[j, i] connects channel i of the layer
+# before to channel j of this one. Model facts report them (`kernel_layer`) for the directives.
+KERNEL_LAYERS = (nn.Conv2d, nn.Linear)
 _CHUNK = 32  # dst channels per backward pass: bounds memory on large layers
+
+
+def is_kernel_layer(module: nn.Module) -> bool:
+    """Whether `module`'s weights are kernels between features (a conv or linear layer)."""
+    return isinstance(module, KERNEL_LAYERS)
 
 
 def _is_relu_like(module: nn.Module) -> bool:
@@ -125,7 +132,7 @@ class LayerGraph:
         ]
 
     def feature_layers(self) -> list[str]:
-        return [n for n in self.order if isinstance(self.modules[n], _FEATURE_LAYERS)]
+        return [n for n in self.order if is_kernel_layer(self.modules[n])]
 
     def previous_feature(self, layer: str) -> str | None:
         pos = self.position(layer)
@@ -193,8 +200,9 @@ def gradient_rows(
     with torch.inference_mode(False), torch.enable_grad():
         free = torch.zeros((n, *shape), device=probe.device, requires_grad=True)
         batch = probe.expand(n, *probe.shape[1:]).clone() if src is not None else free
-        seen, _ = run(model, batch, [dst], replace={src: free} if src is not None else None)
-        _select(seen[dst], channels, pos).sum().backward()
+        with capture(model, [dst], replace={src: free} if src is not None else None) as cap:
+            (out,) = cap.run(batch)
+        _select(out, channels, pos).sum().backward()
     if free.grad is None:
         raise UserError(
             f"layer '{dst}' does not depend on '{src}'", hint="pick layers on one path of the model"
@@ -255,7 +263,9 @@ class Connections:
         todo = [c for c in dict.fromkeys(channels) if (src, dst, c) not in self._rows]
         if todo:
             if not self.expanded(src, dst):
-                weight = self.graph.modules[dst].weight.detach().float().cpu().numpy()
+                # Adjacent: `dst` is a kernel layer, and its weight is the answer.
+                dst_weight = cast(torch.Tensor, self.graph.modules[dst].weight)
+                weight = dst_weight.detach().float().cpu().numpy()
                 for c in todo:
                     w = weight[c]
                     self._rows[(src, dst, c)] = w if w.ndim == 3 else w[:, None, None]
@@ -268,7 +278,7 @@ class Connections:
                         grad = grad[:, :, ys, xs]
                     else:
                         grad = grad[:, :, None, None]
-                    for c, g in zip(chunk, grad.cpu().numpy()):
+                    for c, g in zip(chunk, grad.cpu().numpy(), strict=True):
                         self._rows[(src, dst, c)] = g.astype(np.float32)
         return np.stack([self._rows[(src, dst, c)] for c in channels])
 
@@ -316,6 +326,8 @@ def weights_result(conn: Connections, request: WeightsRequest) -> Result:
         data={
             "expanded": conn.expanded(src, dst),
             "norm": float(np.sqrt((kernel.astype(np.float64) ** 2).sum())),
+            # Excitatory or inhibitory, as `strongest` says of each connection.
+            "sign": 1 if kernel.sum() >= 0 else -1,
             "max_abs": float(np.abs(kernel).max()) if kernel.size else 0.0,
             "path": [src, *conn.graph.between(src, dst), dst],
         },

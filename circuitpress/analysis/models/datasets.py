@@ -103,8 +103,8 @@ class FolderImages(ImageDataset):
     def _load(self, path: Path) -> np.ndarray:
         h, w = self.size
         try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
+            with Image.open(path) as opened:
+                im = opened.convert("RGB")
                 iw, ih = im.size
                 scale = min(iw / w, ih / h)  # centre crop to the target aspect, then resize
                 cw, ch = w * scale, h * scale

@@ -62,10 +62,12 @@ def model_fingerprint(model: ModelConfig, config: SiteConfig) -> str:
         if not weights.is_file():
             raise sources.model_error(
                 model,
-                f"model '{model.name}': weights file '{sources.display(weights, config)}' not found",
+                f"model '{model.name}': weights file "
+                f"'{sources.display(weights, config)}' not found",
                 "check 'weights' (relative to the site folder)"
                 if model.weights is not None
-                else f"reinstall circuitpress or run: python -m circuitpress.analysis.models.zoo.train {model.zoo}",
+                else "reinstall circuitpress or run: "
+                f"python -m circuitpress.analysis.models.zoo.train {model.zoo}",
             )
         parts["weights"] = file_sha256(weights)
     parts["preprocessing"] = asdict(sources.default_preprocessing(model))

@@ -87,9 +87,6 @@ class LoadedModel:
             )
         return modules[name]
 
-    def layer_names(self) -> list[str]:
-        return [n for n, _ in self.module.named_modules() if n]
-
     def dataset(self) -> ImageDataset:
         """The images this model is analysed on (cached)."""
         if self._dataset is None:
@@ -157,7 +154,8 @@ def _load_zoo(model: ModelConfig, config: SiteConfig) -> tuple[nn.Module, list[s
         raise sources.model_error(
             model,
             f"model '{model.name}': the weights of zoo model '{name}' are missing ({path})",
-            f"reinstall circuitpress or run: python -m circuitpress.analysis.models.zoo.train {name}",
+            "reinstall circuitpress or run: "
+            f"python -m circuitpress.analysis.models.zoo.train {name}",
         )
     module = build_model(name)
     _fit(module, load_state_dict(path, model, config), path, model, config)
@@ -210,7 +208,8 @@ def _load_factory(model: ModelConfig, config: SiteConfig) -> nn.Module:
     except Exception as exc:  # any failure inside the user's module is the user's to fix
         raise sources.model_error(
             model,
-            f"model '{model.name}': cannot import factory '{spec}' ({type(exc).__name__}: {_short(exc)})",
+            f"model '{model.name}': cannot import factory '{spec}' "
+            f"({type(exc).__name__}: {_short(exc)})",
             "the module path is relative to the site folder; check its name and that it imports",
         ) from None
     if not callable(obj):
@@ -230,7 +229,8 @@ def _load_factory(model: ModelConfig, config: SiteConfig) -> nn.Module:
     if not isinstance(module, nn.Module):
         raise sources.model_error(
             model,
-            f"model '{model.name}': factory '{spec}' returned {type(module).__name__}, not a torch nn.Module",
+            f"model '{model.name}': factory '{spec}' returned {type(module).__name__}, "
+            "not a torch nn.Module",
             "return the model itself (an nn.Module instance)",
         )
     if model.weights is not None:
@@ -285,7 +285,8 @@ def load_state_dict(path: Path, model: ModelConfig, config: SiteConfig) -> dict[
             # would run code when unpickled, so it is never opened any other way.
             raise sources.model_error(
                 model,
-                f"model '{model.name}': refusing to load '{shown}': unpickling it would execute code",
+                f"model '{model.name}': refusing to load '{shown}': "
+                "unpickling it would execute code",
                 "save a plain state dict (torch.save(model.state_dict(), f)) or use safetensors",
             ) from None
         except Exception as exc:
@@ -297,7 +298,8 @@ def load_state_dict(path: Path, model: ModelConfig, config: SiteConfig) -> dict[
         return _as_state_dict(data, model, shown)
     raise sources.model_error(
         model,
-        f"model '{model.name}': weights file '{shown}' has an unknown format '{suffix or '(none)'}'",
+        f"model '{model.name}': weights file '{shown}' has an unknown format "
+        f"'{suffix or '(none)'}'",
         "use .safetensors, or a torch state dict saved as .pt or .pth",
     )
 
@@ -313,7 +315,8 @@ def _as_state_dict(data: Any, model: ModelConfig, shown: str) -> dict[str, torch
         return data
     raise sources.model_error(
         model,
-        f"model '{model.name}': '{shown}' does not hold a state dict (a mapping of names to tensors)",
+        f"model '{model.name}': '{shown}' does not hold a state dict "
+        "(a mapping of names to tensors)",
         "save model.state_dict(), not the model object",
     )
 
@@ -344,8 +347,8 @@ def _fit(
             parts.append(f"shape mismatch {_few(mismatched)}")
         raise sources.model_error(
             model,
-            f"model '{model.name}': weights '{sources.display(path, config)}' do not fit the module "
-            f"({'; '.join(parts)})",
+            f"model '{model.name}': weights '{sources.display(path, config)}' "
+            f"do not fit the module ({'; '.join(parts)})",
             "the weights must come from the same architecture as the factory/zoo model builds",
         )
     module.load_state_dict(state, strict=True)

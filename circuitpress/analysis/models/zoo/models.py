@@ -10,6 +10,8 @@ Layer naming contract (other modules and articles rely on it):
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -20,7 +22,8 @@ __all__ = ["ZOO", "ZOO_PREPROCESSING", "ZooSpec", "ShapesNet", "build_model", "g
 
 class ShapesNet(nn.Module):
     """conv1 -> relu1 -> pool1 -> conv2 -> relu2 -> pool2 -> conv3 -> relu3 [-> pool3 -> conv4
-    -> relu4 ...] -> global_pool -> flatten -> head. Pooling follows every conv layer but the last."""
+    -> relu4 ...] -> global_pool -> flatten -> head. Pooling follows every conv layer but the
+    last."""
 
     def __init__(
         self,
@@ -51,7 +54,7 @@ class ShapesNet(nn.Module):
         with torch.no_grad():
             # A small start for conv1: its final filters are then what training put there (clean
             # oriented edges and colour detectors), not the random pattern it began with.
-            self.conv1.weight.mul_(conv1_init_scale)
+            cast(nn.Conv2d, self.conv1).weight.mul_(conv1_init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i in range(1, self.depth + 1):

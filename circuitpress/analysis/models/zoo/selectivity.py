@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from circuitpress.analysis.models.capture import capture
 from circuitpress.analysis.models.procedural import grating
 
 ColorPair = tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -28,10 +29,6 @@ CUBE_DIAGONALS: tuple[ColorPair, ...] = BLACK_WHITE + (
     ((0.0, 0.0, 1.0), (1.0, 1.0, 0.0)),
 )
 FREQUENCIES = (4.0, 6.0, 8.0, 12.0, 16.0)  # cycles per 64-pixel image
-
-
-class _Captured(Exception):
-    """Raised by the hook to stop the forward pass once the layer's output is in hand."""
 
 
 @torch.no_grad()
@@ -47,37 +44,25 @@ def orientation_tuning(
 ) -> np.ndarray:
     """Responses [units, colours, frequencies, orientations]: for each grating the maximum, over
     space (interior, away from padding) and phases, of the post-ReLU output of `layer`."""
-    conv = dict(model.named_modules())[layer]
     device = next(model.parameters()).device
     angles = [math.pi * k / orientations for k in range(orientations)]
     responses = []
-    for pair in colors:
-        stimuli = np.stack(
-            [
-                grating(size, f, a, phase=2 * math.pi * p / phases, colors=pair)
-                for f in frequencies
-                for a in angles
-                for p in range(phases)
-            ]
-        )
-        x = torch.from_numpy(stimuli).permute(0, 3, 1, 2).to(device)
-        captured: list[torch.Tensor] = []
-
-        def hook(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-            captured.append(out)
-            raise _Captured
-
-        handle = conv.register_forward_hook(hook)
-        try:
-            model(normalize(x))
-        except _Captured:
-            pass
-        finally:
-            handle.remove()
-        act = torch.relu(captured[0])
-        margin = max(1, act.shape[-1] // 16)
-        act = act[..., margin:-margin, margin:-margin].amax(dim=(-1, -2))  # [stimuli, units]
-        responses.append(act.reshape(len(frequencies), orientations, phases, -1).amax(dim=2))
+    with capture(model, [layer]) as cap:  # the forward pass stops at `layer`
+        for pair in colors:
+            stimuli = np.stack(
+                [
+                    grating(size, f, a, phase=2 * math.pi * p / phases, colors=pair)
+                    for f in frequencies
+                    for a in angles
+                    for p in range(phases)
+                ]
+            )
+            x = torch.from_numpy(stimuli).permute(0, 3, 1, 2).to(device)
+            (out,) = cap.run(normalize(x))
+            act = torch.relu(out)
+            margin = max(1, act.shape[-1] // 16)
+            act = act[..., margin:-margin, margin:-margin].amax(dim=(-1, -2))  # [stimuli, units]
+            responses.append(act.reshape(len(frequencies), orientations, phases, -1).amax(dim=2))
     # [colours, freqs, orientations, units] -> [units, colours, freqs, orientations]
     return torch.stack(responses).permute(3, 0, 1, 2).cpu().numpy()
 

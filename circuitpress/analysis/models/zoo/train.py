@@ -27,6 +27,7 @@ import torch
 from safetensors.numpy import save_file as save_numpy
 from torch.nn import functional as F
 
+from circuitpress.analysis.models.capture import capture
 from circuitpress.analysis.models.procedural import HELDOUT_SEED, make_dataset
 from circuitpress.analysis.models.zoo import WEIGHTS_DIR
 from circuitpress.analysis.models.zoo.models import ZOO, ZOO_PREPROCESSING, ZooSpec, get_spec
@@ -91,20 +92,19 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=spec.lr, total_steps=spec.epochs * steps_per_epoch, pct_start=0.15
     )
-    conv1_out: list[torch.Tensor] = []  # relu1's output of the current batch, for the penalty
-    hook = model.relu1.register_forward_hook(lambda _m, _i, out: conv1_out.append(out))
     t0 = time.perf_counter()
-    try:  # the hook goes even if training fails
+    # relu1's output of the current batch, for the penalty; the hook goes even if training fails
+    with capture(model, ["relu1"]) as cap:
         for epoch in range(spec.epochs):
             model.train()
             order = torch.randperm(len(images), generator=gen)
             total = 0.0
             for step in range(steps_per_epoch):
                 idx = order[step * spec.batch_size : (step + 1) * spec.batch_size]
-                logits = model(_as_input(images[idx]))
+                logits = cap.forward(_as_input(images[idx]))
                 loss = (
                     F.cross_entropy(logits, labels[idx])
-                    + spec.conv1_sparsity * conv1_out.pop().mean()
+                    + spec.conv1_sparsity * cap.outputs["relu1"].mean()
                 )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -113,12 +113,10 @@ def train(
                 total += float(loss.detach())
             if log:
                 print(
-                    f"{spec.name}: epoch {epoch + 1}/{spec.epochs} loss {total / steps_per_epoch:.4f} "
-                    f"({time.perf_counter() - t0:.0f}s)",
+                    f"{spec.name}: epoch {epoch + 1}/{spec.epochs} "
+                    f"loss {total / steps_per_epoch:.4f} ({time.perf_counter() - t0:.0f}s)",
                     flush=True,
                 )
-    finally:
-        hook.remove()
     train_seconds = time.perf_counter() - t0
 
     model.eval()
@@ -135,7 +133,10 @@ def train(
         "heldout_accuracy": round(acc, 4),
         "heldout_images": HELDOUT_IMAGES,
         "heldout_seed": HELDOUT_SEED,
-        "per_class_accuracy": {c: round(a, 4) for c, a in zip(spec.classes, per_class)},
+        # A short run may see no image of the last classes: zip stops at the shorter list.
+        "per_class_accuracy": {
+            c: round(a, 4) for c, a in zip(spec.classes, per_class, strict=False)
+        },
         "conv1_orientation_selective": round(float((ratios >= 2.0).mean()), 4),
         "conv1_selectivity_ratios": [round(float(r), 3) for r in ratios],
         "conv1_orientation_selective_best_colour": round(float((colour_ratios >= 2.0).mean()), 4),
@@ -236,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                 fresh = json.loads((Path(tmp) / f"{name}.json").read_text(encoding="utf-8"))
             same = fresh["sha256"] == shipped["sha256"]
             print(
-                f"{name}: retrained sha256 {fresh['sha256'][:16]} vs shipped {shipped['sha256'][:16]}: "
-                + ("IDENTICAL" if same else "DIFFERENT"),
+                f"{name}: retrained sha256 {fresh['sha256'][:16]} "
+                f"vs shipped {shipped['sha256'][:16]}: " + ("IDENTICAL" if same else "DIFFERENT"),
                 flush=True,
             )
             status |= 0 if same else 1

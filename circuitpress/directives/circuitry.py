@@ -1,7 +1,7 @@
 """Helpers shared by the circuits directives (weights, circuit, claim, tuning, universality).
 
-Not a directive module (the leading underscore keeps it out of the registry): argument
-grammar for `A -> B`, layer order from cached model facts, and small HTML pieces.
+Not a directive module (it has no `register`, and pyproject.toml names no entry point for it):
+argument grammar for `A -> B`, layer order from cached model facts, and small HTML pieces.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from circuitpress.extensions import DirectiveCall, RenderServices, ResultSource
 from circuitpress.render import svg
 from circuitpress.requests import ModelInfoRequest, Request, Result, UnitRef
 
-# Layers whose weights are kernels between features (analysis/weights.py's feature layers).
-FEATURE_TYPES = ("Conv2d", "Linear")
 PAIR_HINT = "write EARLIER -> LATER, e.g. shapes-a/conv1:3 -> shapes-a/conv2:7"
 
 
@@ -67,6 +65,12 @@ def check_units(
         )
 
 
+def is_kernel_layer(info: dict[str, Any]) -> bool:
+    """Whether a layer (its model facts) has weights that are kernels between features: a conv
+    or linear layer, as the model facts say."""
+    return bool(info["kernel_layer"])
+
+
 def result_or_none(ctx: ResultSource, request: Request) -> Result | None:
     """A result when this build round has it (a follow-up sees only earlier rounds)."""
     return ctx.result(request) if ctx.has_result(request) else None
@@ -109,7 +113,10 @@ def unit_link(ref: UnitRef, ctx: RenderServices, text: str | None = None) -> str
 def thumb(ref: UnitRef, ctx: RenderServices, size: int = 64) -> str:
     url = ctx.thumbnail_url(ref)
     if not url:
-        return f'<span class="cp-thumb cp-thumb-missing" style="width:{size}px;height:{size}px"></span>'
+        return (
+            '<span class="cp-thumb cp-thumb-missing" '
+            f'style="width:{size}px;height:{size}px"></span>'
+        )
     return (
         f'<img class="cp-thumb" src="{escape(url, quote=True)}" width="{size}" height="{size}" '
         f'alt="feature visualization of {escape(str(ref), quote=True)}" loading="lazy">'
