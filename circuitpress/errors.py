@@ -32,6 +32,9 @@ class UserError(Exception):
         self.file = str(file) if file is not None else None
         self.line = line
         self.hint = hint
+        # The analysis requests being computed when it was raised without a location (a model
+        # that fails on one layer): the build then names the page line that asked for them.
+        self.requests: tuple[object, ...] = ()
 
     def located(self, file: str | Path, line: int | None) -> "UserError":
         """Fill in a location the raiser did not know (e.g. a converter deep inside markup)."""

@@ -21,6 +21,7 @@ import torch
 
 from circuitpress.analysis.models.registry import resolve_device
 from circuitpress.config import SiteConfig
+from circuitpress.errors import UserError
 from circuitpress.requests import Request, Result
 
 HANDLERS: dict[str, str] = {
@@ -131,7 +132,12 @@ def compute_with(
         # Each group starts from the same seeds, so a group's result does not depend on which
         # other groups ran before it (and so on what else the site asks for).
         seed_everything()
-        out = handler(group, env)
+        try:
+            out = handler(group, env)
+        except UserError as err:
+            if err.file is None:
+                err.requests = tuple(group)
+            raise
         missing = [r for r in group if r not in out]
         if missing:
             raise RuntimeError(f"handler for '{kind}' returned no result for {missing[0].key()}")

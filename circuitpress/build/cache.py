@@ -36,7 +36,8 @@ ANALYSIS_SOURCE = Path(__file__).resolve().parents[1] / "analysis"
 
 @lru_cache(maxsize=1)
 def analysis_code_version() -> str:
-    """Hash of the analysis package's source: any change to analysis code invalidates results.
+    """Hash of the analysis package's source and of requests.py (the request vocabulary it
+    parses, such as stimulus names): any change to either invalidates results.
 
     Read as bytes from disk, never imported, so computing it costs no torch import.
     """
@@ -48,6 +49,8 @@ def analysis_code_version() -> str:
             continue  # the training script does not change what analyses compute
         digest.update(rel.encode())
         digest.update(path.read_bytes())
+    digest.update(b"requests.py")
+    digest.update((root.parent / "requests.py").read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -15,7 +15,7 @@ from circuitpress.build.contexts import FollowUp, PageState, Services
 from circuitpress.build.discover import check_unique_slugs, page_sources, read_source
 from circuitpress.build.memo import BuildMemo, Tools, content_hash, input_signature
 from circuitpress.build.options import BuildOptions, BuildReport
-from circuitpress.build.plan import Mention, PagePlanner, Planner
+from circuitpress.build.plan import Mention, PagePlanner, Planner, locate
 from circuitpress.build.write import SiteWriter, check_output_folder
 from circuitpress.config import SiteConfig, load_config
 from circuitpress.errors import BuildWarning, UserError
@@ -157,7 +157,10 @@ class SiteBuild:
             pending = []
             if not todo:
                 break
-            self.planner.resolve(todo)
+            try:
+                self.planner.resolve(todo)
+            except UserError as err:
+                raise locate(err, self.all_planners(states)) from None
         return units
 
     def follow_ups(self, states: list[PageState]) -> list[Request]:

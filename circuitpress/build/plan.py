@@ -211,3 +211,21 @@ class Planner:
         if not self.config.models:
             hint = f"declare it in {CONFIG_NAME} as [models.{model}]"
         raise UserError(f"unknown model '{model}'", file=file, line=line, hint=hint)
+
+
+def locate(err: UserError, planners: Iterable[PagePlanner]) -> UserError:
+    """An analysis error without a location, placed at the first page line that asked for one
+    of the requests it was computing (the reference's line when the request has one)."""
+    if err.file is not None or not err.requests:
+        return err
+    wanted = set(err.requests)
+    for page in planners:
+        for request in page.requests:
+            if request not in wanted:
+                continue
+            ref = getattr(request, "ref", None)
+            for mention in page.mentions:
+                if ref is not None and mention.ref in (ref, ref.channel_ref()):
+                    return err.located(mention.file, mention.line)
+            return err.located(page.file, 1)
+    return err

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
 
-from circuitpress.build.plan import Progress
 from circuitpress.errors import UserError
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
+
+    from circuitpress.build.plan import Progress
 
 DEVICE = click.Choice(["auto", "cpu", "cuda", "mps"])
 QUIET_HELP = "Print nothing but errors."

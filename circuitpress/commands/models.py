@@ -10,14 +10,15 @@ from pathlib import Path
 
 import click
 
-from circuitpress.build.cache import CACHE_DIR, Cache
-from circuitpress.build.plan import Planner
 from circuitpress.commands.console import DEVICE, handle_errors
-from circuitpress.config import load_config
-from circuitpress.requests import ModelInfoRequest
 
 
 def describe_models(site: str | Path, *, device: str | None = None) -> str:
+    from circuitpress.build.cache import CACHE_DIR, Cache
+    from circuitpress.build.plan import Planner
+    from circuitpress.config import load_config
+    from circuitpress.requests import ModelInfoRequest
+
     config = load_config(site)
     if not config.models:
         return (

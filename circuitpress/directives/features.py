@@ -19,7 +19,6 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from circuitpress.directives.unit_views import display_size, example_tiles, fmt, img, tiles_html
 from circuitpress.extensions import (
     Directive,
     DirectiveCall,
@@ -34,6 +33,7 @@ from circuitpress.extensions import (
     number,
 )
 from circuitpress.requests import ExamplesRequest, FeatureVisRequest, UnitRef
+from circuitpress.structure.unit_views import display_size, example_tiles, fmt, img, tiles_html
 from circuitpress.structure.units import CARD_EXAMPLES, examples_request, thumbnail_request
 
 e = html.escape

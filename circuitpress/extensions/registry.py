@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from circuitpress.errors import UserError
 from circuitpress.extensions.api import Directive, Role
 
 ENTRY_POINT_GROUP = "circuitpress.directives"
@@ -48,8 +49,11 @@ def default_registry() -> Registry:
     """The built-in directives and roles plus those of installed plugins."""
     registry = Registry()
     registry.load_entry_points()
-    if not registry.directives:
-        # Entry points come from the installed package's metadata: none at all means the
-        # package was never installed (not a user mistake circuitpress can explain better).
-        raise RuntimeError("circuitpress is not installed: run `pip install -e .` in its checkout")
+    if "figure" not in registry.directives:
+        # The built-ins are entry points of the installed package's metadata: an install made
+        # before they were (or none at all) lacks them, and every directive would be unknown.
+        raise UserError(
+            "circuitpress's built-in directives are not registered",
+            hint="its installed metadata is out of date: run `pip install -e .` in its checkout",
+        )
     return registry

@@ -112,12 +112,20 @@ class Theme:
 
     # --- set-up ---------------------------------------------------------------------------------
 
-    def _layers(self) -> list[Path]:
+    def _override_dir(self) -> Path | None:
+        """The site's `themes/NAME/`, unless it is the built-in theme itself (circuitpress's own
+        repository is a site whose top-level themes/ holds the built-in themes)."""
         override = self.config.root / "themes" / self.name
+        if not override.is_dir() or override.resolve() == (BUILTIN_THEMES / self.name).resolve():
+            return None
+        return override
+
+    def _layers(self) -> list[Path]:
+        override = self._override_dir()
         builtin = BUILTIN_THEMES / self.name
         if builtin.is_dir():
-            return [d for d in (override, builtin) if d.is_dir()]
-        if override.is_dir():
+            return [override, builtin] if override else [builtin]
+        if override:
             # A site's own theme: whatever it leaves out comes from the default theme.
             return [override, BUILTIN_THEMES / DEFAULT_THEME]
         names = [p.name for p in BUILTIN_THEMES.iterdir() if p.is_dir()]
@@ -312,7 +320,8 @@ class Theme:
         )
 
     def _is_override(self, name: str) -> bool:
-        return (self.config.root / "themes" / self.name / "templates" / name).is_file()
+        override = self._override_dir()
+        return override is not None and (override / "templates" / name).is_file()
 
     def _display(self, name: str) -> str:
         """A template name as the author sees it: the override's path inside the site, if any."""

@@ -12,7 +12,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from circuitpress.directives.unit_views import display_size, example_tiles, fmt
 from circuitpress.extensions import RenderServices
 from circuitpress.render.images import kernel_heatmap
 from circuitpress.requests import (
@@ -22,6 +21,7 @@ from circuitpress.requests import (
     TopConnectionsRequest,
     UnitRef,
 )
+from circuitpress.structure.unit_views import display_size, example_tiles, fmt
 
 THUMB_SIZE = 64
 THUMB_STEPS = FeatureVisRequest.steps  # the defaults: a plain `{feature} REF` shares the thumbnail

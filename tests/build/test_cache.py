@@ -75,6 +75,7 @@ def test_the_code_version_hashes_the_analysis_sources(tmp_path, monkeypatch) -> 
     assert len(sources) > 10 and any(p.name == "featurevis.py" for p in sources)
     copy = tmp_path / "analysis"
     shutil.copytree(cache.ANALYSIS_SOURCE, copy)
+    shutil.copy(cache.ANALYSIS_SOURCE.parent / "requests.py", tmp_path / "requests.py")
     monkeypatch.setattr(cache, "ANALYSIS_SOURCE", copy)
     before = cache.analysis_code_version.__wrapped__()
     (copy / "methods" / "featurevis.py").write_text("# changed\n")
@@ -83,3 +84,5 @@ def test_the_code_version_hashes_the_analysis_sources(tmp_path, monkeypatch) -> 
     train_before = cache.analysis_code_version.__wrapped__()
     train.write_text(train.read_text() + "\n# the training script does not change results\n")
     assert cache.analysis_code_version.__wrapped__() == train_before
+    (tmp_path / "requests.py").write_text("STIMULI = ()\n")  # the vocabulary analysis parses
+    assert cache.analysis_code_version.__wrapped__() != train_before

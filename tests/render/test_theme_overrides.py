@@ -139,3 +139,16 @@ def test_error_in_an_overridden_partial_names_the_partial(tmp_path):
     assert err.value.format().startswith(
         "themes/distill/templates/partials/title.html:2: template error:"
     )
+
+
+def test_the_builtin_theme_is_no_override_of_itself() -> None:
+    """circuitpress's own repository is a site whose themes/ holds the built-in theme: it must
+    not count as an override (a bug in a built-in template is an internal error, not a user
+    error, and assets are read once)."""
+    from circuitpress.config import load_config
+    from circuitpress.render.html import BUILTIN_THEMES, Theme
+
+    repo = Path(__file__).resolve().parents[2]
+    theme = Theme(load_config(repo))
+    assert theme.layers == [BUILTIN_THEMES / "distill"]
+    assert not theme._is_override("page.html")
