@@ -7,10 +7,14 @@ from typing import Iterable
 
 from circuitpress.build.contexts import PageState
 from circuitpress.errors import CONTROL_HINT, UserError, control_character
+from circuitpress.paths import site_file, walk_files
 
 
 def page_sources(root: Path) -> list[Path]:
-    """`content/**/*.md`, skipping hidden and underscore folders and files."""
+    """`content/**/*.md`, skipping hidden and underscore folders and files.
+
+    Linked files and folders are followed; one that leads out of the site folder is an error
+    (its page would publish a file from outside the site)."""
     content = root / "content"
     if not content.is_dir():
         raise UserError(
@@ -19,11 +23,12 @@ def page_sources(root: Path) -> list[Path]:
             line=1,
             hint="put articles in content/*.md (circuitpress new makes one)",
         )
-    return sorted(
-        p
-        for p in content.rglob("*.md")
-        if not any(part.startswith((".", "_")) for part in p.relative_to(content).parts)
-    )
+    pages = []
+    for path in walk_files(root, content, skip=(".", "_")):
+        if path.name.endswith(".md"):
+            site_file(root, path)
+            pages.append(path)
+    return sorted(pages)
 
 
 def read_source(path: Path, file: str) -> tuple[bytes, str]:

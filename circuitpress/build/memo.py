@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from circuitpress.build.plan import PagePlanner
@@ -55,13 +56,22 @@ def input_signature(config: SiteConfig) -> str:
     parts: list[bytes | str] = [__version__, config.path.read_bytes()]
     for path in sorted(root.rglob("*.bib")):
         if not {"_site", ".circuitpress"} & set(path.relative_to(root).parts):
-            parts += [path.relative_to(root).as_posix(), path.read_bytes()]
+            parts += [path.relative_to(root).as_posix(), _bytes(path)]
     overrides = root / "themes"
     if overrides.is_dir():
         for path in sorted(overrides.rglob("*")):
             if path.is_file():
-                parts += [path.relative_to(root).as_posix(), path.read_bytes()]
+                parts += [path.relative_to(root).as_posix(), _bytes(path)]
     static = root / "static"
     if static.is_dir():  # {figure} checks that its image exists
         parts += sorted(p.relative_to(static).as_posix() for p in static.rglob("*"))
     return content_hash(*parts)
+
+
+def _bytes(path: Path) -> bytes:
+    """A file's bytes for the signature; a broken link reads as nothing here, since the build
+    reports it as a located error where the file is used."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""

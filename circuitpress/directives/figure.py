@@ -7,7 +7,8 @@
     :::
 
 The image path is relative to the site's `static/` folder (copied to `static/` in the output)
-or to the page's own folder (then written as a content-addressed asset). A full `https://` URL
+or to the page's own folder (then written as a content-addressed asset); either may be a link,
+as long as it stays inside the site folder (circuitpress/paths.py). A full `https://` URL
 is used as is, though a page that needs the network at view time is discouraged.
 """
 
@@ -27,6 +28,7 @@ from circuitpress.extensions import (
     RenderContext,
     text,
 )
+from circuitpress.paths import site_file
 
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif"}
 _SIZE = re.compile(r"^\d+(\.\d+)?(px|%|em|rem)?$")
@@ -67,10 +69,15 @@ class Figure(Directive):
             )
         static = root / "static" / rel
         beside = root / PurePosixPath(call.file).parent / rel
+        used = f"{call.file}:{call.line}"
         if static.is_file():
+            # Copied by the build, which skips a link out of the site: the figure would break.
+            site_file(root, static, used=used)
             call.data["src"] = ("static", f"static/{rel.as_posix()}")
         elif beside.is_file():
+            site_file(root, beside, used=used)
             call.data["src"] = ("file", str(beside))
+            call.data["site_root"] = str(root)
         else:
             raise call.error(
                 f"image '{target}' not found",
@@ -85,8 +92,11 @@ class Figure(Directive):
         if kind == "static":
             src = ctx.url(where)
         elif kind == "file":
+            # Checked again: the preview server re-renders a page whose text is unchanged
+            # without planning it again, and the image may have become a link since.
             path = Path(where)
-            src = ctx.asset_url(path.read_bytes(), path.suffix.lstrip(".").lower(), name=path.stem)
+            real = site_file(Path(call.data["site_root"]), path, used=f"{call.file}:{call.line}")
+            src = ctx.asset_url(real.read_bytes(), path.suffix.lstrip(".").lower(), name=path.stem)
         else:
             src = where
         style = f' style="width:{call.options["width"]}"' if call.options.get("width") else ""

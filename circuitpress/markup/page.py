@@ -4,6 +4,7 @@ then, after the engine ran, render it (body HTML, TOC, footnotes, references, ci
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from circuitpress.markup.frontmatter import FrontMatter
 from circuitpress.markup.parser import create_parser
 from circuitpress.markup.resolve import Resolver
 from circuitpress.markup.state import ENV_KEY, PageEnv
+from circuitpress.paths import site_file
 from circuitpress.requests import Request, UnitRef
 
 PlanFactory = Callable[[FrontMatter], PlanRecorder]
@@ -112,8 +114,10 @@ class Markup:
         self.body_md = create_parser(front_matter=False)
         self.site_bib: dict[str, BibEntry] = {}
         site_bib = config.root / SITE_BIBLIOGRAPHY
-        if site_bib.is_file():
-            self.site_bib = load_bib(site_bib, SITE_BIBLIOGRAPHY)
+        if site_bib.is_file() or site_bib.is_symlink():
+            # Its entries are published as every page's references: never from outside the site.
+            real = site_file(config.root, site_bib, shown=SITE_BIBLIOGRAPHY)
+            self.site_bib = load_bib(real, SITE_BIBLIOGRAPHY)
         self._page_bibs: dict[tuple[str, ...], dict[str, BibEntry]] = {}
 
     def parse(self, file: str, source: str, plan: PlanFactory) -> ParsedPage:
@@ -192,16 +196,28 @@ class Markup:
         if cached is not None:
             return cached
         merged = dict(self.site_bib)
+        root = self.config.root
+        line = meta.line_of("bibliography")
         for name in meta.bibliography:
-            path = (self.config.root / name).resolve()
-            if not path.is_file():
+            # Lexically first ('../x.bib' names no file of the site), then through site_file,
+            # which follows links: the entries are published in the page's references.
+            path = Path(os.path.normpath(root / name))
+            if not path.is_relative_to(root):
+                raise UserError(
+                    f"bibliography file '{name}' is outside the site folder",
+                    file=file,
+                    line=line,
+                    hint="paths are relative to the site folder; copy the file into it",
+                )
+            if not path.is_file() and not path.is_symlink():
                 raise UserError(
                     f"bibliography file '{name}' not found",
                     file=file,
-                    line=meta.line_of("bibliography"),
+                    line=line,
                     hint="paths are relative to the site folder",
                 )
-            merged.update(load_bib(path, name))
+            shown = path.relative_to(root).as_posix()
+            merged.update(load_bib(site_file(root, path, shown=shown, used=f"{file}:{line}"), name))
         self._page_bibs[meta.bibliography] = merged
         return merged
 

@@ -320,11 +320,14 @@ def _display_prefix(root: Path, out: Path) -> str:
 
 def _sources(build: "SiteBuild") -> dict[str, str]:
     """Built page -> the article it comes from, by the slug rule (content/a/b.md -> a/b/)."""
+    from circuitpress.build.discover import page_sources
+
     content = build.root / "content"
     found: dict[str, str] = {}
     if not content.is_dir():
         return found
-    for path in content.rglob("*.md"):
+    # The build's own discovery: pages in linked folders inside the site are published too.
+    for path in page_sources(build.root):
         slug = path.relative_to(content).with_suffix("").as_posix()
         rel = "index.html" if slug == "index" else f"{slug}/index.html"
         if rel in build.writer.files:

@@ -21,13 +21,14 @@ import re
 from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 from markupsafe import Markup, escape
 
 from circuitpress.config import SiteConfig, is_organisation
 from circuitpress.errors import UserError, choices_hint
+from circuitpress.paths import site_file, walk_files
 from circuitpress.render.feeds import feed_xml, page_path, sitemap_xml
 from circuitpress.render.themes import builtin_themes
 from circuitpress.urls import LINK_HINT, is_safe_link
@@ -93,9 +94,15 @@ class Theme:
         self.name = config.build.theme
         self.layers = self._layers()  # highest priority first
         self._check_links()
+        override = self._override_dir()
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(
-                [jinja2.FileSystemLoader(str(d / "templates")) for d in self.layers]
+                [
+                    _SiteTemplates(config.root, d / "templates", f"themes/{self.name}/templates")
+                    if d == override
+                    else jinja2.FileSystemLoader(str(d / "templates"))
+                    for d in self.layers
+                ]
             ),
             autoescape=True,
             undefined=_Undefined,
@@ -155,14 +162,18 @@ class Theme:
 
     def _collect_assets(self) -> list[tuple[str, bytes]]:
         found: dict[str, bytes] = {}
+        override = self._override_dir()
+        site = self.config.root
         for layer in reversed(self.layers):  # lowest priority first, so overrides win
             root = layer / "assets"
             if not root.is_dir():
                 continue
-            for path in root.rglob("*"):
+            for path in walk_files(site, root):
                 rel = path.relative_to(root).as_posix()
-                if path.is_file() and not any(part.startswith(".") for part in rel.split("/")):
-                    found[ASSET_PREFIX + rel] = path.read_bytes()
+                if layer == override:
+                    # Every asset is published: one that links out of the site is refused.
+                    path = site_file(site, path, shown=f"themes/{self.name}/assets/{rel}")
+                found[ASSET_PREFIX + rel] = path.read_bytes()
         return sorted(found.items())
 
     def _globals(self) -> dict[str, Any]:
@@ -262,6 +273,8 @@ class Theme:
         """Render any template of the theme (e.g. `unit.html`) with the theme's globals."""
         try:
             return self.env.get_template(name).render(context)
+        except UserError:
+            raise  # an override that links out of the site (_SiteTemplates), already located
         except jinja2.TemplateNotFound as exc:
             # Located at the `{% include %}` or `{% extends %}` that names it, when there is one.
             file, line = _template_frame(exc.__traceback__, name, self.layers)
@@ -387,6 +400,25 @@ class Theme:
             else:
                 out[side] = None
         return out
+
+
+class _SiteTemplates(jinja2.FileSystemLoader):
+    """The site's override templates. A template is rendered into every page (404.html into
+    the 404 page), so one that links out of the site folder would publish the file it links to:
+    it is refused, by the name the author gave it, whether rendered or included."""
+
+    def __init__(self, site: Path, folder: Path, shown: str) -> None:
+        super().__init__(str(folder))
+        self.site, self.folder, self.shown = site, folder, shown
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        parts = jinja2.loaders.split_template_path(template)  # TemplateNotFound for '..'
+        path = self.folder.joinpath(*parts)
+        if path.is_symlink() or path.is_file():
+            site_file(self.site, path, shown=f"{self.shown}/{'/'.join(parts)}")
+        return super().get_source(environment, template)
 
 
 class _Undefined(jinja2.StrictUndefined):

@@ -1,0 +1,124 @@
+"""The one rule for what a build may publish: a file that lies inside the site folder once every
+symbolic link on its way is followed.
+
+A link is a convenience inside a site (a page that is also a second page, an image that lives in
+static/), but one that leaves the site folder would put a file the author never meant to share
+(a key, `/etc/passwd`, a private draft) online. Every file whose bytes land in the output goes
+through `site_file`: pages, images beside pages, theme overrides, bibliographies. Model weights and
+datasets are read by the analysis and never published, so they may live anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from circuitpress.errors import UserError
+
+LINK_HINT = "nothing outside the site folder is published: copy the file into the site"
+
+
+def site_file(root: Path, path: Path, *, shown: str | None = None, used: str | None = None) -> Path:
+    """`path` with every symbolic link resolved, when that lies inside the site folder `root`.
+
+    Otherwise a UserError located at `shown` (the site-relative display path; by default the
+    path relative to `root`) that says where the link points. `used` ("content/a.md:7") names
+    the place that refers to the file, when there is one. A broken link and a link loop are
+    errors too: following either would fail later with an OSError, i.e. a traceback.
+    """
+    real_root = root.resolve()
+    path = path if path.is_absolute() else root / path
+    shown = shown or _display(root, path)
+    real = _resolve(path, shown, used)
+    if not _inside(real, real_root):
+        raise UserError(
+            f"links to {real}, outside the site folder",
+            file=shown,
+            line=1,
+            hint=_hint(_culprit(root, real_root, path), used),
+        )
+    if not real.exists():
+        raise UserError(
+            f"is a broken link: {real} does not exist",
+            file=shown,
+            line=1,
+            hint=_hint("fix or remove the link", used, base=None),
+        )
+    return real
+
+
+def walk_files(root: Path, folder: Path, *, skip: tuple[str, ...] = (".",)) -> Iterator[Path]:
+    """Every file under `folder`, a folder of the site `root` (sorted, depth first), following
+    linked folders as the build publishes what they hold; names starting with one of `skip` are
+    left out with all they hold.
+
+    Paths are yielded as reached (`folder/link/x.md`, not the link's target) so that errors and
+    URLs use the author's names; check each with `site_file` before reading it. A link back to
+    a folder being walked would loop forever: it is not followed again.
+    """
+    yield from _walk(root, folder, skip, frozenset())
+
+
+def _walk(
+    root: Path, folder: Path, skip: tuple[str, ...], above: frozenset[Path]
+) -> Iterator[Path]:
+    real = folder.resolve()
+    if real in above:
+        return
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise UserError(
+            f"cannot read the folder: {exc.strerror or exc}", file=_display(root, folder), line=1
+        ) from None
+    for entry in entries:
+        if entry.name.startswith(skip):
+            continue
+        if entry.is_dir():  # follows a link: a linked folder's files are published as its own
+            yield from _walk(root, entry, skip, above | {real})
+        else:
+            yield entry  # a file, or a broken link that site_file reports
+
+
+def _resolve(path: Path, shown: str, used: str | None) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError before Python 3.13, OSError since
+        raise UserError(
+            "is a symbolic link that points back to itself",
+            file=shown,
+            line=1,
+            hint=_hint("fix or remove the link", used, base=None),
+        ) from None
+
+
+def _inside(real: Path, real_root: Path) -> bool:
+    return real == real_root or real_root in real.parents
+
+
+def _culprit(root: Path, real_root: Path, path: Path) -> str | None:
+    """The first link on the way from `root` to `path` that leads out of the site, as
+    'through content/data -> /elsewhere', when it is a folder rather than the file itself."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return None
+    step = root
+    for part in parts[:-1]:
+        step = step / part
+        if step.is_symlink() and not _inside(step.resolve(), real_root):
+            return f"through the link {_display(root, step)} -> {os.readlink(step)}"
+    return None
+
+
+def _hint(detail: str | None, used: str | None, base: str | None = LINK_HINT) -> str:
+    parts = [p for p in (detail, f"named in {used}" if used else None, base) if p]
+    return "; ".join(parts)
+
+
+def _display(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
