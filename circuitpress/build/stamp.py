@@ -4,12 +4,14 @@ changed and the output folder is still what the last build wrote, a build does n
 The stamp hashes every input of the build (config, pages, bibliographies, theme overrides,
 static files, the circuitpress code and theme, the models' fingerprints, the options and
 SOURCE_DATE_EPOCH). The manifest lists each output file with its size and modification time,
-so an output folder touched by hand is rebuilt. Both live in `.circuitpress/`, never in the
-site.
+so an output folder touched by hand is rebuilt; the user's own `.git`, `CNAME` and `.nojekyll`
+in it (write.PRESERVED) are no part of the build and are not listed. Both live in
+`.circuitpress/`, never in the site.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import circuitpress
+from circuitpress.build.write import PRESERVED, recover_output
 from circuitpress.render.themes import builtin_themes
 
 STAMP_FILE = Path(".circuitpress") / "build-stamp.json"
@@ -87,7 +90,11 @@ def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: It
 
 def manifest_of(out: Path) -> dict[str, list[int]]:
     files: dict[str, list[int]] = {}
-    for dirpath, _dirnames, filenames in os.walk(out):
+    for dirpath, dirnames, filenames in os.walk(out):
+        if Path(dirpath) == out:
+            # A commit in the user's .git is no change of the site (and .git can be large).
+            dirnames[:] = [d for d in dirnames if d not in PRESERVED]
+            filenames = [f for f in filenames if f not in PRESERVED]
         for name in filenames:
             path = Path(dirpath) / name
             st = path.stat()
@@ -105,6 +112,10 @@ def load(root: Path) -> dict[str, Any] | None:
 
 def up_to_date(root: Path, out: Path, stamp: str) -> dict[str, Any] | None:
     """The recorded report of the last build when `out` is current for `stamp`, else None."""
+    # A build killed half-way through its swap may have left `out` missing with the last
+    # complete site beside it, or stray trees: put that right first, even for a no-op build.
+    with contextlib.suppress(OSError):
+        recover_output(out)
     data = load(root)
     if not data or data.get("stamp") != stamp or data.get("out") != str(out) or not out.is_dir():
         return None

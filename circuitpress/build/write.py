@@ -1,56 +1,471 @@
 """Writing the site: into a temporary folder that replaces the output only when all succeeded.
 
-A failed build (a user error half-way) leaves the previous `_site` exactly as it was; a killed
-build leaves at most a stray temporary folder beside it, never a half-written site.
+Three rules keep the author's files and the published site safe.
+
+Ownership. An output folder is circuitpress's only if circuitpress wrote it. Each build records
+the files it wrote in a manifest, `SITE/.circuitpress/outputs/<hash of the folder>.json`, and a
+later build replaces a folder only when every file in it is listed there. The manifest lives in
+the site's state folder, not in the output, so nothing has to be left out of a publish, an
+upload of `_site` by another tool or the link checker, and a folder moved or copied by hand is
+not mistaken for a build. Three names a user keeps at the top of an output folder are no part
+of the site and are carried over into each new tree: `.git` (a checkout of the published
+branch), `CNAME` and `.nojekyll` (GitHub Pages settings). A folder with no manifest is the
+author's, except the `_site` of a site folder: circuitpress before manifests, or a deleted
+`.circuitpress/`, left one without; it is accepted when every file in it is at a path a build
+writes (see `_written_by_a_build`), refused otherwise.
+
+The swap. The new tree is written beside the output as `.NAME.new-PID-XXXXXXXX` and exchanged
+with the output in one `renameat2(RENAME_EXCHANGE)` on Linux, so the output path holds a
+complete site at every instant; elsewhere two renames (`NAME` -> `.NAME.old-PID-XXXXXXXX`, new
+-> `NAME`) leave it absent for a moment. The replaced tree is removed afterwards.
+
+Recovery. A killed build can leave either temporary name behind. Every build first puts a
+missing output back from its `.NAME.old-*` and removes the stray trees of dead builds (their
+PID is not alive), moving back any `.git`/`CNAME`/`.nojekyll` a stray holds. Builds that replace
+outputs in the same folder take turns through an flock on that folder, so a stray seen while
+holding it cannot belong to a live build.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import hashlib
+import json
 import os
+import re
 import shutil
+import stat
+import sys
 import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from circuitpress.config import CONFIG_NAME
+from circuitpress.errors import UserError
 
 # Folders of a site that a build or publish must never replace.
 PROTECTED = ("content", "static", "themes", ".circuitpress", ".git")
+# Entries at the top of an output folder that belong to the user and survive every rebuild.
+PRESERVED = (".git", "CNAME", ".nojekyll")
+MANIFESTS = Path(".circuitpress") / "outputs"
+
+# Where a build without a manifest could have written: the pages (`index.html` at any depth),
+# the site-wide files, the theme's and figures' assets, the copy of static/ and the unit pages.
+_BUILD_FILES = frozenset({"index.html", "404.html", "sitemap.xml", "feed.xml"})
+_BUILD_FOLDERS = frozenset({"assets", "static", "units"})
+
+_TEMP_CHARS = "[a-z0-9_]+"  # tempfile.mkdtemp's random part
+_STRAY = re.compile(
+    rf"(?:(?P<kind>new|old)-(?P<pid>\d+)-{_TEMP_CHARS}"  # this version's names
+    r"|(?P<old_kind>old)-(?P<old_pid>\d+)"  # an earlier version's old tree
+    r"|(?P<legacy_kind>new)-[a-z0-9_]{8})$"  # an earlier version's temporary tree (no PID)
+)
+_HINTS = {
+    errno.ENAMETOOLONG: "a name in the path is longer than the file system allows",
+    errno.EACCES: "you may not write there; choose another folder",
+    errno.EPERM: "you may not write there; choose another folder",
+    errno.EROFS: "the file system is read-only; choose another folder",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "a part of the path is a file, not a folder",
+    errno.ELOOP: "the path has a loop of symbolic links",
+    errno.EBUSY: "it is in use or a mount point; write the site to a folder inside it",
+    errno.EXDEV: "it is a mount point; write the site to a folder inside it",
+}
+
+# Trees this process is writing or removing right now: a stray with our own PID that is not in
+# here was left by an earlier build of this process (or of a process whose PID we reuse).
+_ACTIVE: set[Path] = set()
+# The site and display name of each output folder check_output_folder accepted, for the
+# SiteWriter the pipeline creates right after the check (it passes only the folder).
+_CHECKED: dict[Path, tuple[Path, str]] = {}
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def _os_error(exc: OSError, shown: str, doing: str) -> UserError:
+    """An OS error on the output path as one line located at the option (`--out x`, `_site`)."""
+    reason = exc.strerror or str(exc)
+    return UserError(
+        f"cannot {doing}: {reason}",
+        file=shown,
+        hint=_HINTS.get(exc.errno or 0, "choose another folder"),
+    )
+
+
+def _display(root: Path | None, path: Path) -> str:
+    if root is not None and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return str(path)
+
+
+# -- names beside the output folder -----------------------------------------------------------
+
+
+def _stem(out: Path) -> str:
+    """The output's name in its temporary names: short enough that `.STEM.new-PID-XXXXXXXX`
+    stays under the 255 bytes a file name may have, and distinct for distinct long names."""
+    name = out.name
+    if len(name.encode()) <= 100:
+        return name
+    return name[:60] + "~" + hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class _Stray:
+    path: Path
+    kind: str  # "new": a tree being written (or, after an exchange, the replaced one); "old"
+    pid: int | None  # None: an earlier circuitpress that did not put its PID in the name
+
+
+def _strays(out: Path) -> list[_Stray]:
+    prefix = f".{_stem(out)}."
+    try:
+        names = [e.name for e in os.scandir(out.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return []  # no parent folder (yet), or not a folder: nothing can be stray there
+    found = []
+    for name in sorted(names):
+        m = _STRAY.match(name, len(prefix))
+        if m is None:
+            continue
+        if m["kind"]:
+            found.append(_Stray(out.parent / name, m["kind"], int(m["pid"])))
+        elif m["old_kind"]:
+            found.append(_Stray(out.parent / name, "old", int(m["old_pid"])))
+        else:
+            found.append(_Stray(out.parent / name, "new", None))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0 or os.name == "nt":  # os.kill(pid, 0) would terminate it on Windows: keep it
+        return pid > 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    except (OverflowError, OSError):
+        return False
+    return True
+
+
+def _is_stale(stray: _Stray, locked: bool) -> bool:
+    if stray.path in _ACTIVE:
+        return False
+    if stray.pid is None or stray.pid == os.getpid():
+        return True  # an earlier circuitpress's, or ours but not in use (see _ACTIVE)
+    # Holding the folder's lock, no live build of this version is between its check and its
+    # clean-up here, so even a live PID (reused by an unrelated process) left this one.
+    return locked or not _alive(stray.pid)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[bool]:
+    """Builds that replace outputs in `folder` take turns: an flock on the folder itself, so
+    there is no lock file to leave behind. Yields whether the lock is held (not where the
+    platform or file system has no flock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield False
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = True
+        except OSError:
+            held = False
+        yield held
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+# -- recovery ---------------------------------------------------------------------------------
+
+
+def recover_output(out: Path) -> None:
+    """Undo what killed builds left beside `out`: put a missing `out` back from its old tree,
+    remove stray trees. Raises OSError when the old tree cannot be put back."""
+    with _locked(out.parent) as locked:
+        _recover(out, locked)
+
+
+def _recover(out: Path, locked: bool) -> None:
+    stale = [s for s in _strays(out) if _is_stale(s, locked)]
+    if not os.path.lexists(out):
+        # Killed between the two renames of a swap: the old tree is the last complete site.
+        olds = [s for s in stale if s.kind == "old" and _is_tree(s.path)]
+        if olds:
+            newest = max(olds, key=lambda s: s.path.stat().st_mtime_ns)
+            os.rename(newest.path, out)
+            stale.remove(newest)
+    for stray in stale:
+        _discard(stray.path, out)
+
+
+def _is_tree(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _discard(tree: Path, out: Path) -> None:
+    """Remove a temporary or replaced tree, after moving the user's entries it holds back into
+    `out`. A tree whose entries cannot be moved back (or `out` is missing: recovery first puts
+    the old tree back there) is left for the next build to retry."""
+    if not os.path.lexists(tree):
+        return
+    if not _is_tree(tree):
+        with contextlib.suppress(OSError):
+            tree.unlink()
+        return
+    for name in PRESERVED:
+        if os.path.lexists(tree / name) and not os.path.lexists(out / name):
+            try:
+                os.rename(tree / name, out / name)
+            except OSError:
+                return  # never delete them: the next build tries again
+    shutil.rmtree(tree, onerror=_make_writable_and_retry)
+    if tree.exists():
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def _make_writable_and_retry(func: Callable[..., Any], path: str, _exc: object) -> None:
+    # A read-only folder inside the tree (copied from static/) blocks removing its entries.
+    with contextlib.suppress(OSError):
+        os.chmod(os.path.dirname(path), 0o755)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o755)
+        func(path)
+
+
+# -- ownership --------------------------------------------------------------------------------
+
+
+def _manifest_key(root: Path, out: Path) -> str:
+    # Site-relative for the site's own _site, so a moved or renamed site folder keeps it.
+    return _display(root, out)
+
+
+def manifest_path(root: Path, out: Path) -> Path:
+    """Where the list of files the last build wrote into `out` is kept."""
+    digest = hashlib.sha256(_manifest_key(root, out).encode()).hexdigest()[:20]
+    return root / MANIFESTS / f"{digest}.json"
+
+
+def read_manifest(root: Path, out: Path) -> set[str] | None:
+    """The files the last build of `root` wrote into `out`, or None when none is recorded (a
+    manifest that cannot be read counts as none: the folder is then treated as the user's)."""
+    try:
+        data = json.loads(manifest_path(root, out).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("out") != _manifest_key(root, out):
+        return None
+    files = data.get("files")
+    if not isinstance(files, list):
+        return None
+    return {f for f in files if isinstance(f, str)}
+
+
+def _record_manifest(root: Path, out: Path, files: set[str]) -> None:
+    path = manifest_path(root, out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"generator": "circuitpress", "out": _manifest_key(root, out), "files": sorted(files)}
+    for stray in path.parent.glob(f".{path.stem}.*-*"):  # left by a killed build
+        pid = stray.name[len(path.stem) + 2 :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                stray.unlink()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=0)
+        os.replace(tmp, path)  # atomic: a killed build leaves the previous manifest whole
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def is_site_output(out: Path) -> bool:
+    """Whether `out` is the `_site` of a site folder (it has a circuitpress.toml beside it)."""
+    return out.name == "_site" and (out.parent / CONFIG_NAME).is_file()
+
+
+def _written_by_a_build(rel: str) -> bool:
+    top = rel.split("/", 1)[0]
+    return rel in _BUILD_FILES or rel.endswith("/index.html") or top in _BUILD_FOLDERS
+
+
+def _files_in(out: Path) -> set[str]:
+    """Every entry of `out` that is not a folder (links included, never followed), relative,
+    leaving out the user's PRESERVED entries at the top. An unreadable folder raises."""
+
+    def fail(exc: OSError) -> None:
+        raise exc
+
+    found: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(out, onerror=fail):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(out)
+        names = list(filenames)
+        for name in list(dirnames):
+            if (here / name).is_symlink():  # a link to a folder is an entry, never entered
+                dirnames.remove(name)
+                names.append(name)
+        if here == out:
+            dirnames[:] = [d for d in dirnames if d not in PRESERVED]
+            names = [n for n in names if n not in PRESERVED]
+        found.update((rel_dir / n).as_posix() for n in names)
+    return found
+
+
+def _replaceable(root: Path | None, out: Path, shown: str) -> set[str]:
+    """The files of `out` a build may replace (all of them); UserError when it holds others."""
+    try:
+        st = os.stat(out)
+    except FileNotFoundError:
+        return set()
+    if not stat.S_ISDIR(st.st_mode):
+        raise UserError("is a file, not a folder", file=shown, hint="give a folder for the site")
+    present = _files_in(out)
+    if not present:
+        return present
+    recorded = read_manifest(root, out) if root is not None else None
+    if recorded is not None:
+        foreign = present - recorded
+    elif root is None or is_site_output(out):
+        # No manifest: an older circuitpress's _site, or a writer that was not told its site.
+        foreign = {rel for rel in present if not _written_by_a_build(rel)}
+    else:
+        foreign = present
+    if foreign:
+        listed = sorted(foreign)
+        more = f" and {len(listed) - 3} more" if len(listed) > 3 else ""
+        # An --out folder of a circuitpress that kept no manifest holds only what builds write.
+        older = recorded is None and all(_written_by_a_build(rel) for rel in listed)
+        raise UserError(
+            f"is a folder with other files in it: {', '.join(listed[:3])}{more}",
+            file=shown,
+            hint="if an older circuitpress built it, delete it once by hand; else use a new folder"
+            if older
+            else "circuitpress replaces only what it wrote: move them out, or use a new folder",
+        )
+    return present
+
+
+def _probe(out: Path, shown: str) -> None:
+    """Find out now, before a long build, whether the OS will let `out` be created: create
+    what is missing of its path and remove it again."""
+    missing: list[Path] = []
+    folder = out
+    while True:
+        try:
+            st = os.stat(folder)
+            break
+        except FileNotFoundError:
+            missing.append(folder)
+            folder = folder.parent
+        except OSError as exc:
+            raise _os_error(exc, shown, "use this folder") from None
+    if not stat.S_ISDIR(st.st_mode):
+        if folder == out:
+            raise UserError(
+                "is a file, not a folder", file=shown, hint="give a folder for the site"
+            )
+        raise UserError(
+            f"cannot create the folder: {folder} is a file",
+            file=shown,
+            hint="a part of the path is a file, not a folder",
+        )
+    if not missing:
+        # The temporary tree and the swap write beside the output folder.
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise _os_error(PermissionError(errno.EACCES, "Permission denied"), shown, "write here")
+        return
+    created: list[Path] = []
+    try:
+        for path in reversed(missing):
+            os.mkdir(path)
+            created.append(path)
+    except OSError as exc:
+        raise _os_error(exc, shown, "create the folder") from None
+    finally:
+        for path in reversed(created):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
 
 
 def check_output_folder(root: Path, out: Path, shown: str) -> None:
-    """Refuse an output folder whose replacement would delete the author's files.
+    """Refuse an output folder whose replacement would delete the author's files, or that the
+    OS will not let us write, before the build starts; recover what killed builds left.
 
     `shown` names the option in the message, e.g. "--out ../x"."""
-    from circuitpress.errors import UserError
-
     if out == root or out in root.parents:
         raise UserError(
-            f"{shown} would replace the site folder itself",
+            "would replace the site folder itself",
+            file=shown,
             hint="write the site to a folder of its own",
         )
     for name in PROTECTED:
         protected = root / name
         if out == protected or protected in out.parents:
             raise UserError(
-                f"{shown} is inside the site's {name}/ folder",
+                f"is inside the site's {name}/ folder",
+                file=shown,
                 hint="write the site to a folder of its own",
             )
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{shown} is a file, not a folder")
-    # Replacing a folder deletes what was in it: only an empty one or an earlier build.
-    if out.is_dir() and any(out.iterdir()) and not (out / "index.html").is_file():
-        raise UserError(
-            f"{shown} is a folder with other files in it",
-            hint="use an empty folder or one that holds an earlier build (it has an index.html)",
-        )
+    _probe(out, shown)
+    if out.parent.is_dir():
+        try:
+            with _locked(out.parent) as locked:
+                _recover(out, locked)
+                _replaceable(root, out, shown)
+        except OSError as exc:
+            raise _os_error(exc, shown, "read this folder") from None
+    _CHECKED[out] = (root, shown)
+
+
+# -- the writer -------------------------------------------------------------------------------
 
 
 class SiteWriter:
-    """Collects output files in memory-light fashion (written at once to a temp folder)."""
+    """Collects the output files (bytes, or files to copy) and writes them all at once.
 
-    def __init__(self, out: Path):
+    `root` (the site folder) says where the manifest is kept, `shown` how error messages name
+    the folder (`_site`, `--out x`). Without them the writer takes them from the check of the
+    same folder (check_output_folder), else from the site folder beside a `_site`; a writer
+    that knows no site keeps no manifest and accepts only what a build writes (a fresh
+    temporary folder, e.g. publish's)."""
+
+    def __init__(self, out: Path, *, root: Path | None = None, shown: str | None = None):
         self.out = out
         self.files: dict[str, bytes] = {}
         self.copies: dict[str, Path] = {}
+        checked = _CHECKED.pop(out, None)
+        if root is None and checked is not None:
+            root, shown = checked[0], shown or checked[1]
+        elif root is None and is_site_output(out):
+            root = out.parent
+        self.root = root
+        self.shown = shown or _display(root, out)
+
+    def bind(self, root: Path, shown: str) -> None:
+        """Name the site that owns this output and how messages show the folder."""
+        self.root, self.shown = root, shown
 
     def write(self, rel: str, data: bytes | str) -> None:
         if isinstance(data, str):
@@ -72,34 +487,146 @@ class SiteWriter:
         return sorted(set(self.files) | set(self.copies))
 
     def commit(self) -> None:
-        """Write everything to a temporary sibling of `out`, then swap it in."""
-        parent = self.out.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.new-", dir=parent))
+        """Write everything to a temporary sibling of `out`, then swap it in.
+
+        Every step leaves something the next build can finish: from before the swap until
+        after it the manifest lists the old and the new files, and the user's entries are in
+        the output or in the one temporary tree that recovery moves them back from."""
+        out, shown = self.out, self.shown
         try:
-            for rel in sorted(self.files):
-                target = tmp / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(self.files[rel])
-            for rel in sorted(self.copies):
-                target = tmp / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(self.copies[rel], target)
-            os.chmod(tmp, 0o755)
-            swap_in(tmp, self.out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _os_error(exc, shown, "create the folder") from None
+        new = set(self.paths())
+        with _locked(out.parent) as locked:
+            try:
+                _recover(out, locked)
+                old = _replaceable(self.root, out, shown)
+            except OSError as exc:
+                raise _os_error(exc, shown, "read this folder") from None
+            keep = [name for name in PRESERVED if os.path.lexists(out / name)]
+            clash = sorted({rel.split("/", 1)[0] for rel in new} & set(keep))
+            if clash:
+                raise UserError(
+                    f"the site has a page or file {clash[0]} where the folder keeps your own",
+                    file=shown,
+                    hint=f"rename the page or move {clash[0]} out of the folder",
+                )
+            try:
+                tmp = Path(
+                    tempfile.mkdtemp(prefix=f".{_stem(out)}.new-{os.getpid()}-", dir=out.parent)
+                )
+            except OSError as exc:
+                raise _os_error(exc, shown, "write beside the folder") from None
+            _ACTIVE.add(tmp)
+            replaced: Path | None = tmp
+            try:
+                self._write_tree(tmp)
+                self._record(old | new)
+                for name in keep:
+                    os.rename(out / name, tmp / name)
+                replaced = swap_in(tmp, out)
+                self._record(new)
+            except OSError as exc:
+                raise _os_error(exc, shown, "write the site") from None
+            finally:
+                if replaced is not None:
+                    _ACTIVE.add(replaced)
+                    try:
+                        _discard(replaced, out)
+                    finally:
+                        _ACTIVE.discard(replaced)
+                _ACTIVE.discard(tmp)
+
+    def _write_tree(self, tmp: Path) -> None:
+        for rel in sorted(self.files):
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.files[rel])
+        for rel in sorted(self.copies):
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = self.copies[rel]
+            try:
+                src = open(source, "rb")
+            except OSError as exc:
+                where = _display(self.root, source)
+                raise UserError(
+                    f"cannot read {where}: {exc.strerror or exc}",
+                    file=where,
+                    hint="was it moved or deleted during the build? build again",
+                ) from None
+            with src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        os.chmod(tmp, 0o755)
+
+    def _record(self, files: set[str]) -> None:
+        if self.root is None:
+            return
+        try:
+            _record_manifest(self.root, self.out, files)
+        except OSError as exc:
+            raise UserError(
+                f"cannot record what the build wrote: {exc.strerror or exc}",
+                file=MANIFESTS.as_posix(),
+                hint=f"circuitpress keeps there the list of files it wrote into {self.shown}",
+            ) from None
 
 
-def swap_in(new: Path, out: Path) -> None:
-    """Replace `out` with `new` with two renames; the old tree is removed afterwards."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
+# -- the swap ---------------------------------------------------------------------------------
+
+
+def swap_in(new: Path, out: Path) -> Path | None:
+    """Put the tree `new` at `out`; return where the replaced tree is now (for the caller to
+    remove), None when there was none."""
+    if not os.path.lexists(out):
+        os.rename(new, out)
+        return None
+    if _exchange(new, out):
+        return new  # `new` now names the replaced tree
+    prefix = f".{_stem(out)}.new-"
+    suffix = new.name[len(prefix) :] if new.name.startswith(prefix) else f"{os.getpid()}-swap"
+    old = out.with_name(f".{_stem(out)}.old-{suffix}")
+    _ACTIVE.add(old)
+    try:
         os.rename(out, old)
-    os.rename(new, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.rename(new, out)
+        except OSError:
+            os.rename(old, out)
+            raise
+    finally:
+        _ACTIVE.discard(old)
+    return old
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+@lru_cache(maxsize=1)
+def _renameat2() -> Any:
+    """libc's renameat2, where there is one (Linux with glibc 2.28 or later)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names `a` and `b` atomically; False where the OS or file system cannot."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _UNSUPPORTED:
+        return False
+    raise OSError(code, os.strerror(code), str(b))

@@ -102,11 +102,17 @@ def check_no_local_paths(build: "SiteBuild", root: Path) -> None:
 
 
 def publish_folder(root: Path, target: Path, *, quiet: bool = False) -> None:
-    """Build, then swap the site into `target` at once (a temporary sibling, then renames)."""
+    """Build, then swap the site into `target` at once (a temporary sibling, then an exchange).
+
+    The same ownership rule as `build --out` (see build/write.py): a folder holding files that
+    no earlier build of this site wrote is refused before the build, and again at the swap;
+    the `.git`, `CNAME` and `.nojekyll` kept in it stay."""
+    shown = f"--target {target}"
     out = target.expanduser().resolve()
-    check_output_folder(root, out, f"--target {target}")
+    check_output_folder(root, out, shown)
     build = strict_build(root, out)
-    build.writer.commit()  # writes a temporary sibling of `out`, then renames it into place
+    build.writer.bind(root, shown)  # the manifest in root's .circuitpress/; messages name --target
+    build.writer.commit()
     if not quiet:
         print(f"Published {len(build.writer.paths())} files to {out}")
 

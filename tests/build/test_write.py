@@ -1,30 +1,247 @@
+"""The writer: the whole site swapped in at once, what killed builds left put right."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from circuitpress.build.write import SiteWriter
+from circuitpress.build import write
+from circuitpress.build.write import SiteWriter, read_manifest, swap_in
+from circuitpress.errors import UserError
 
 
-def test_commit_swaps_in_whole_site(tmp_path):
-    out = tmp_path / "_site"
-    out.mkdir()
-    (out / "old.html").write_text("old")
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def site_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "circuitpress.toml").write_text('[site]\ntitle = "T"\n')
+    return root
+
+
+def dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    code = "import os; print(os.getpid())"
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(done.stdout)
+
+
+@pytest.fixture(params=["exchange", "two renames"])
+def swap_kind(request, monkeypatch):
+    """Run a test with the atomic exchange and with the fallback other platforms use."""
+    if request.param == "two renames":
+        monkeypatch.setattr(write, "_exchange", lambda a, b: False)
+    return request.param
+
+
+def test_commit_swaps_in_whole_site(tmp_path, swap_kind):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    w = SiteWriter(out)
+    w.write("index.html", "<p>first</p>")
+    w.write("old/index.html", "gone soon")
+    w.commit()
+    assert read_manifest(root, out) == {"index.html", "old/index.html"}
     w = SiteWriter(out)
     w.write("index.html", "<p>new</p>")
     rel = w.asset(b"\x89PNG...", "png", name="conv1 3")
     assert rel.startswith("assets/figures/conv1-3-") and rel.endswith(".png")
     w.commit()
-    assert (out / "index.html").read_text() == "<p>new</p>"
-    assert not (out / "old.html").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["_site"]
+    assert tree(out) == {"index.html": b"<p>new</p>", rel: b"\x89PNG..."}
+    assert read_manifest(root, out) == {"index.html", rel}
+    assert sorted(p.name for p in root.iterdir()) == [".circuitpress", "_site", "circuitpress.toml"]
 
 
-def test_failed_commit_leaves_previous_site(tmp_path, monkeypatch):
-    out = tmp_path / "_site"
-    out.mkdir()
-    (out / "index.html").write_text("previous")
+def test_failed_commit_leaves_previous_site(tmp_path, swap_kind):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    first = SiteWriter(out)
+    first.write("index.html", "previous")
+    first.commit()
     w = SiteWriter(out)
     w.write("index.html", "next")
-    w.copy("static/missing.png", tmp_path / "does-not-exist.png")
-    with pytest.raises(FileNotFoundError):
+    w.copy("static/missing.png", root / "static" / "missing.png")
+    with pytest.raises(UserError, match="cannot read static/missing.png") as err:
         w.commit()
-    assert (out / "index.html").read_text() == "previous"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["_site"]
+    assert err.value.file == "static/missing.png"
+    assert tree(out) == {"index.html": b"previous"}
+    assert read_manifest(root, out) == {"index.html"}
+    assert not [p for p in root.iterdir() if p.name.startswith("._site")]
+
+
+def test_users_entries_are_carried_over(tmp_path, swap_kind):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    w = SiteWriter(out)
+    w.write("index.html", "one")
+    w.commit()
+    (out / ".git" / "refs").mkdir(parents=True)
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/gh-pages\n")
+    (out / "CNAME").write_text("circuits.example.org\n")
+    (out / ".nojekyll").write_text("")
+    w = SiteWriter(out)
+    w.write("index.html", "two")
+    w.commit()
+    assert tree(out) == {
+        ".git/HEAD": b"ref: refs/heads/gh-pages\n",
+        ".nojekyll": b"",
+        "CNAME": b"circuits.example.org\n",
+        "index.html": b"two",
+    }
+    assert read_manifest(root, out) == {"index.html"}, "the user's entries are not the build's"
+
+
+def test_a_folder_without_a_manifest_is_the_users(tmp_path):
+    root = site_folder(tmp_path)
+    out = tmp_path / "homepage"
+    (out / "photos").mkdir(parents=True)
+    (out / "index.html").write_text("my homepage")
+    (out / "photos" / "a.jpg").write_bytes(b"jpg")
+    w = SiteWriter(out, root=root, shown="--out homepage")
+    w.write("index.html", "site")
+    with pytest.raises(UserError) as err:
+        w.commit()
+    assert err.value.format().startswith("--out homepage:1: is a folder with other files in it")
+    assert tree(out) == {"index.html": b"my homepage", "photos/a.jpg": b"jpg"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["homepage", "site"]
+
+
+def test_an_older_builds_site_folder_is_accepted_only_when_it_holds_build_files(tmp_path):
+    root = site_folder(tmp_path)
+    out = root / "_site"  # built by a circuitpress that kept no manifest
+    for rel in ("index.html", "a/index.html", "404.html", "feed.xml", "assets/theme/x.css"):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text("old build")
+    (out / "notes.txt").write_text("mine")
+    w = SiteWriter(out)
+    w.write("index.html", "new")
+    with pytest.raises(UserError, match="other files in it: notes.txt") as err:
+        w.commit()
+    assert err.value.file == "_site"
+    (out / "notes.txt").unlink()
+    w.commit()
+    assert tree(out) == {"index.html": b"new"}
+
+
+def test_stray_trees_of_dead_builds_are_removed(tmp_path):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    w = SiteWriter(out)
+    w.write("index.html", "one")
+    w.commit()
+    pid = dead_pid()
+    stray = root / f"._site.new-{pid}-x"
+    (stray / "a").mkdir(parents=True)
+    (stray / "a" / "index.html").write_text("half written")
+    legacy = root / "._site.new-k2j9_x0q"  # an earlier circuitpress's name (no PID)
+    legacy.mkdir()
+    live = root / f"._site.new-{os.getppid()}-y"  # a live process's: in use, left alone
+    live.mkdir()
+    write.recover_output(out)
+    names = sorted(p.name for p in root.iterdir() if p.name.startswith("._site"))
+    # Holding the folder's lock, no live build can be writing there: even the live PID goes.
+    assert names == []
+    live.mkdir()
+    with write._locked(root):  # another build holds the lock: only PIDs decide
+        write._recover(out, locked=False)
+    assert [p.name for p in root.iterdir() if p.name.startswith("._site")] == [live.name]
+    assert tree(out) == {"index.html": b"one"}
+
+
+def test_a_missing_output_is_restored_from_its_old_tree(tmp_path):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    w = SiteWriter(out)
+    w.write("index.html", "one")
+    w.commit()
+    pid = dead_pid()
+    # Killed between the two renames: the old site beside, the new one not yet in place.
+    os.rename(out, root / f"._site.old-{pid}-abc")
+    (root / f"._site.new-{pid}-abc").mkdir()
+    (root / f"._site.new-{pid}-abc" / "index.html").write_text("two")
+    (root / f"._site.new-{pid}-abc" / "CNAME").write_text("example.org")  # carried already
+    write.recover_output(out)
+    assert tree(out) == {"index.html": b"one", "CNAME": b"example.org"}
+    assert not [p for p in root.iterdir() if p.name.startswith("._site")]
+
+
+def test_swap_in_exchanges_atomically_where_it_can(tmp_path):
+    old, new = tmp_path / "out", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    (old / "a").write_text("old")
+    (new / "a").write_text("new")
+    replaced = swap_in(new, old)
+    assert (old / "a").read_text() == "new"
+    assert replaced is not None and (replaced / "a").read_text() == "old"
+    if write._renameat2() is not None and sys.platform.startswith("linux"):
+        assert replaced == new, "Linux swaps the names in one renameat2(RENAME_EXCHANGE)"
+
+
+def test_long_names_keep_their_temporary_names_short(tmp_path):
+    root = site_folder(tmp_path)
+    out = tmp_path / ("x" * 250)
+    w = SiteWriter(out, root=root, shown="--out long")
+    w.write("index.html", "ok")
+    w.commit()
+    w.commit()
+    assert tree(out) == {"index.html": b"ok"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site", "x" * 250]
+
+
+def test_a_stray_holding_the_users_entries_gives_them_back(tmp_path):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    w = SiteWriter(out)
+    w.write("index.html", "one")
+    w.commit()
+    # Killed after moving .git into the new tree, before the exchange.
+    stray = root / f"._site.new-{dead_pid()}-abc"
+    (stray / ".git").mkdir(parents=True)
+    (stray / ".git" / "HEAD").write_text("ref")
+    (stray / "index.html").write_text("two")
+    w.commit()
+    assert tree(out) == {".git/HEAD": b"ref", "index.html": b"one"}
+    assert not [p for p in root.iterdir() if p.name.startswith("._site")]
+
+
+def test_the_folder_is_checked_again_at_the_swap(tmp_path):
+    root = site_folder(tmp_path)
+    out = tmp_path / "public"
+    write.check_output_folder(root, out, "--out public")
+    w = SiteWriter(out)  # the pipeline passes only the folder: the check named the rest
+    assert (w.root, w.shown) == (root, "--out public")
+    w.write("index.html", "one")
+    w.commit()
+    write.check_output_folder(root, out, "--out public")  # now circuitpress's own
+    w = SiteWriter(out)
+    w.write("index.html", "two")
+    (out / "late.txt").write_text("written during the build")
+    with pytest.raises(UserError, match="other files in it: late.txt") as err:
+        w.commit()
+    assert err.value.file == "--out public"
+    assert tree(out) == {"index.html": b"one", "late.txt": b"written during the build"}
+
+
+def test_a_page_where_the_folder_keeps_the_users_cname_is_refused(tmp_path):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    w = SiteWriter(out)
+    w.write("index.html", "one")
+    w.commit()
+    (out / "CNAME").write_text("example.org")
+    w = SiteWriter(out)
+    w.write("CNAME/index.html", "a page named CNAME")
+    with pytest.raises(UserError, match="CNAME"):
+        w.commit()
+    assert tree(out) == {"CNAME": b"example.org", "index.html": b"one"}

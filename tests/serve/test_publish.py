@@ -81,6 +81,8 @@ def test_gh_pages_to_a_bare_repository(make_site, tmp_path):
     assert "Second version." in git(remote, "show", "gh-pages:hello/index.html")
     publish_site(site, target="gh-pages", quiet=True)
     assert commits(remote) == 2
+    # The temporary folder committed to the branch is no output of the site's to keep track of.
+    assert not (site / ".circuitpress" / "outputs").exists()
 
 
 def test_gh_pages_remote_url_branch_and_cname(make_site, tmp_path):
@@ -182,6 +184,43 @@ def test_folder_publish_refuses_dangerous_targets(make_site, tmp_path):
     with pytest.raises(UserError, match="other files in it"):
         publish_site(site, target=str(mine), quiet=True)
     assert (mine / "thesis.tex").read_text() == "precious"
+    # An index.html is no proof that circuitpress wrote the folder.
+    (mine / "index.html").write_text("my homepage")
+    with pytest.raises(UserError, match="other files in it: index.html, thesis.tex") as err:
+        publish_site(site, target=str(mine), quiet=True)
+    assert err.value.file == f"--target {mine}"
+    assert sorted(p.name for p in mine.iterdir()) == ["index.html", "thesis.tex"]
+
+
+def test_folder_publish_keeps_the_users_git_cname_and_nojekyll(make_site, tmp_path):
+    site, _ = repo_site(make_site, tmp_path)
+    target = tmp_path / "webroot"
+    publish_site(site, target=str(target), quiet=True)
+    git(tmp_path, "init", "--quiet", str(target))
+    (target / "CNAME").write_text("circuits.example.org\n")
+    (target / ".nojekyll").write_text("")
+    (site / "content" / "hello.md").write_text(article("Hello", "Second version."))
+    publish_site(site, target=str(target), quiet=True)
+    assert "Second version." in (target / "hello" / "index.html").read_text()
+    assert (target / "CNAME").read_text() == "circuits.example.org\n"
+    assert (target / ".nojekyll").is_file() and (target / ".git" / "HEAD").is_file()
+    assert git(target, "rev-parse", "--git-dir").strip() == ".git"
+
+
+def test_a_folder_another_site_published_is_refused(make_site, tmp_path):
+    site, _ = repo_site(make_site, tmp_path)
+    target = tmp_path / "webroot"
+    publish_site(site, target=str(target), quiet=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    for rel in ("circuitpress.toml", "references.bib"):
+        (other / rel).write_text((site / rel).read_text())
+    (other / "content").mkdir()
+    (other / "content" / "other.md").write_text(article("Other", "Another site."))
+    # Its own list of what it wrote does not cover the first site's files.
+    with pytest.raises(UserError, match="other files in it"):
+        publish_site(other, target=str(target), quiet=True)
+    assert (target / "hello" / "index.html").is_file()
 
 
 def test_a_local_path_in_the_site_stops_the_publish(make_site, tmp_path):
