@@ -4,6 +4,7 @@ the key."""
 from __future__ import annotations
 
 import builtins
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -11,9 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from circuitpress.errors import CONTROL_HINT, UserError, choices_hint, control_character
+from circuitpress.urls import BASE_URL_HINT, WEB_LINK_HINT, is_base_url, is_web_link
 
 CONFIG_NAME = "circuitpress.toml"
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# The largest input side a model may declare: a batch of 64 images of 4096 x 4096 pixels is
+# already 12 GB of float32.
+MAX_INPUT_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class SiteSettings:
     description: str = ""
     authors: tuple[Author, ...] = ()
     language: str = "en"
-    license: str = "CC-BY 4.0"
+    license: str = ""  # no licence is claimed for a site that never chose one
     repository: str | None = None  # for "updates and corrections" links
 
 
@@ -174,6 +179,31 @@ class _Reader:
             )
         return value
 
+    def ints(
+        self, key: builtins.str, n: builtins.int, lo: builtins.int, hi: builtins.int
+    ) -> tuple[builtins.int, ...] | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        # A TOML float such as 32.0 is a whole number; 32.5 pixels, nan and true are not.
+        if (
+            not isinstance(value, list)
+            or len(value) != n
+            or not all(_whole(v) and lo <= v <= hi for v in value)
+        ):
+            raise self.error(
+                key,
+                f"'{key}' must be a list of {n} whole numbers from {lo} to {hi}",
+                f"got {value!r}",
+            )
+        return tuple(int(v) for v in value)
+
+    def link(self, key: builtins.str, url: builtins.str | None) -> builtins.str | None:
+        """An http(s) URL or a site path: the value is an href on every page."""
+        if url is not None and not is_web_link(url):
+            raise self.error(key, f"'{key}' {url!r} is not a web link", WEB_LINK_HINT)
+        return url
+
     def floats(self, key: builtins.str, n: builtins.int) -> tuple[float, ...] | None:
         value = self.data.get(key)
         if value is None:
@@ -185,6 +215,15 @@ class _Reader:
         ):
             raise self.error(key, f"'{key}' must be a list of {n} numbers", f"got {value!r}")
         return tuple(float(v) for v in value)
+
+
+def _whole(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value == int(value)
+    )
 
 
 def load_config(site_dir: str | Path) -> SiteConfig:
@@ -240,15 +279,41 @@ def _parse_site(text: str, path: Path, data: dict[str, Any]) -> SiteSettings:
     authors = tuple(
         parse_authors(data.get("authors", []), lambda msg, hint: r.error("authors", msg, hint))
     )
+    for author in authors:
+        # The site's authors are linked on every page that names no authors of its own.
+        for what, url in (("url", author.url), ("affiliation_url", author.affiliation_url)):
+            if url is not None and not is_web_link(url):
+                raise UserError(
+                    f"[site] author {what} {url!r} is not a web link",
+                    file=CONFIG_NAME,
+                    line=_value_line(text, "site", "authors", url),
+                    hint=WEB_LINK_HINT,
+                )
+    base_url = r.str("base_url", "/") or "/"
+    if not is_base_url(base_url):
+        raise r.error("base_url", f"'base_url' {base_url!r} is not a web address", BASE_URL_HINT)
     return SiteSettings(
         title=r.str("title", SiteSettings.title) or SiteSettings.title,
-        base_url=r.str("base_url", "/") or "/",
+        base_url=base_url,
         description=r.str("description", "") or "",
         authors=authors,
         language=r.str("language", "en") or "en",
         license=r.str("license", SiteSettings.license) or SiteSettings.license,
-        repository=r.str("repository"),
+        repository=r.link("repository", r.str("repository")),
     )
+
+
+def _value_line(text: str, table: str, key: str, value: str) -> int:
+    """The line, from `key` on, that holds `value` (an author table spread over lines), else the
+    line of `key`."""
+    start = _line_of(text, table, key)
+    lines = text.splitlines()
+    for i in range(start - 1, len(lines)):
+        if i >= start and lines[i].lstrip().startswith("[") and "=" not in lines[i]:
+            break  # the next table
+        if value in lines[i]:
+            return i + 1
+    return start
 
 
 def parse_authors(value: Any, error: Any) -> list[Author]:
@@ -346,7 +411,7 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
     pre = None
     if any(k in data for k in ("input_range", "mean", "std", "input_size")):
         default = Preprocessing()
-        size = r.floats("input_size", 2)
+        size = r.ints("input_size", 2, 1, MAX_INPUT_SIDE)
         pre = Preprocessing(
             input_range=r.floats("input_range", 2) or default.input_range,  # type: ignore[arg-type]
             mean=r.floats("mean", 3) or default.mean,  # type: ignore[arg-type]

@@ -7,8 +7,9 @@ once. Rendering never runs a model; results come from the planner (cache or engi
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from circuitpress.build.cache import CACHE_DIR, Cache
 from circuitpress.build.contexts import FollowUp, PageState, Services
@@ -20,9 +21,11 @@ from circuitpress.build.write import SiteWriter, check_output_folder
 from circuitpress.config import SiteConfig, load_config
 from circuitpress.errors import BuildWarning, UserError
 from circuitpress.extensions import Directive
+from circuitpress.paths import site_file, walk_files
 from circuitpress.requests import Request, UnitRef, unit_page_path
 from circuitpress.structure.index import newest_first
 from circuitpress.structure.series import series_navigation
+from circuitpress.urls import bad_slug_character
 
 if TYPE_CHECKING:
     from circuitpress.markup import FrontMatter
@@ -30,6 +33,102 @@ if TYPE_CHECKING:
 __all__ = ["BuildMemo", "BuildOptions", "BuildReport", "SiteBuild", "build_site"]
 
 MAX_FOLLOW_UP_ROUNDS = 6
+# What the build itself writes at the top of the site, whatever the pages are.
+GENERATED = ("404.html", "sitemap.xml", "feed.xml")
+PAGE_NAME_HINT = "use letters, digits, '-', '_' and '.' in the names of pages and their folders"
+
+
+@dataclass(frozen=True)
+class Output:
+    """Who puts a file into the site: a page, a static file, or the build itself."""
+
+    kind: str  # "page", "static" or "generated"
+    source: str  # content/a.md, static/x.png, or what is generated ("the generated feed.xml")
+    url: str = ""  # a page's site path ('a/b/')
+
+    @property
+    def rank(self) -> int:
+        """Which side of a collision the error is located at: the author's file, a page first."""
+        return ("page", "static", "generated").index(self.kind)
+
+    def subject(self) -> str:
+        if self.kind == "page":
+            return f"the page's URL {self.url or '/'}"
+        return self.named()
+
+    def named(self) -> str:
+        if self.kind == "page":
+            return f"the page {self.source} (URL {self.url or '/'})"
+        if self.kind == "static":
+            return f"the static file {self.source}"
+        return self.source
+
+
+def check_collisions(claims: Iterable[tuple[str, Output]]) -> None:
+    """Two sources of one output file, or a file where another source needs a folder
+    (`content/feed.xml.md` is `feed.xml/index.html`, beside the generated `feed.xml`).
+
+    Without this check one of them silently replaces the other, or writing the site fails."""
+    owners: dict[str, Output] = {}
+    for path, owner in claims:
+        prior = owners.setdefault(path, owner)
+        if prior != owner:
+            raise _collision(prior, owner)
+    for path in sorted(owners):
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            folder = owners.get("/".join(parts[:i]))
+            if folder is not None:
+                raise _collision(folder, owners[path])
+
+
+def _collision(first: Output, second: Output) -> UserError:
+    located, other = (second, first) if second.rank <= first.rank else (first, second)
+    file = located.source if located.kind != "generated" else None
+    hint = "rename the file" if other.kind == "generated" else "rename one of them"
+    return UserError(
+        f"{located.subject()} collides with {other.named()}",
+        file=file,
+        line=1 if file else None,
+        hint=hint,
+    )
+
+
+def _generated(name: str) -> Output:
+    if name == "index.html":
+        return Output("generated", "the generated index.html (the list of articles)")
+    return Output("generated", f"the generated {name}")
+
+
+def _page_claim(s: PageState) -> tuple[str, Output]:
+    return f"{s.url_path}index.html", Output("page", s.page.file, s.url_path)
+
+
+def _unit_claim(path: str) -> tuple[str, Output]:
+    return f"{path}index.html", Output("generated", f"the unit page {path}")
+
+
+def check_page_name(file: str) -> None:
+    """A page's file name is its URL: a '#', '?', '%', space or newline in it would break every
+    link to the page, the sitemap and the feed, so such a name is refused."""
+    name = file.removeprefix("content/").removesuffix(".md")
+    bad = bad_slug_character(name)
+    if bad is None:
+        return
+    shown = (
+        "a space"
+        if bad == " "
+        else f"'{bad}'"
+        if bad.isprintable() and not bad.isspace()
+        else f"character U+{ord(bad):04X}"
+    )
+    raise UserError(
+        f"the file name holds {shown}, which cannot be part of the page's URL",
+        # Never a raw control character in the terminal: the name is shown with '?' for them.
+        file="".join(ch if ch.isprintable() else "?" for ch in file),
+        line=1,
+        hint=PAGE_NAME_HINT,
+    )
 
 
 class SiteBuild:
@@ -43,8 +142,11 @@ class SiteBuild:
         self.config: SiteConfig = load_config(root)
         self.root = self.config.root
         self.out = (self.options.out or self.root / "_site").resolve()
-        if self.options.write and self.options.out is not None:
-            check_output_folder(self.root, self.out, f"--out {self.options.out}")
+        shown = f"--out {self.options.out}" if self.options.out is not None else "_site"
+        if self.options.write:
+            # Before any analysis runs: a folder that holds the user's files is refused now,
+            # not after minutes of computing.
+            check_output_folder(self.root, self.out, shown)
         self.warnings: list[BuildWarning] = []
         self.cache = Cache(self.root / CACHE_DIR, warnings=self.warnings)
         device = self.options.device or self.config.build.device
@@ -56,7 +158,11 @@ class SiteBuild:
             memory=self.memo.results,
             threads=self.options.jobs or self.config.build.jobs or None,
         )
-        self.writer = SiteWriter(self.out)
+        # A build that writes its own output keeps a manifest of it; an in-memory one (check,
+        # serve, publish) is bound by whoever commits it (publish to a folder does).
+        owner = self.root if self.options.write else None
+        self.writer = SiteWriter(self.out, root=owner, shown=shown)
+        self.claims: list[tuple[str, Output]] = []  # (output path, its source), see render()
         signature = input_signature(self.config)
         if self.memo.tools is None or self.memo.signature != signature:
             from circuitpress.extensions import default_registry
@@ -84,6 +190,7 @@ class SiteBuild:
         states = []
         for path in page_sources(self.root):
             file = path.relative_to(self.root).as_posix()
+            check_page_name(file)
             raw, source = read_source(path, file)
             digest = content_hash(raw)
             memo = self.memo.parsed.get(file)
@@ -110,6 +217,24 @@ class SiteBuild:
                 del self.memo.parsed[gone]
         check_unique_slugs(states)
         return states
+
+    # -- what goes where ------------------------------------------------------------------------
+
+    def page_claims(self, states: list[PageState]) -> Iterator[tuple[str, Output]]:
+        """The output files known before any model runs: pages, static files, the theme's
+        assets and the generated files."""
+        yield from map(_page_claim, states)
+        if not any(s.slug == "" for s in states):
+            yield "index.html", _generated("index.html")
+        for name in GENERATED:
+            yield name, _generated(name)
+        for rel, _ in self.theme.assets():
+            yield rel, Output("generated", f"the theme's {rel}")
+        for rel, _ in self.static_files():
+            yield rel, Output("static", rel)
+
+    def claim(self, rel: str, owner: Output) -> None:
+        self.claims.append((rel.lstrip("/"), owner))
 
     # -- plan & compute -----------------------------------------------------------------------
 
@@ -152,6 +277,10 @@ class SiteBuild:
             self.planner.validate(self.followups.values())
             current = self.unit_mentions(states)
             fresh = {u: v for u, v in current.items() if u not in units}
+            # A page in content/units/ where a unit page goes: reported before its analyses run.
+            check_collisions(
+                [*map(_page_claim, states), *(_unit_claim(unit_page_path(u) or "") for u in fresh)]
+            )
             units = current
             todo = pending + new + self.plan_units(fresh)
             pending = []
@@ -181,31 +310,47 @@ class SiteBuild:
     # -- render -------------------------------------------------------------------------------
 
     def render(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
+        self.claims = []
         nav = series_navigation(states, self.theme.url)
         index_state = None
         for s in states:
-            self.writer.write(f"{s.url_path}index.html", self.render_page(s, nav.get(s.page.file)))
+            rel, owner = _page_claim(s)
+            self.claim(rel, owner)
+            self.writer.write(rel, self.render_page(s, nav.get(s.page.file)))
             if s.slug == "":
                 index_state = s
         articles = newest_first(states)
         if index_state is None:
+            self.claim("index.html", _generated("index.html"))
             self.writer.write(
                 "index.html", self.theme.render_index([(s.slug, s.page.meta) for s in articles])
             )
         self.render_units(states, units)
+        self.claim("404.html", _generated("404.html"))
         self.writer.write("404.html", self.theme.render_404())
         self.copy_static()
         for rel, data in self.theme.assets():
+            self.claim(rel, Output("generated", f"the theme's {rel}"))
             self.writer.write(rel, data)
         from circuitpress.render.html import feed_xml, sitemap_xml
 
         pages = [p for p in self.writer.paths() if p.endswith("index.html")]
+        self.claim("sitemap.xml", _generated("sitemap.xml"))
         self.writer.write(
             "sitemap.xml", sitemap_xml(self.config, [p[: -len("index.html")] for p in pages])
         )
+        self.claim("feed.xml", _generated("feed.xml"))
         self.writer.write(
             "feed.xml", feed_xml(self.config, [(s.slug, s.page.meta, "") for s in articles])
         )
+        # Figures are written by the directives through Services (content-addressed names).
+        claimed = {rel for rel, _ in self.claims}
+        figures = [
+            (rel, Output("generated", f"the generated figure {rel}"))
+            for rel in self.writer.paths()
+            if rel not in claimed
+        ]
+        check_collisions(self.claims + figures)
 
     def render_page(self, s: PageState, nav: dict[str, object] | None) -> str:
         """One article's HTML; replayed from the memo when its text and context are unchanged."""
@@ -242,35 +387,45 @@ class SiteBuild:
             links = backlinks([m.file for m in mentions], titles, self.theme.url)
             services = Services(self, f"units/{ref.model}/{ref.layer}/{ref.channel}")
             context = unit_page_context(ref, services, links)
-            path = unit_page_path(ref)
-            self.writer.write(f"{path}index.html", self.theme.render_template("unit.html", context))
+            rel, owner = _unit_claim(unit_page_path(ref) or "")
+            self.claim(rel, owner)
+            self.writer.write(rel, self.theme.render_template("unit.html", context))
 
-    def copy_static(self) -> None:
+    def static_files(self, warn: bool = False) -> Iterator[tuple[str, Path]]:
+        """(output path `static/REL`, file) of every file of static/ that is published; with
+        `warn`, a warning for each one that is not: a link that leads out of the site folder
+        (paths.site_file's rule) is skipped, so that a folder of static files linked from
+        elsewhere publishes what lies inside the site and never what lies outside it."""
         static = self.root / "static"
         if not static.is_dir():
             return
-        for path in sorted(static.rglob("*")):
-            if not path.is_file() or path.name.startswith("."):
-                continue
-            rel = path.relative_to(static).as_posix()
-            if not path.resolve().is_relative_to(self.root):
-                # A link to a file outside the site would publish it: never follow one.
-                self.warnings.append(
-                    BuildWarning(
-                        f"static/{rel} links to a file outside the site and was not copied",
-                        file=f"static/{rel}",
-                        line=1,
-                        hint="copy the file into static/ instead of linking it",
+        for path in walk_files(self.root, static):
+            rel = f"static/{path.relative_to(static).as_posix()}"
+            try:
+                yield rel, site_file(self.root, path, shown=rel)
+            except UserError as err:
+                if warn:
+                    self.warnings.append(
+                        BuildWarning(
+                            f"{rel} {err.message} and was not copied",
+                            file=rel,
+                            line=1,
+                            hint="copy the file into static/ instead of linking it",
+                        )
                     )
-                )
-                continue
-            self.writer.copy(f"static/{rel}", path)
+
+    def copy_static(self) -> None:
+        for rel, path in self.static_files(warn=True):
+            self.claim(rel, Output("static", rel))
+            self.writer.copy(rel, path)
 
     # -- the whole build ----------------------------------------------------------------------
 
     def run(self) -> BuildReport:
         start = time.perf_counter()
         states = self.parse()
+        # Before any model runs: a page that would overwrite a generated or static file.
+        check_collisions(self.page_claims(states))
         units = self.compute(states)
         self.render(states, units)
         if self.options.strict and self.warnings:

@@ -58,7 +58,15 @@ def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: It
     add(str(out))
     for fp in fingerprints:
         add(fp)
-    for dirpath, dirnames, filenames in os.walk(root):
+    # Linked folders are followed (the build publishes what they hold), each real folder once,
+    # so a link back up cannot loop.
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(
             d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("._site")
         )
@@ -69,23 +77,32 @@ def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: It
         for name in sorted(filenames):
             path = Path(dirpath) / name
             rel = (rel_dir / name).as_posix()
-            if rel_dir.parts and rel_dir.parts[0] == "static":
-                st = path.stat()  # copied as is: size and mtime say enough
-                add(rel, f"{st.st_size}:{st.st_mtime_ns}")
-            elif path.suffix in {
-                ".md",
-                ".bib",
-                ".toml",
-                ".html",
-                ".css",
-                ".js",
-                ".png",
-                ".jpg",
-                ".svg",
-                ".py",
-            }:
-                add(rel, path.read_bytes())
+            add(rel)  # every name: a new file of any kind can change the output
+            try:
+                if rel_dir.parts and rel_dir.parts[0] == "static":
+                    st = path.stat()  # copied as is: size and mtime say enough
+                    add(f"{st.st_size}:{st.st_mtime_ns}")
+                elif path.suffix in _READ or rel_dir.parts[:1] == ("themes",):
+                    add(path.read_bytes())
+            except OSError:
+                add("unreadable")  # a broken link: the build reports it where it is used
     return digest.hexdigest()
+
+
+# Files whose bytes are hashed, besides everything under themes/ (all of it is published); of
+# the others the name and the content of what a page reads decide.
+_READ = {
+    ".md",
+    ".bib",
+    ".toml",
+    ".html",
+    ".css",
+    ".js",
+    ".png",
+    ".jpg",
+    ".svg",
+    ".py",
+}
 
 
 def manifest_of(out: Path) -> dict[str, list[int]]:

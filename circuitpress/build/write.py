@@ -81,9 +81,6 @@ _HINTS = {
 # Trees this process is writing or removing right now: a stray with our own PID that is not in
 # here was left by an earlier build of this process (or of a process whose PID we reuse).
 _ACTIVE: set[Path] = set()
-# The site and display name of each output folder check_output_folder accepted, for the
-# SiteWriter the pipeline creates right after the check (it passes only the folder).
-_CHECKED: dict[Path, tuple[Path, str]] = {}
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -436,7 +433,6 @@ def check_output_folder(root: Path, out: Path, shown: str) -> None:
                 _replaceable(root, out, shown)
         except OSError as exc:
             raise _os_error(exc, shown, "read this folder") from None
-    _CHECKED[out] = (root, shown)
 
 
 # -- the writer -------------------------------------------------------------------------------
@@ -446,8 +442,8 @@ class SiteWriter:
     """Collects the output files (bytes, or files to copy) and writes them all at once.
 
     `root` (the site folder) says where the manifest is kept, `shown` how error messages name
-    the folder (`_site`, `--out x`). Without them the writer takes them from the check of the
-    same folder (check_output_folder), else from the site folder beside a `_site`; a writer
+    the folder (`_site`, `--out x`). Without them the writer takes the site folder beside a
+    `_site`; a writer
     that knows no site keeps no manifest and accepts only what a build writes (a fresh
     temporary folder, e.g. publish's)."""
 
@@ -455,10 +451,7 @@ class SiteWriter:
         self.out = out
         self.files: dict[str, bytes] = {}
         self.copies: dict[str, Path] = {}
-        checked = _CHECKED.pop(out, None)
-        if root is None and checked is not None:
-            root, shown = checked[0], shown or checked[1]
-        elif root is None and is_site_output(out):
+        if root is None and is_site_output(out):
             root = out.parent
         self.root = root
         self.shown = shown or _display(root, out)

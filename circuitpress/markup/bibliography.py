@@ -2,9 +2,10 @@
 
 bibtexparser 2 parses; its LatexDecodingMiddleware (pylatexenc) turns `{\\"o}`, `\\'{e}` and
 `{{DNA}} Models` into "ö", "é" and "DNA Models" — Distill's template printed the braces and
-backslashes. Every field is HTML-escaped here: a .bib file is not the author's page, and a
-`<` in a title must not become markup. Parsed files are cached by (path, size, mtime), so a
-site of hundreds of pages parses its references.bib once.
+backslashes. A field longer than MAX_FIELD_CHARS, or one pylatexenc cannot read, is an error at
+its line, not minutes of decoding or a crash. Every field is HTML-escaped here: a .bib file is
+not the author's page, and a `<` in a title must not become markup. Parsed files are cached by
+(path, size, mtime), so a site of hundreds of pages parses its references.bib once.
 """
 
 from __future__ import annotations
@@ -56,17 +57,68 @@ class BibEntry:
 _VERBATIM_FIELDS = {"url", "doi", "eprint", "file", "isbn", "issn"}
 
 
+# The longest field that is LaTeX-decoded. pylatexenc needs several microseconds a character
+# (more for accents and macros), so a pasted 3 MB abstract would hold up every build for
+# minutes; no title, venue or note is anywhere near this long.
+MAX_FIELD_CHARS = 64 * 1024
+
+
 class _Decoding(middlewares.LatexDecodingMiddleware):
-    """LaTeX decoding for every field except the verbatim ones."""
+    """LaTeX decoding for every field except the verbatim ones, one field at a time, so that a
+    field too long to decode or one pylatexenc cannot read is an error at its own line."""
+
+    def __init__(self, display: str) -> None:
+        super().__init__()
+        self.display = display
 
     def transform_entry(self, entry: Any, library: Any) -> Any:
-        kept = {f.key: f.value for f in entry.fields if f.key.lower() in _VERBATIM_FIELDS}
-        # Typed as a Block: the entry itself, or a MiddlewareErrorBlock when decoding failed.
-        block: Any = super().transform_entry(entry, library)
-        for f in block.fields:
-            if f.key in kept:
-                f.value = kept[f.key]
-        return block
+        for f in entry.fields:
+            if not isinstance(f.value, str) or f.key.lower() in _VERBATIM_FIELDS:
+                continue
+            # The value setter resets how the value was enclosed; only its text changes here.
+            enclosing = f.enclosing
+            f.value = self._decode(
+                f.value, f"entry '{entry.key}': field '{f.key}'", _line(f, entry)
+            )
+            f.enclosing = enclosing
+        return entry
+
+    def transform_string(self, string: Any, library: Any) -> Any:
+        if isinstance(string.value, str):
+            enclosing = string.enclosing
+            string.value = self._decode(
+                string.value, f"@string '{string.key}'", _line(string, string)
+            )
+            string.enclosing = enclosing
+        return string
+
+    def _decode(self, value: str, where: str, line: int) -> str:
+        if len(value) > MAX_FIELD_CHARS:
+            raise UserError(
+                f"{where} is {len(value):,} characters long, more than the "
+                f"{MAX_FIELD_CHARS:,} a bibliography field may have",
+                file=self.display,
+                line=line,
+                hint="shorten it, or leave long abstracts out of the .bib file",
+            )
+        decoded, error = self._transform_python_value_string(value)
+        if error:
+            detail = " ".join(error.split()).rstrip(".")
+            raise UserError(
+                f"{where} cannot be read as LaTeX: {detail}",
+                file=self.display,
+                line=line,
+                hint="check its braces and backslashes",
+            )
+        return decoded
+
+
+def _line(item: Any, block: Any) -> int:
+    """The 1-based line of a field (or a block), from bibtexparser's 0-based start_line."""
+    start = getattr(item, "start_line", None)
+    if start is None:
+        start = getattr(block, "start_line", None)
+    return (start or 0) + 1
 
 
 _cache: dict[tuple[str, int, int], dict[str, BibEntry]] = {}
@@ -98,7 +150,7 @@ def parse_bib(text: str, display: str) -> dict[str, BibEntry]:
         library = bibtexparser.parse_string(
             text,
             append_middleware=[
-                _Decoding(),
+                _Decoding(display),
                 middlewares.SeparateCoAuthors(),
                 middlewares.SplitNameParts(),
             ],

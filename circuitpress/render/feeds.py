@@ -5,7 +5,8 @@ Both are pure functions of the config and the pages, so a rebuild gives the same
 
 URLs are absolute when `base_url` names a host. When it is only a path, the sitemap lists
 root-relative paths (`/sub/a/`) and the feed's ids are `urn:uuid:`s derived from the site title
-and path, so they stay stable however the site is later hosted.
+and path, so they stay stable however the site is later hosted. Site paths are percent-encoded
+(a page `content/über.md` is `%C3%BCber/`): both formats need URLs, not file names.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import uuid
 from datetime import date, datetime, timezone
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from circuitpress.config import SiteConfig
@@ -38,8 +40,12 @@ def page_path(slug: str) -> str:
 
 
 def site_url(config: SiteConfig, site_path: str) -> str:
-    """Absolute URL of a site path when base_url has a host, else the root-relative path."""
-    path = config.base_path + site_path.lstrip("/")
+    """Absolute URL of a site path when base_url has a host, else the root-relative path.
+
+    The site path is a path of the output folder ('a/b/', 'units/m/l/3/'), so it is
+    percent-encoded: every character but ASCII letters, digits, '-', '_', '.', '~' and '/' (a
+    '#', '?', '%', a space or a non-ASCII letter)."""
+    path = config.base_path + quote(site_path.lstrip("/"), safe="/")
     match = _HOST.match(config.site.base_url.strip())
     return match.group(1) + path if match else path
 

@@ -359,6 +359,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A reader who closes the tab, or a reload that cancels a download, ends the connection
+        # mid-response: nothing went wrong, so no traceback in the author's terminal.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 def _bind(host: str, port: int) -> ThreadingHTTPServer:
     try:

@@ -219,12 +219,11 @@ def test_the_folder_is_checked_again_at_the_swap(tmp_path):
     root = site_folder(tmp_path)
     out = tmp_path / "public"
     write.check_output_folder(root, out, "--out public")
-    w = SiteWriter(out)  # the pipeline passes only the folder: the check named the rest
-    assert (w.root, w.shown) == (root, "--out public")
+    w = SiteWriter(out, root=root, shown="--out public")
     w.write("index.html", "one")
     w.commit()
     write.check_output_folder(root, out, "--out public")  # now circuitpress's own
-    w = SiteWriter(out)
+    w = SiteWriter(out, root=root, shown="--out public")
     w.write("index.html", "two")
     (out / "late.txt").write_text("written during the build")
     with pytest.raises(UserError, match="other files in it: late.txt") as err:

@@ -108,7 +108,7 @@ def test_toc_lists_headings_with_depth(tmp_path):
 
 
 def test_appendix_footnotes_references_and_citation_box(tmp_path):
-    html = render(tmp_path)
+    html = render(tmp_path, license="CC-BY 4.0")
     # The backlink sits inside the footnote's last paragraph so it doesn't wrap onto a line of its
     # own.
     assert (
@@ -340,3 +340,10 @@ def test_optional_context_can_be_tested_but_not_printed(tmp_path):
     (templates / "opt.html").write_text("{% if missing %}yes{% else %}no{% endif %}")
     theme = Theme(make_config(site))
     assert theme.render_template("opt.html", {}) == "no"
+
+
+def test_no_licence_is_printed_for_a_site_that_chose_none(tmp_path):
+    html = render(tmp_path)
+    assert "licensed under" not in html and "cp-reuse" not in html
+    html = render(tmp_path, FrontMatter(license="CC-BY-SA 4.0"))
+    assert 'rel="license">CC-BY-SA 4.0</a>' in html

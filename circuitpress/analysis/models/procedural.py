@@ -213,6 +213,12 @@ def _colors(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _random_point(rng: np.random.Generator, size: int, margin: float) -> tuple[float, float]:
+    # The margins (in pixels) were chosen for 64-pixel images. A model may declare a smaller
+    # input (32 x 32), where `size - margin < margin`: the shape then keeps a quarter of the
+    # image as its margin. Sizes that fit the margin draw exactly what they always drew, so the
+    # images of existing datasets (and the zoo's training images) do not change.
+    if size < 2 * margin:
+        margin = size / 4.0
     return (float(rng.uniform(margin, size - margin)), float(rng.uniform(margin, size - margin)))
 
 
