@@ -435,9 +435,18 @@ def _parse_build(text: str, path: Path, data: dict[str, Any]) -> BuildSettings:
     device = r.str("device", "auto") or "auto"
     if device not in DEVICES:
         raise r.error("device", f"unknown device '{device}'", choices_hint(device, DEVICES))
+    theme = r.str("theme", "distill") or "distill"
+    # A name, never a path: `themes/NAME/` is looked up in the site and among the built-in
+    # themes, and a path ("/elsewhere", "../..") would publish a folder outside the site.
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", theme) or ".." in theme:
+        raise r.error(
+            "theme",
+            f"bad theme name '{theme[:80]}'",
+            "a theme is a name such as distill: a built-in theme or the folder themes/NAME/",
+        )
     return BuildSettings(
         device=device,
-        theme=r.str("theme", "distill") or "distill",
+        theme=theme,
         jobs=r.int("jobs", 0, 0, 256),
         dataset_sample=r.int("dataset_sample", BuildSettings.dataset_sample, 16, 1_000_000),
     )

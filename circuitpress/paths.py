@@ -55,13 +55,15 @@ def walk_files(root: Path, folder: Path, *, skip: tuple[str, ...] = (".",)) -> I
 
     Paths are yielded as reached (`folder/link/x.md`, not the link's target) so that errors and
     URLs use the author's names; check each with `site_file` before reading it. A link back to
-    a folder being walked would loop forever: it is not followed again.
+    a folder being walked would loop forever: it is not followed again. A linked folder that
+    leads out of the site is yielded itself, never walked: `site_file` then names the link once
+    (walking `static/lib -> /usr/lib` would read a whole system folder only to refuse it).
     """
-    yield from _walk(root, folder, skip, frozenset())
+    yield from _walk(root, folder, skip, frozenset(), root.resolve())
 
 
 def _walk(
-    root: Path, folder: Path, skip: tuple[str, ...], above: frozenset[Path]
+    root: Path, folder: Path, skip: tuple[str, ...], above: frozenset[Path], real_root: Path
 ) -> Iterator[Path]:
     real = folder.resolve()
     if real in above:
@@ -76,7 +78,10 @@ def _walk(
         if entry.name.startswith(skip):
             continue
         if entry.is_dir():  # follows a link: a linked folder's files are published as its own
-            yield from _walk(root, entry, skip, above | {real})
+            if entry.is_symlink() and not _inside(entry.resolve(), real_root):
+                yield entry
+                continue
+            yield from _walk(root, entry, skip, above | {real}, real_root)
         else:
             yield entry  # a file, or a broken link that site_file reports
 
@@ -122,3 +127,19 @@ def _display(root: Path, path: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def is_file(path: Path) -> bool:
+    """`path.is_file()` for a name an author typed: a name the OS refuses (too long, say) is
+    simply not a file here, so the caller's 'not found' error names it instead of a traceback."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def is_link(path: Path) -> bool:
+    try:
+        return path.is_symlink()
+    except OSError:
+        return False

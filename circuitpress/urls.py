@@ -62,11 +62,13 @@ def is_base_url(url: str) -> bool:
 def bad_slug_character(slug: str) -> str | None:
     """The first character of a page slug that may not appear in a URL path, or None.
 
-    Letters, digits, '-', '_', '.' and '/' pass, and so do non-ASCII letters, digits and marks
-    (`über`, `線`): links to them are percent-encoded where they are made."""
+    Letters, digits, '/' and the characters URL paths carry as they are (`c++`, `a&b`, `x=1`)
+    pass, and so do non-ASCII letters, digits and marks (`über`, `線`): links to them are
+    percent-encoded where they are made. Refused: what ends or escapes a path (`#`, `?`, `%`),
+    whitespace, and what HTML and URLs do not allow unescaped."""
     for ch in slug:
         if ch.isascii():
-            if not (ch.isalnum() or ch in "-_./"):
+            if not (ch.isalnum() or ch in "-_./+&'(),;=@!~$*:"):
                 return ch
         elif unicodedata.category(ch)[0] not in "LMN":
             return ch

@@ -110,9 +110,8 @@ def test_a_linked_folder_of_pages_outside(prose_site, outside):
     link(site / "content" / "linked-dir", outside / "pages")
     assert_refused(
         site,
-        "content/linked-dir/page.md",
-        outside / "pages" / "page.md",
-        f"through the link content/linked-dir -> {outside / 'pages'}",
+        "content/linked-dir",  # the link itself: a folder outside is never walked
+        outside / "pages",
     )
 
 
@@ -158,9 +157,8 @@ def test_a_linked_folder_of_theme_assets_outside(prose_site, outside):
     link(site / "themes" / "distill" / "assets" / "fonts", outside)
     line = assert_refused(
         site,
-        "themes/distill/assets/fonts/pages/page.md",
-        outside / "pages" / "page.md",
-        "through the link themes/distill/assets/fonts",
+        "themes/distill/assets/fonts",
+        outside,
     )
     assert line
 
@@ -273,3 +271,58 @@ def test_theme_overrides_and_bibliography_linked_inside(prose_site):
     assert (out / "assets" / "theme" / "shared.txt").read_text() == "shared\n"
     assert (out / "404.html").read_text() == "<p>Lost: Test site</p>\n"
     assert "Zoom In" in (out / "prose" / "index.html").read_text()
+
+
+@pytest.mark.parametrize("theme", ["/tmp/elsewhere", "../../../../tmp/elsewhere", "a/b", "x" * 300])
+def test_a_theme_is_a_name_never_a_path(prose_site, theme):
+    site = prose_site()
+    config = site / "circuitpress.toml"
+    config.write_text(config.read_text() + f'\n[build]\ntheme = "{theme}"\n')
+    code, lines, output = build(site)
+    assert code == 1 and len(lines) == 1, output
+    assert lines[0].startswith("circuitpress.toml:") and "bad theme name" in lines[0]
+
+
+def test_a_bibliography_that_is_a_folder_or_a_long_name_is_one_line(prose_site):
+    site = prose_site()
+    (site / "bibs").mkdir()
+    (site / "references.bib").unlink(missing_ok=True)
+    (site / "references.bib").symlink_to(site / "bibs", target_is_directory=True)
+    code, lines, output = build(site)
+    assert code == 1 and len(lines) == 1, output
+    assert lines[0].startswith("references.bib:1: is not a file")
+
+
+def test_a_figure_with_a_very_long_name_is_one_line(prose_site):
+    site = prose_site(
+        {"content/f.md": "---\ntitle: F\n---\n\n:::{figure} " + "x" * 300 + ".png\n:::\n"}
+    )
+    code, lines, output = build(site)
+    assert code == 1 and len(lines) == 1, output
+    assert lines[0].startswith("content/f.md:") and "not found" in lines[0]
+
+
+def test_ordinary_url_characters_in_page_names_build(prose_site):
+    site = prose_site({"content/c++.md": "---\ntitle: C plus plus\n---\n\nText.\n"})
+    code, _, output = build(site)
+    assert code == 0, output
+    assert (site / "_site" / "c++" / "index.html").is_file()
+
+
+def test_hidden_folders_of_static_are_published_and_links_out_warn_once(prose_site, tmp_path):
+    site = prose_site()
+    (site / "static" / ".img").mkdir(parents=True)
+    (site / "static" / ".img" / "p.png").write_bytes(b"png")
+    (site / "static" / ".hidden-file").write_text("not published")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for i in range(50):
+        (elsewhere / f"{i}.txt").write_text("outside")
+    (site / "static" / "lib").symlink_to(elsewhere, target_is_directory=True)
+    code, lines, output = build(site)
+    assert code == 0, output
+    assert (site / "_site" / "static" / ".img" / "p.png").read_bytes() == b"png"
+    assert not (site / "_site" / "static" / ".hidden-file").exists()
+    assert not (site / "_site" / "static" / "lib").exists()
+    warnings = [line for line in lines if "static/lib" in line]
+    assert len(warnings) == 1 and "outside the site folder" in warnings[0], output

@@ -25,6 +25,8 @@ def page_sources(root: Path) -> list[Path]:
         )
     pages = []
     for path in walk_files(root, content, skip=(".", "_")):
+        if path.is_dir():  # a linked folder that leads out of the site: site_file names it
+            site_file(root, path)
         if path.name.endswith(".md"):
             site_file(root, path)
             pages.append(path)

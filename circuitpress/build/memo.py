@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from circuitpress.build.plan import PagePlanner
 from circuitpress.config import SiteConfig
+from circuitpress.paths import walk_files
 from circuitpress.requests import Result
 
 if TYPE_CHECKING:
@@ -59,9 +60,9 @@ def input_signature(config: SiteConfig) -> str:
             parts += [path.relative_to(root).as_posix(), _bytes(path)]
     overrides = root / "themes"
     if overrides.is_dir():
-        for path in sorted(overrides.rglob("*")):
-            if path.is_file():
-                parts += [path.relative_to(root).as_posix(), _bytes(path)]
+        # The build's own walk: linked override folders count (rglob does not follow them).
+        for path in walk_files(root, overrides, skip=()):
+            parts += [path.relative_to(root).as_posix(), _bytes(path)]
     static = root / "static"
     if static.is_dir():  # {figure} checks that its image exists
         parts += sorted(p.relative_to(static).as_posix() for p in static.rglob("*"))

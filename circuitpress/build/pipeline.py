@@ -399,7 +399,10 @@ class SiteBuild:
         static = self.root / "static"
         if not static.is_dir():
             return
-        for path in walk_files(self.root, static):
+        # Hidden files are left out, hidden folders are not (a figure may live in static/.img/).
+        for path in walk_files(self.root, static, skip=()):
+            if path.name.startswith("."):
+                continue
             rel = f"static/{path.relative_to(static).as_posix()}"
             try:
                 yield rel, site_file(self.root, path, shown=rel)

@@ -58,13 +58,17 @@ def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: It
     add(str(out))
     for fp in fingerprints:
         add(fp)
-    # Linked folders are followed (the build publishes what they hold), each real folder once,
-    # so a link back up cannot loop.
+    # Linked folders inside the site are followed (the build publishes what they hold), each
+    # real folder once so a link back up cannot loop; one that leads out of the site is never
+    # walked (a dataset linked from elsewhere may be huge, and the build refuses to publish it).
     seen: set[str] = set()
+    real_root = os.path.realpath(root)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
-        if real in seen:
+        if real in seen or not (real == real_root or real.startswith(real_root + os.sep)):
             dirnames[:] = []
+            if real not in seen:
+                add((Path(dirpath).relative_to(root)).as_posix(), "-> " + real)
             continue
         seen.add(real)
         dirnames[:] = sorted(
@@ -82,15 +86,15 @@ def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: It
                 if rel_dir.parts and rel_dir.parts[0] == "static":
                     st = path.stat()  # copied as is: size and mtime say enough
                     add(f"{st.st_size}:{st.st_mtime_ns}")
-                elif path.suffix in _READ or rel_dir.parts[:1] == ("themes",):
+                elif path.suffix in _READ or rel_dir.parts[:1] in (("themes",), ("content",)):
                     add(path.read_bytes())
             except OSError:
                 add("unreadable")  # a broken link: the build reports it where it is used
     return digest.hexdigest()
 
 
-# Files whose bytes are hashed, besides everything under themes/ (all of it is published); of
-# the others the name and the content of what a page reads decide.
+# Files whose bytes are hashed, besides everything under content/ (figures beside pages may be
+# any image type) and themes/ (all of it is published).
 _READ = {
     ".md",
     ".bib",
@@ -114,7 +118,7 @@ def manifest_of(out: Path) -> dict[str, list[int]]:
             filenames = [f for f in filenames if f not in PRESERVED]
         for name in filenames:
             path = Path(dirpath) / name
-            st = path.stat()
+            st = path.lstat()  # a link someone left in the output is no reason to crash
             files[path.relative_to(out).as_posix()] = [st.st_size, st.st_mtime_ns]
     return files
 

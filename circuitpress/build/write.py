@@ -7,12 +7,16 @@ the files it wrote in a manifest, `SITE/.circuitpress/outputs/<hash of the folde
 later build replaces a folder only when every file in it is listed there. The manifest lives in
 the site's state folder, not in the output, so nothing has to be left out of a publish, an
 upload of `_site` by another tool or the link checker, and a folder moved or copied by hand is
-not mistaken for a build. Three names a user keeps at the top of an output folder are no part
-of the site and are carried over into each new tree: `.git` (a checkout of the published
-branch), `CNAME` and `.nojekyll` (GitHub Pages settings). A folder with no manifest is the
-author's, except the `_site` of a site folder: circuitpress before manifests, or a deleted
-`.circuitpress/`, left one without; it is accepted when every file in it is at a path a build
-writes (see `_written_by_a_build`), refused otherwise.
+not mistaken for a build. Three entries a user keeps at the top of an output folder are no
+part of the site and are carried over into each new tree: a folder `.git` (a checkout of the
+published branch) and the files `CNAME` and `.nojekyll` (GitHub Pages settings); the junk files
+an OS drops anywhere (`.DS_Store`, `._*`, `Thumbs.db`, `desktop.ini`) are no one's. When the
+folder is another site's `_site`, that site's manifest counts too. A folder with no manifest is
+the author's, except the `_site` of a site folder (circuitpress before manifests, or a deleted
+`.circuitpress/`, left one without) and a folder inside the site folder (`docs/` of a fresh
+clone) whose `index.html` names circuitpress as its generator: these are accepted when every
+file in them is at a path a build writes (see `_written_by_a_build`), refused otherwise. The
+check runs before the build and again, under the lock, right before the swap.
 
 The swap. The new tree is written beside the output as `.NAME.new-PID-XXXXXXXX` and exchanged
 with the output in one `renameat2(RENAME_EXCHANGE)` on Linux, so the output path holds a
@@ -21,7 +25,10 @@ complete site at every instant; elsewhere two renames (`NAME` -> `.NAME.old-PID-
 
 Recovery. A killed build can leave either temporary name behind. Every build first puts a
 missing output back from its `.NAME.old-*` and removes the stray trees of dead builds (their
-PID is not alive), moving back any `.git`/`CNAME`/`.nojekyll` a stray holds. Builds that replace
+PID is not alive), moving back any `.git`/`CNAME`/`.nojekyll` a stray holds. Only names of
+exactly this form are taken for strays; an earlier version's `.NAME.old-PID` and
+`.NAME.new-XXXXXXXX` only when the tree holds a whole site and nothing else (a user may name
+a folder so). Builds that replace
 outputs in the same folder take turns through an flock on that folder, so a stray seen while
 holding it cannot belong to a live build.
 """
@@ -58,12 +65,21 @@ MANIFESTS = Path(".circuitpress") / "outputs"
 _BUILD_FILES = frozenset({"index.html", "404.html", "sitemap.xml", "feed.xml"})
 _BUILD_FOLDERS = frozenset({"assets", "static", "units"})
 
-_TEMP_CHARS = "[a-z0-9_]+"  # tempfile.mkdtemp's random part
-_STRAY = re.compile(
-    rf"(?:(?P<kind>new|old)-(?P<pid>\d+)-{_TEMP_CHARS}"  # this version's names
-    r"|(?P<old_kind>old)-(?P<old_pid>\d+)"  # an earlier version's old tree
-    r"|(?P<legacy_kind>new)-[a-z0-9_]{8})$"  # an earlier version's temporary tree (no PID)
-)
+_TEMP_CHARS = "[a-z0-9_]{8}"  # tempfile.mkdtemp's random part
+# The names this version gives its trees beside the output: `.STEM.new-PID-XXXXXXXX`, and the
+# replaced tree of a two-rename swap, `.STEM.old-PID-XXXXXXXX`.
+_STRAY = re.compile(rf"(?P<kind>new|old)-(?P<pid>[0-9]+)-{_TEMP_CHARS}$")
+# The names an earlier version gave them: `.NAME.old-PID` and `.NAME.new-XXXXXXXX`. A user may
+# name a folder so too, so such a tree is touched only when it holds a site and nothing else.
+_LEGACY = re.compile(rf"(?:(?P<kind>old)-(?P<pid>[0-9]+)|(?P<new>new)-{_TEMP_CHARS})$")
+# Files the OS or a file browser drops into any folder: no one's work, replaced with the rest.
+_JUNK = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
+# How many of the files that make a folder the user's are collected (and some named) before the
+# folder is refused: a home folder given as --out is not walked to its end.
+_REPORTED = 5
+# What the theme writes into every page's head; a manifest-less output folder inside the site
+# folder is taken for a build only when its index.html says so.
+_GENERATOR_TAG = b'<meta name="generator" content="circuitpress'
 _HINTS = {
     errno.ENAMETOOLONG: "a name in the path is longer than the file system allows",
     errno.EACCES: "you may not write there; choose another folder",
@@ -119,6 +135,7 @@ class _Stray:
     path: Path
     kind: str  # "new": a tree being written (or, after an exchange, the replaced one); "old"
     pid: int | None  # None: an earlier circuitpress that did not put its PID in the name
+    legacy: bool = False  # a name an earlier circuitpress gave (or a user's folder named so)
 
 
 def _strays(out: Path) -> list[_Stray]:
@@ -130,14 +147,16 @@ def _strays(out: Path) -> list[_Stray]:
     found = []
     for name in sorted(names):
         m = _STRAY.match(name, len(prefix))
+        if m is not None:
+            found.append(_Stray(out.parent / name, m["kind"], int(m["pid"])))
+            continue
+        m = _LEGACY.match(name, len(prefix))
         if m is None:
             continue
         if m["kind"]:
-            found.append(_Stray(out.parent / name, m["kind"], int(m["pid"])))
-        elif m["old_kind"]:
-            found.append(_Stray(out.parent / name, "old", int(m["old_pid"])))
+            found.append(_Stray(out.parent / name, "old", int(m["pid"]), legacy=True))
         else:
-            found.append(_Stray(out.parent / name, "new", None))
+            found.append(_Stray(out.parent / name, "new", None, legacy=True))
     return found
 
 
@@ -158,8 +177,14 @@ def _alive(pid: int) -> bool:
 def _is_stale(stray: _Stray, locked: bool) -> bool:
     if stray.path in _ACTIVE:
         return False
+    if stray.legacy:
+        # An earlier circuitpress took no lock: only its PID, where the name has one, tells
+        # whether it is still at work. And the name alone does not make the folder a build.
+        if stray.pid is not None and stray.pid != os.getpid() and _alive(stray.pid):
+            return False
+        return _holds_a_site(stray.path)
     if stray.pid is None or stray.pid == os.getpid():
-        return True  # an earlier circuitpress's, or ours but not in use (see _ACTIVE)
+        return stray.pid is not None  # ours but not in use (see _ACTIVE)
     # Holding the folder's lock, no live build of this version is between its check and its
     # clean-up here, so even a live PID (reused by an unrelated process) left this one.
     return locked or not _alive(stray.pid)
@@ -218,6 +243,25 @@ def _is_tree(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink()
 
 
+def _holds_a_site(tree: Path) -> bool:
+    """Whether `tree` is a whole build and nothing else: every file at a path a build writes,
+    an `index.html` and the theme's assets. (The user's `.git`, `CNAME`, `.nojekyll` may be in
+    it: a build moves them into its new tree.)"""
+    if not _is_tree(tree):
+        return False
+    try:
+        if not stat.S_ISREG(os.lstat(tree / "index.html").st_mode):
+            return False
+        if not stat.S_ISDIR(os.lstat(tree / "assets" / "theme").st_mode):
+            return False
+        for rel in _entries(tree):
+            if not _written_by_a_build(rel):
+                return False
+    except OSError:
+        return False
+    return True
+
+
 def _discard(tree: Path, out: Path) -> None:
     """Remove a temporary or replaced tree, after moving the user's entries it holds back into
     `out`. A tree whose entries cannot be moved back (or `out` is missing: recovery first puts
@@ -229,7 +273,7 @@ def _discard(tree: Path, out: Path) -> None:
             tree.unlink()
         return
     for name in PRESERVED:
-        if os.path.lexists(tree / name) and not os.path.lexists(out / name):
+        if _is_users(tree, name) and not os.path.lexists(out / name):
             try:
                 os.rename(tree / name, out / name)
             except OSError:
@@ -307,27 +351,71 @@ def _written_by_a_build(rel: str) -> bool:
     return rel in _BUILD_FILES or rel.endswith("/index.html") or top in _BUILD_FOLDERS
 
 
-def _files_in(out: Path) -> set[str]:
+def _is_users(folder: Path, name: str) -> bool:
+    """Whether the entry `name` at the top of an output folder is one the user keeps there: a
+    folder `.git`, a file `CNAME` or `.nojekyll` (a page named CNAME builds a folder CNAME/:
+    that one is the build's)."""
+    try:
+        mode = os.lstat(folder / name).st_mode
+    except OSError:
+        return False
+    if name == ".git":
+        return stat.S_ISDIR(mode)
+    return name in PRESERVED and stat.S_ISREG(mode)
+
+
+def _is_junk(name: str) -> bool:
+    return name.lower() in _JUNK or name.startswith("._")  # ._*: macOS's AppleDouble files
+
+
+def _entries(out: Path) -> Iterator[str]:
     """Every entry of `out` that is not a folder (links included, never followed), relative,
-    leaving out the user's PRESERVED entries at the top. An unreadable folder raises."""
+    leaving out the user's entries at the top (see `_is_users`) and the OS's junk files. An
+    unreadable folder raises."""
 
     def fail(exc: OSError) -> None:
         raise exc
 
-    found: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(out, onerror=fail):
         here = Path(dirpath)
         rel_dir = here.relative_to(out)
-        names = list(filenames)
+        dirnames.sort()
+        names = sorted(filenames)
         for name in list(dirnames):
             if (here / name).is_symlink():  # a link to a folder is an entry, never entered
                 dirnames.remove(name)
                 names.append(name)
         if here == out:
-            dirnames[:] = [d for d in dirnames if d not in PRESERVED]
-            names = [n for n in names if n not in PRESERVED]
-        found.update((rel_dir / n).as_posix() for n in names)
-    return found
+            users = {name for name in PRESERVED if _is_users(out, name)}
+            dirnames[:] = [d for d in dirnames if d not in users]
+            names = [n for n in names if n not in users]
+        for name in names:
+            if not _is_junk(name):
+                yield (rel_dir / name).as_posix()
+
+
+def _recorded(root: Path | None, out: Path) -> set[str] | None:
+    """The files builds recorded writing into `out`: by `root`, and by the site whose `_site`
+    it is (another site's `_site` given as --out); None when neither recorded any."""
+    found = []
+    if root is not None:
+        found.append(read_manifest(root, out))
+    if is_site_output(out) and out.parent != root:
+        found.append(read_manifest(out.parent, out))
+    lists = [files for files in found if files is not None]
+    if not lists:
+        return None
+    return set().union(*lists)
+
+
+def _says_circuitpress(page: Path) -> bool:
+    try:
+        if not stat.S_ISREG(os.lstat(page).st_mode):
+            return False
+        with open(page, "rb") as fh:
+            return _GENERATOR_TAG in fh.read(1 << 16)
+    except OSError:
+        return False
 
 
 def _replaceable(root: Path | None, out: Path, shown: str) -> set[str]:
@@ -338,28 +426,44 @@ def _replaceable(root: Path | None, out: Path, shown: str) -> set[str]:
         return set()
     if not stat.S_ISDIR(st.st_mode):
         raise UserError("is a file, not a folder", file=shown, hint="give a folder for the site")
-    present = _files_in(out)
-    if not present:
-        return present
-    recorded = read_manifest(root, out) if root is not None else None
-    if recorded is not None:
-        foreign = present - recorded
-    elif root is None or is_site_output(out):
-        # No manifest: an older circuitpress's _site, or a writer that was not told its site.
-        foreign = {rel for rel in present if not _written_by_a_build(rel)}
+    recorded = _recorded(root, out)
+    inside = root is not None and root in out.parents and not is_site_output(out)
+    owned: Callable[[str], bool]
+    if recorded is not None:  # a manifest is the only rule
+        owned = recorded.__contains__
+    elif root is None or is_site_output(out) or inside:
+        # No manifest: an older circuitpress's _site (or docs/ of a fresh clone), or a writer
+        # that was not told its site. Only paths a build writes.
+        owned = _written_by_a_build
     else:
-        foreign = present
+        owned = lambda rel: False  # noqa: E731 - a folder elsewhere is the user's
+    present: set[str] = set()
+    foreign: list[str] = []
+    for rel in _entries(out):
+        present.add(rel)
+        if not owned(rel):
+            foreign.append(rel)
+            if len(foreign) >= _REPORTED:
+                break
+    older_hint = "if an older circuitpress built it, delete it once by hand; else use a new folder"
     if foreign:
         listed = sorted(foreign)
-        more = f" and {len(listed) - 3} more" if len(listed) > 3 else ""
+        more = " and more" if len(listed) > 3 else ""
         # An --out folder of a circuitpress that kept no manifest holds only what builds write.
         older = recorded is None and all(_written_by_a_build(rel) for rel in listed)
         raise UserError(
             f"is a folder with other files in it: {', '.join(listed[:3])}{more}",
             file=shown,
-            hint="if an older circuitpress built it, delete it once by hand; else use a new folder"
+            hint=older_hint
             if older
             else "circuitpress replaces only what it wrote: move them out, or use a new folder",
+        )
+    if present and recorded is None and inside and not _says_circuitpress(out / "index.html"):
+        raise UserError(
+            "is a folder circuitpress has no record of building: its index.html is not a "
+            "circuitpress page",
+            file=shown,
+            hint=older_hint,
         )
     return present
 
@@ -497,14 +601,7 @@ class SiteWriter:
                 old = _replaceable(self.root, out, shown)
             except OSError as exc:
                 raise _os_error(exc, shown, "read this folder") from None
-            keep = [name for name in PRESERVED if os.path.lexists(out / name)]
-            clash = sorted({rel.split("/", 1)[0] for rel in new} & set(keep))
-            if clash:
-                raise UserError(
-                    f"the site has a page or file {clash[0]} where the folder keeps your own",
-                    file=shown,
-                    hint=f"rename the page or move {clash[0]} out of the folder",
-                )
+            self._kept(new)
             try:
                 tmp = Path(
                     tempfile.mkdtemp(prefix=f".{_stem(out)}.new-{os.getpid()}-", dir=out.parent)
@@ -515,6 +612,12 @@ class SiteWriter:
             replaced: Path | None = tmp
             try:
                 self._write_tree(tmp)
+                # Again, now that the tree is written: files may have been added meanwhile.
+                try:
+                    old = _replaceable(self.root, out, shown)
+                except OSError as exc:
+                    raise _os_error(exc, shown, "read this folder") from None
+                keep = self._kept(new)
                 self._record(old | new)
                 for name in keep:
                     os.rename(out / name, tmp / name)
@@ -530,6 +633,19 @@ class SiteWriter:
                     finally:
                         _ACTIVE.discard(replaced)
                 _ACTIVE.discard(tmp)
+
+    def _kept(self, new: set[str]) -> list[str]:
+        """The user's entries at the top of the output, to carry into the new tree; UserError
+        when the site writes a page or file under one of their names."""
+        keep = [name for name in PRESERVED if _is_users(self.out, name)]
+        clash = sorted({rel.split("/", 1)[0] for rel in new} & set(keep))
+        if clash:
+            raise UserError(
+                f"the site has a page or file {clash[0]} where the folder keeps your own",
+                file=self.shown,
+                hint=f"rename the page or move {clash[0]} out of the folder",
+            )
+        return keep
 
     def _write_tree(self, tmp: Path) -> None:
         for rel in sorted(self.files):
@@ -578,7 +694,7 @@ def swap_in(new: Path, out: Path) -> Path | None:
     if _exchange(new, out):
         return new  # `new` now names the replaced tree
     prefix = f".{_stem(out)}.new-"
-    suffix = new.name[len(prefix) :] if new.name.startswith(prefix) else f"{os.getpid()}-swap"
+    suffix = new.name[len(prefix) :] if new.name.startswith(prefix) else f"{os.getpid()}-swapping"
     old = out.with_name(f".{_stem(out)}.old-{suffix}")
     _ACTIVE.add(old)
     try:

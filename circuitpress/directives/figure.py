@@ -28,7 +28,7 @@ from circuitpress.extensions import (
     RenderContext,
     text,
 )
-from circuitpress.paths import site_file
+from circuitpress.paths import is_file, site_file
 
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif"}
 _SIZE = re.compile(r"^\d+(\.\d+)?(px|%|em|rem)?$")
@@ -70,11 +70,11 @@ class Figure(Directive):
         static = root / "static" / rel
         beside = root / PurePosixPath(call.file).parent / rel
         used = f"{call.file}:{call.line}"
-        if static.is_file():
+        if is_file(static):
             # Copied by the build, which skips a link out of the site: the figure would break.
             site_file(root, static, used=used)
             call.data["src"] = ("static", f"static/{rel.as_posix()}")
-        elif beside.is_file():
+        elif is_file(beside):
             site_file(root, beside, used=used)
             call.data["src"] = ("file", str(beside))
             call.data["site_root"] = str(root)

@@ -22,10 +22,11 @@ from circuitpress.markup.frontmatter import FrontMatter
 from circuitpress.markup.parser import create_parser
 from circuitpress.markup.resolve import Resolver
 from circuitpress.markup.state import ENV_KEY, PageEnv
-from circuitpress.paths import site_file
+from circuitpress.paths import is_file, is_link, site_file
 from circuitpress.requests import Request, UnitRef
 
 PlanFactory = Callable[[FrontMatter], PlanRecorder]
+BIB_HINT = "a bibliography is a BibTeX file (.bib) inside the site folder"
 SITE_BIBLIOGRAPHY = "references.bib"
 
 
@@ -114,9 +115,11 @@ class Markup:
         self.body_md = create_parser(front_matter=False)
         self.site_bib: dict[str, BibEntry] = {}
         site_bib = config.root / SITE_BIBLIOGRAPHY
-        if site_bib.is_file() or site_bib.is_symlink():
+        if is_file(site_bib) or is_link(site_bib):
             # Its entries are published as every page's references: never from outside the site.
             real = site_file(config.root, site_bib, shown=SITE_BIBLIOGRAPHY)
+            if not real.is_file():
+                raise UserError("is not a file", file=SITE_BIBLIOGRAPHY, line=1, hint=BIB_HINT)
             self.site_bib = load_bib(real, SITE_BIBLIOGRAPHY)
         self._page_bibs: dict[tuple[str, ...], dict[str, BibEntry]] = {}
 
@@ -209,7 +212,7 @@ class Markup:
                     line=line,
                     hint="paths are relative to the site folder; copy the file into it",
                 )
-            if not path.is_file() and not path.is_symlink():
+            if not is_file(path) and not is_link(path):
                 raise UserError(
                     f"bibliography file '{name}' not found",
                     file=file,
@@ -217,7 +220,12 @@ class Markup:
                     hint="paths are relative to the site folder",
                 )
             shown = path.relative_to(root).as_posix()
-            merged.update(load_bib(site_file(root, path, shown=shown, used=f"{file}:{line}"), name))
+            real = site_file(root, path, shown=shown, used=f"{file}:{line}")
+            if not real.is_file():
+                raise UserError(
+                    f"bibliography '{name}' is not a file", file=file, line=line, hint=BIB_HINT
+                )
+            merged.update(load_bib(real, name))
         self._page_bibs[meta.bibliography] = merged
         return merged
 

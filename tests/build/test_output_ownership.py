@@ -165,16 +165,16 @@ def test_strays_of_a_killed_build_are_removed_and_a_missing_site_restored(prose_
     reference = tree(site / "_site")
     pid = dead_pid()
     # Killed while writing: a full temporary copy beside _site.
-    (site / f"._site.new-{pid}-x" / "prose").mkdir(parents=True)
-    (site / f"._site.new-{pid}-x" / "prose" / "index.html").write_text("half")
+    (site / f"._site.new-{pid}-xxxxxxxx" / "prose").mkdir(parents=True)
+    (site / f"._site.new-{pid}-xxxxxxxx" / "prose" / "index.html").write_text("half")
     # Killed between the two renames of an earlier swap: _site absent, the old site beside it.
     os.rename(site / "_site", site / f"._site.old-{pid}")
     build(site)
     assert tree(site / "_site") == reference
     assert strays(site) == []
     # The same with a change to build: the restored site is then replaced as usual.
-    (site / f"._site.new-{pid}-y").mkdir()
-    os.rename(site / "_site", site / f"._site.old-{pid}-z")
+    (site / f"._site.new-{pid}-yyyyyyyy").mkdir()
+    os.rename(site / "_site", site / f"._site.old-{pid}-zzzzzzzz")
     (site / "content" / "prose.md").write_text("---\ntitle: Changed\n---\nNew text.\n")
     build(site)
     assert "New text." in (site / "_site" / "prose" / "index.html").read_text()
@@ -186,11 +186,57 @@ def test_strays_beside_an_out_folder_are_removed_before_the_build(prose_site, tm
     out = tmp_path / "homepage"
     build(site, "--out", str(out))
     pid = dead_pid()
-    (tmp_path / f".homepage.new-{pid}-q").mkdir()
-    os.rename(out, tmp_path / f".homepage.old-{pid}-q")
+    (tmp_path / f".homepage.new-{pid}-qqqqqqqq").mkdir()
+    os.rename(out, tmp_path / f".homepage.old-{pid}-qqqqqqqq")
     # A broken page stops the build, but only after the output folder was put right.
     (site / "content" / "prose.md").write_text("---\ntitle: [broken\n---\n")
     code, lines = run("build", str(site), "--out", str(out))
     assert code == 1 and lines[0].startswith("content/prose.md:"), lines
     assert (out / "prose" / "index.html").is_file()
     assert strays(tmp_path) == []
+
+
+@pytest.mark.parametrize("option", ["--out", "--target"])
+def test_another_sites_output_is_judged_by_that_sites_manifest(prose_site, tmp_path, option):
+    site_b = prose_site()
+    site_a = tmp_path / "a"
+    shutil.copytree(site_b, site_a)
+    build(site_b)
+    (site_b / "_site" / "static").mkdir(exist_ok=True)
+    (site_b / "_site" / "static" / "notes.txt").write_text("notes")
+    command = "build" if option == "--out" else "publish"
+    code, lines = run(command, str(site_a), option, str(site_b / "_site"))
+    assert code == 1 and len(lines) == 1, lines
+    assert "static/notes.txt" in lines[0], lines
+    assert (site_b / "_site" / "static" / "notes.txt").read_text() == "notes"
+
+
+def test_folders_named_like_strays_beside_the_output_are_the_users(prose_site, tmp_path):
+    site = prose_site()
+    rv = tmp_path / "rv"
+    rv.mkdir()
+    out = rv / "www"
+    build(site, "--out", str(out))
+    os.rename(out, rv / ".www.old-2024-jan")  # the user keeps last year's site
+    (rv / ".www.new-homepage").mkdir()
+    (rv / ".www.new-homepage" / "index.html").write_text("my next homepage")
+    before = {p.name: tree(p) for p in rv.iterdir()}
+    build(site, "--out", str(out))
+    assert (out / "prose" / "index.html").is_file()
+    assert {p.name: tree(p) for p in rv.iterdir() if p.name != "www"} == before
+
+
+def test_a_fresh_clone_publishing_docs_is_built_into_its_docs_folder(prose_site):
+    site = prose_site()
+    code, lines = run("build", str(site), "--out", str(site / "docs"))
+    assert code == 0, lines
+    shutil.rmtree(site / ".circuitpress")  # a fresh clone: the state folder is not committed
+    (site / "content" / "prose.md").write_text("---\ntitle: Changed\n---\nNew text.\n")
+    code, lines = run("build", str(site), "--out", str(site / "docs"))
+    assert code == 0, lines
+    assert "New text." in (site / "docs" / "prose" / "index.html").read_text()
+    (site / "docs" / "notes.txt").write_text("mine")
+    shutil.rmtree(site / ".circuitpress")
+    code, lines = run("build", str(site), "--out", str(site / "docs"))
+    assert code == 1 and "notes.txt" in lines[0], lines
+    assert (site / "docs" / "notes.txt").read_text() == "mine"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -140,12 +141,14 @@ def test_stray_trees_of_dead_builds_are_removed(tmp_path):
     w.write("index.html", "one")
     w.commit()
     pid = dead_pid()
-    stray = root / f"._site.new-{pid}-x"
+    stray = root / f"._site.new-{pid}-xxxxxxxx"
     (stray / "a").mkdir(parents=True)
     (stray / "a" / "index.html").write_text("half written")
     legacy = root / "._site.new-k2j9_x0q"  # an earlier circuitpress's name (no PID)
-    legacy.mkdir()
-    live = root / f"._site.new-{os.getppid()}-y"  # a live process's: in use, left alone
+    (legacy / "assets" / "theme").mkdir(parents=True)  # a whole site: index.html and theme
+    (legacy / "index.html").write_text("old")
+    (legacy / "assets" / "theme" / "a.css").write_text("css")
+    live = root / f"._site.new-{os.getppid()}-yyyyyyyy"  # a live process's: in use, left alone
     live.mkdir()
     write.recover_output(out)
     names = sorted(p.name for p in root.iterdir() if p.name.startswith("._site"))
@@ -166,10 +169,10 @@ def test_a_missing_output_is_restored_from_its_old_tree(tmp_path):
     w.commit()
     pid = dead_pid()
     # Killed between the two renames: the old site beside, the new one not yet in place.
-    os.rename(out, root / f"._site.old-{pid}-abc")
-    (root / f"._site.new-{pid}-abc").mkdir()
-    (root / f"._site.new-{pid}-abc" / "index.html").write_text("two")
-    (root / f"._site.new-{pid}-abc" / "CNAME").write_text("example.org")  # carried already
+    os.rename(out, root / f"._site.old-{pid}-abcabcab")
+    (root / f"._site.new-{pid}-abcabcab").mkdir()
+    (root / f"._site.new-{pid}-abcabcab" / "index.html").write_text("two")
+    (root / f"._site.new-{pid}-abcabcab" / "CNAME").write_text("example.org")  # carried already
     write.recover_output(out)
     assert tree(out) == {"index.html": b"one", "CNAME": b"example.org"}
     assert not [p for p in root.iterdir() if p.name.startswith("._site")]
@@ -206,7 +209,7 @@ def test_a_stray_holding_the_users_entries_gives_them_back(tmp_path):
     w.write("index.html", "one")
     w.commit()
     # Killed after moving .git into the new tree, before the exchange.
-    stray = root / f"._site.new-{dead_pid()}-abc"
+    stray = root / f"._site.new-{dead_pid()}-abcabcab"
     (stray / ".git").mkdir(parents=True)
     (stray / ".git" / "HEAD").write_text("ref")
     (stray / "index.html").write_text("two")
@@ -244,3 +247,149 @@ def test_a_page_where_the_folder_keeps_the_users_cname_is_refused(tmp_path):
     with pytest.raises(UserError, match="CNAME"):
         w.commit()
     assert tree(out) == {"CNAME": b"example.org", "index.html": b"one"}
+
+
+def built_tree(path: Path, *extra: str) -> None:
+    """What a build writes (index.html, the theme's assets), and `extra` files."""
+    for rel in ("index.html", "a/index.html", "assets/theme/site.css", *extra):
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_text(f"{rel} of a build")
+
+
+def test_folders_of_the_user_named_like_strays_are_left_alone(tmp_path):
+    parent = tmp_path / "rv"
+    parent.mkdir()
+    out = parent / "www"
+    pid = dead_pid()
+    users = {
+        ".www.old-2024-jan": "notes.txt",  # no mkdtemp suffix: never this version's name
+        ".www.new-homepage": "cv.pdf",  # an earlier version's name, but not a site
+        f".www.old-{pid}": "photo.jpg",  # ditto
+        f".www.new-{pid}-abc": "draft.md",  # a suffix mkdtemp does not make
+    }
+    for name, rel in users.items():
+        built_tree(parent / name, rel)
+    theirs = {name: tree(parent / name) for name in users}
+    write.recover_output(out)  # www missing: nothing here may be taken for its old tree
+    assert not os.path.lexists(out)
+    assert {name: tree(parent / name) for name in users} == theirs
+    root = site_folder(tmp_path)
+    w = SiteWriter(out, root=root, shown="--out www")
+    w.write("index.html", "site")
+    w.commit()
+    w.commit()
+    assert {name: tree(parent / name) for name in users} == theirs
+    assert sorted(p.name for p in parent.iterdir()) == sorted([*users, "www"])
+
+
+def test_an_earlier_versions_old_tree_is_restored_only_when_it_is_a_site(tmp_path):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    pid = dead_pid()
+    built_tree(root / f"._site.old-{pid}", "sitemap.xml", "static/x.png")
+    write.recover_output(out)
+    assert tree(out)["index.html"] == b"index.html of a build"
+    assert not [p for p in root.iterdir() if p.name.startswith("._site")]
+    shutil.rmtree(out)
+    (root / f"._site.old-{pid}" / "assets" / "theme").mkdir(parents=True)
+    (root / f"._site.old-{pid}" / "index.html").write_text("no theme's files: not a site")
+    shutil.rmtree(root / f"._site.old-{pid}" / "assets" / "theme")
+    write.recover_output(out)
+    assert not os.path.lexists(out)
+    assert tree(root / f"._site.old-{pid}") == {"index.html": b"no theme's files: not a site"}
+
+
+def test_files_added_while_the_tree_is_written_are_kept(tmp_path, monkeypatch):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    w = SiteWriter(out)
+    w.write("index.html", "one")
+    w.commit()
+    write_tree = SiteWriter._write_tree
+
+    def slow_write(self: SiteWriter, tmp: Path) -> None:
+        write_tree(self, tmp)
+        (out / "late.txt").write_text("written during the build")
+
+    monkeypatch.setattr(SiteWriter, "_write_tree", slow_write)
+    w = SiteWriter(out)
+    w.write("index.html", "two")
+    with pytest.raises(UserError, match="other files in it: late.txt"):
+        w.commit()
+    assert tree(out) == {"index.html": b"one", "late.txt": b"written during the build"}
+    assert read_manifest(root, out) == {"index.html"}
+    assert not [p for p in root.iterdir() if p.name.startswith("._site")]
+
+
+def test_os_junk_files_do_not_make_a_folder_the_users(tmp_path):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    w = SiteWriter(out)
+    w.write("index.html", "one")
+    w.write("a/index.html", "a")
+    w.commit()
+    for rel in (".DS_Store", "a/._index.html", "a/Thumbs.db", "desktop.ini"):
+        (out / rel).write_bytes(b"junk")
+    w.write("index.html", "two")
+    w.commit()
+    assert tree(out) == {"index.html": b"two", "a/index.html": b"a"}
+
+
+def test_a_page_named_cname_is_the_builds(tmp_path):
+    root = site_folder(tmp_path)
+    out = root / "_site"
+    for text in ("one", "two"):
+        w = SiteWriter(out)
+        w.write("index.html", text)
+        w.write("CNAME/index.html", "a page named CNAME")
+        w.commit()
+    assert tree(out) == {"index.html": b"two", "CNAME/index.html": b"a page named CNAME"}
+    assert read_manifest(root, out) == {"index.html", "CNAME/index.html"}
+    (out / ".git").write_text("gitdir: elsewhere")  # a file named .git: not the user's folder
+    w = SiteWriter(out)
+    w.write("index.html", "three")
+    with pytest.raises(UserError, match=r"other files in it: \.git"):
+        w.commit()
+
+
+def test_a_huge_folder_is_refused_without_walking_it_all(tmp_path, monkeypatch):
+    root = site_folder(tmp_path)
+    home = tmp_path / "home"
+    for i in range(50):
+        (home / f"d{i:02}").mkdir(parents=True)
+        (home / f"d{i:02}" / "f.txt").write_text("mine")
+    seen: list[str] = []
+    walk = os.walk
+
+    def counting_walk(*args, **kwargs):
+        for entry in walk(*args, **kwargs):
+            seen.append(entry[0])
+            yield entry
+
+    monkeypatch.setattr(write.os, "walk", counting_walk)
+    with pytest.raises(UserError, match="d00/f.txt, d01/f.txt, d02/f.txt and more"):
+        write.check_output_folder(root, home, "--out home")
+    assert len(seen) < 10
+
+
+def test_a_manifest_less_folder_inside_the_site_folder_is_accepted_if_circuitpress_built_it(
+    tmp_path,
+):
+    root = site_folder(tmp_path)
+    docs = root / "docs"  # a fresh clone of a repository that publishes docs/
+    built_tree(docs, "404.html")
+    (docs / "index.html").write_text('<head><meta name="generator" content="circuitpress">')
+    write.check_output_folder(root, docs, "--out docs")
+    (docs / "index.html").write_text("<head><title>my own docs</title>")
+    with pytest.raises(UserError, match="no record of building") as err:
+        write.check_output_folder(root, docs, "--out docs")
+    assert err.value.format().startswith("--out docs:1: ")
+    (docs / "index.html").write_text('<meta name="generator" content="circuitpress">')
+    (docs / "guide.txt").write_text("mine")
+    with pytest.raises(UserError, match="other files in it: guide.txt"):
+        write.check_output_folder(root, docs, "--out docs")
+    outside = tmp_path / "docs"
+    shutil.copytree(docs, outside)
+    (outside / "guide.txt").unlink()
+    with pytest.raises(UserError, match="other files in it"):  # outside the site: refused
+        write.check_output_folder(root, outside, "--out ../docs")
