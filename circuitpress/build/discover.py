@@ -8,6 +8,7 @@ from typing import Iterable
 from circuitpress.build.contexts import PageState
 from circuitpress.errors import CONTROL_HINT, UserError, control_character
 from circuitpress.paths import site_file, walk_files
+from circuitpress.urls import bad_slug_character
 
 
 def page_sources(root: Path) -> list[Path]:
@@ -68,3 +69,29 @@ def check_unique_slugs(states: Iterable[PageState]) -> None:
                 hint=f"also {slugs[s.slug]}",
             )
         slugs[s.slug] = s.page.file
+
+
+PAGE_NAME_HINT = "use letters, digits, '-', '_' and '.' in the names of pages and their folders"
+
+
+def check_page_name(file: str) -> None:
+    """A page's file name is its URL: a '#', '?', '%', space or newline in it would break every
+    link to the page, the sitemap and the feed, so such a name is refused."""
+    name = file.removeprefix("content/").removesuffix(".md")
+    bad = bad_slug_character(name)
+    if bad is None:
+        return
+    shown = (
+        "a space"
+        if bad == " "
+        else f"'{bad}'"
+        if bad.isprintable() and not bad.isspace()
+        else f"character U+{ord(bad):04X}"
+    )
+    raise UserError(
+        f"the file name holds {shown}, which cannot be part of the page's URL",
+        # Never a raw control character in the terminal: the name is shown with '?' for them.
+        file="".join(ch if ch.isprintable() else "?" for ch in file),
+        line=1,
+        hint=PAGE_NAME_HINT,
+    )

@@ -7,13 +7,25 @@ once. Rendering never runs a model; results come from the planner (cache or engi
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from circuitpress.build.cache import CACHE_DIR, Cache
+from circuitpress.build.collisions import (
+    GENERATED,
+    Output,
+    check_collisions,
+    generated,
+    page_claim,
+    unit_claim,
+)
 from circuitpress.build.contexts import FollowUp, PageState, Services
-from circuitpress.build.discover import check_unique_slugs, page_sources, read_source
+from circuitpress.build.discover import (
+    check_page_name,
+    check_unique_slugs,
+    page_sources,
+    read_source,
+)
 from circuitpress.build.memo import BuildMemo, Tools, content_hash, input_signature
 from circuitpress.build.options import BuildOptions, BuildReport
 from circuitpress.build.plan import Mention, PagePlanner, Planner, locate
@@ -25,7 +37,6 @@ from circuitpress.paths import site_file, walk_files
 from circuitpress.requests import Request, UnitRef, unit_page_path
 from circuitpress.structure.index import newest_first
 from circuitpress.structure.series import series_navigation
-from circuitpress.urls import bad_slug_character
 
 if TYPE_CHECKING:
     from circuitpress.markup import FrontMatter
@@ -33,102 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["BuildMemo", "BuildOptions", "BuildReport", "SiteBuild", "build_site"]
 
 MAX_FOLLOW_UP_ROUNDS = 6
-# What the build itself writes at the top of the site, whatever the pages are.
-GENERATED = ("404.html", "sitemap.xml", "feed.xml")
-PAGE_NAME_HINT = "use letters, digits, '-', '_' and '.' in the names of pages and their folders"
-
-
-@dataclass(frozen=True)
-class Output:
-    """Who puts a file into the site: a page, a static file, or the build itself."""
-
-    kind: str  # "page", "static" or "generated"
-    source: str  # content/a.md, static/x.png, or what is generated ("the generated feed.xml")
-    url: str = ""  # a page's site path ('a/b/')
-
-    @property
-    def rank(self) -> int:
-        """Which side of a collision the error is located at: the author's file, a page first."""
-        return ("page", "static", "generated").index(self.kind)
-
-    def subject(self) -> str:
-        if self.kind == "page":
-            return f"the page's URL {self.url or '/'}"
-        return self.named()
-
-    def named(self) -> str:
-        if self.kind == "page":
-            return f"the page {self.source} (URL {self.url or '/'})"
-        if self.kind == "static":
-            return f"the static file {self.source}"
-        return self.source
-
-
-def check_collisions(claims: Iterable[tuple[str, Output]]) -> None:
-    """Two sources of one output file, or a file where another source needs a folder
-    (`content/feed.xml.md` is `feed.xml/index.html`, beside the generated `feed.xml`).
-
-    Without this check one of them silently replaces the other, or writing the site fails."""
-    owners: dict[str, Output] = {}
-    for path, owner in claims:
-        prior = owners.setdefault(path, owner)
-        if prior != owner:
-            raise _collision(prior, owner)
-    for path in sorted(owners):
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            folder = owners.get("/".join(parts[:i]))
-            if folder is not None:
-                raise _collision(folder, owners[path])
-
-
-def _collision(first: Output, second: Output) -> UserError:
-    located, other = (second, first) if second.rank <= first.rank else (first, second)
-    file = located.source if located.kind != "generated" else None
-    hint = "rename the file" if other.kind == "generated" else "rename one of them"
-    return UserError(
-        f"{located.subject()} collides with {other.named()}",
-        file=file,
-        line=1 if file else None,
-        hint=hint,
-    )
-
-
-def _generated(name: str) -> Output:
-    if name == "index.html":
-        return Output("generated", "the generated index.html (the list of articles)")
-    return Output("generated", f"the generated {name}")
-
-
-def _page_claim(s: PageState) -> tuple[str, Output]:
-    return f"{s.url_path}index.html", Output("page", s.page.file, s.url_path)
-
-
-def _unit_claim(path: str) -> tuple[str, Output]:
-    return f"{path}index.html", Output("generated", f"the unit page {path}")
-
-
-def check_page_name(file: str) -> None:
-    """A page's file name is its URL: a '#', '?', '%', space or newline in it would break every
-    link to the page, the sitemap and the feed, so such a name is refused."""
-    name = file.removeprefix("content/").removesuffix(".md")
-    bad = bad_slug_character(name)
-    if bad is None:
-        return
-    shown = (
-        "a space"
-        if bad == " "
-        else f"'{bad}'"
-        if bad.isprintable() and not bad.isspace()
-        else f"character U+{ord(bad):04X}"
-    )
-    raise UserError(
-        f"the file name holds {shown}, which cannot be part of the page's URL",
-        # Never a raw control character in the terminal: the name is shown with '?' for them.
-        file="".join(ch if ch.isprintable() else "?" for ch in file),
-        line=1,
-        hint=PAGE_NAME_HINT,
-    )
 
 
 class SiteBuild:
@@ -223,11 +138,11 @@ class SiteBuild:
     def page_claims(self, states: list[PageState]) -> Iterator[tuple[str, Output]]:
         """The output files known before any model runs: pages, static files, the theme's
         assets and the generated files."""
-        yield from map(_page_claim, states)
+        yield from map(page_claim, states)
         if not any(s.slug == "" for s in states):
-            yield "index.html", _generated("index.html")
+            yield "index.html", generated("index.html")
         for name in GENERATED:
-            yield name, _generated(name)
+            yield name, generated(name)
         for rel, _ in self.theme.assets():
             yield rel, Output("generated", f"the theme's {rel}")
         for rel, _ in self.static_files():
@@ -279,7 +194,7 @@ class SiteBuild:
             fresh = {u: v for u, v in current.items() if u not in units}
             # A page in content/units/ where a unit page goes: reported before its analyses run.
             check_collisions(
-                [*map(_page_claim, states), *(_unit_claim(unit_page_path(u) or "") for u in fresh)]
+                [*map(page_claim, states), *(unit_claim(unit_page_path(u) or "") for u in fresh)]
             )
             units = current
             todo = pending + new + self.plan_units(fresh)
@@ -314,19 +229,19 @@ class SiteBuild:
         nav = series_navigation(states, self.theme.url)
         index_state = None
         for s in states:
-            rel, owner = _page_claim(s)
+            rel, owner = page_claim(s)
             self.claim(rel, owner)
             self.writer.write(rel, self.render_page(s, nav.get(s.page.file)))
             if s.slug == "":
                 index_state = s
         articles = newest_first(states)
         if index_state is None:
-            self.claim("index.html", _generated("index.html"))
+            self.claim("index.html", generated("index.html"))
             self.writer.write(
                 "index.html", self.theme.render_index([(s.slug, s.page.meta) for s in articles])
             )
         self.render_units(states, units)
-        self.claim("404.html", _generated("404.html"))
+        self.claim("404.html", generated("404.html"))
         self.writer.write("404.html", self.theme.render_404())
         self.copy_static()
         for rel, data in self.theme.assets():
@@ -335,11 +250,11 @@ class SiteBuild:
         from circuitpress.render.html import feed_xml, sitemap_xml
 
         pages = [p for p in self.writer.paths() if p.endswith("index.html")]
-        self.claim("sitemap.xml", _generated("sitemap.xml"))
+        self.claim("sitemap.xml", generated("sitemap.xml"))
         self.writer.write(
             "sitemap.xml", sitemap_xml(self.config, [p[: -len("index.html")] for p in pages])
         )
-        self.claim("feed.xml", _generated("feed.xml"))
+        self.claim("feed.xml", generated("feed.xml"))
         self.writer.write(
             "feed.xml", feed_xml(self.config, [(s.slug, s.page.meta, "") for s in articles])
         )
@@ -387,7 +302,7 @@ class SiteBuild:
             links = backlinks([m.file for m in mentions], titles, self.theme.url)
             services = Services(self, f"units/{ref.model}/{ref.layer}/{ref.channel}")
             context = unit_page_context(ref, services, links)
-            rel, owner = _unit_claim(unit_page_path(ref) or "")
+            rel, owner = unit_claim(unit_page_path(ref) or "")
             self.claim(rel, owner)
             self.writer.write(rel, self.theme.render_template("unit.html", context))
 

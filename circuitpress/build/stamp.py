@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import circuitpress
-from circuitpress.build.write import PRESERVED, recover_output
+from circuitpress.build.ownership import PRESERVED
+from circuitpress.build.recovery import recover_output
 from circuitpress.render.themes import builtin_themes
 
 STAMP_FILE = Path(".circuitpress") / "build-stamp.json"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from circuitpress.build import write
+from circuitpress.build import recovery, write
 from circuitpress.build.write import SiteWriter, read_manifest, swap_in
 from circuitpress.errors import UserError
 
@@ -155,8 +155,8 @@ def test_stray_trees_of_dead_builds_are_removed(tmp_path):
     # Holding the folder's lock, no live build can be writing there: even the live PID goes.
     assert names == []
     live.mkdir()
-    with write._locked(root):  # another build holds the lock: only PIDs decide
-        write._recover(out, locked=False)
+    with recovery.folder_lock(root):  # another build holds the lock: only PIDs decide
+        recovery.recover(out, locked=False)
     assert [p.name for p in root.iterdir() if p.name.startswith("._site")] == [live.name]
     assert tree(out) == {"index.html": b"one"}
 
