@@ -5,7 +5,7 @@ The stamp hashes every input of the build (config, pages, bibliographies, theme 
 static files, the circuitpress code and theme, the models' fingerprints, the options and
 SOURCE_DATE_EPOCH). The manifest lists each output file with its size and modification time,
 so an output folder touched by hand is rebuilt; the user's own `.git`, `CNAME` and `.nojekyll`
-in it (write.PRESERVED) are no part of the build and are not listed. Both live in
+in it (ownership.is_users) are no part of the build and are not listed. Both live in
 `.circuitpress/`, never in the site.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import circuitpress
-from circuitpress.build.ownership import PRESERVED
+from circuitpress.build.ownership import is_users
 from circuitpress.build.recovery import recover_output
 from circuitpress.render.themes import builtin_themes
 
@@ -115,8 +115,8 @@ def manifest_of(out: Path) -> dict[str, list[int]]:
     for dirpath, dirnames, filenames in os.walk(out):
         if Path(dirpath) == out:
             # A commit in the user's .git is no change of the site (and .git can be large).
-            dirnames[:] = [d for d in dirnames if d not in PRESERVED]
-            filenames = [f for f in filenames if f not in PRESERVED]
+            dirnames[:] = [d for d in dirnames if not is_users(out, d)]
+            filenames = [f for f in filenames if not is_users(out, f)]
         for name in filenames:
             path = Path(dirpath) / name
             st = path.lstat()  # a link someone left in the output is no reason to crash

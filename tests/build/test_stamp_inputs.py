@@ -42,3 +42,19 @@ def test_a_broken_link_does_not_crash_it(tmp_path: Path) -> None:
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / "gone.md").symlink_to(tmp_path / "nowhere.md")
     assert stamp(tmp_path)
+
+
+def test_a_page_named_cname_is_part_of_the_output_check(prose_site) -> None:
+    """Only a CNAME *file* is the user's: the folder a page `CNAME.md` builds is the site's, so
+    removing its page from the output makes the next build write it again."""
+    from click.testing import CliRunner
+
+    from circuitpress.cli import cli
+
+    site = prose_site({"content/CNAME.md": "---\ntitle: C\n---\n\nText.\n"})
+    assert CliRunner().invoke(cli, ["build", str(site), "--quiet"]).exit_code == 0
+    page = site / "_site" / "CNAME" / "index.html"
+    page.unlink()
+    result = CliRunner().invoke(cli, ["build", str(site)])
+    assert result.exit_code == 0, result.output
+    assert "up to date" not in result.output and page.is_file()
