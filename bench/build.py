@@ -152,7 +152,7 @@ def page(i: int, rng: random.Random, refs: int, sphinx: bool, latex: list[str]) 
         latex.append(tex)
         return ["$$", tex, "$$", ""]
 
-    lines = []
+    lines: list[str] = []
     if sphinx:
         lines += [f"# Article {i}: circuits and features", ""]
     else:
@@ -167,7 +167,7 @@ def page(i: int, rng: random.Random, refs: int, sphinx: bool, latex: list[str]) 
             "---",
             "",
         ]
-    footnotes = []
+    footnotes: list[str] = []
     for section in range(3):
         lines += [f"## Section {section + 1} of article {i}", ""]
         for _ in range(2):
