@@ -169,17 +169,9 @@ class FeatureVisRequest(Request):
         return (self.ref.model,)
 
     def group_key(self) -> tuple[Any, ...]:
-        # One batched optimisation per layer and shared hyper-parameters; diversity runs
-        # separately because its objective couples the images of one unit.
-        return (
-            self.kind,
-            self.ref.model,
-            self.ref.layer,
-            self.size,
-            self.steps,
-            self.lr,
-            self.diversity > 1,
-        )
+        # One batched optimisation per layer and image size: steps, seeds, signs and diversity
+        # may differ within a batch (featurevis.visualize); Adam's learning rate may not.
+        return (self.kind, self.ref.model, self.ref.layer, self.size, self.lr)
 
 
 @dataclass(frozen=True)

@@ -85,10 +85,12 @@ def test_groups_deduplicate_and_split_by_key() -> None:
     a = FeatureVisRequest(u("3", 1), steps=8)
     b = FeatureVisRequest(u("3", 2), steps=8)
     c = FeatureVisRequest(u("0", 2), steps=8)
-    d = FeatureVisRequest(u("3", 2), steps=8, diversity=2)
+    # Steps, sign, seed and diversity share a layer's batch; image size and lr do not.
+    d = FeatureVisRequest(u("3", 2), steps=64, diversity=2, negative=True, seed=3)
+    s = FeatureVisRequest(u("3", 2), steps=8, size=32)
     e1, e2 = ExamplesRequest(u("0", 1)), ExamplesRequest(u("3", 4), k=3)
-    groups = group_requests([a, b, a, c, d, e1, e2, b])
-    assert list(groups.values()) == [[a, b], [c], [d], [e1, e2]]
+    groups = group_requests([a, b, a, c, d, s, e1, e2, b])
+    assert list(groups.values()) == [[a, b, d], [c], [s], [e1, e2]]
 
 
 def test_real_handlers_through_the_engine() -> None:

@@ -78,6 +78,42 @@ def test_batched_equals_one_by_one() -> None:
         )
 
 
+def test_heterogeneous_requests_share_one_batch_and_equal_their_images_alone() -> None:
+    """Steps, seeds, signs and diversity may differ within a batch: each image is taken at its
+    own step count and equals the same request computed alone."""
+    model = tiny()
+    requests = [
+        req(ref(3), steps=8),
+        req(ref(3), steps=24, negative=True),
+        req(ref(5), steps=16, diversity=3, seed=2),
+        req(ref(4, (2, 3)), steps=24, seed=7),
+        req(ref(((1, 0.7), (6, -0.4))), steps=0),
+        req(ref(7), steps=16),
+    ]
+    work: list[tuple[int, int]] = []
+    batched = visualize(model, "4", requests, progress=lambda d, t: work.append((d, t)))
+    assert set(batched) == set(requests)
+    # Image-steps: each image costs its own steps, no more (finished images leave the batch).
+    assert work[-1] == (8 + 24 + 3 * 16 + 24 + 0 + 16,) * 2
+    for r in requests:
+        alone = visualize(model, "4", [r])[r]
+        np.testing.assert_allclose(alone.arrays["images"], batched[r].arrays["images"], atol=2e-4)
+        np.testing.assert_allclose(
+            alone.data["activation"], batched[r].data["activation"], rtol=1e-3, atol=1e-5
+        )
+        assert alone.data["loss_end"] == pytest.approx(batched[r].data["loss_end"], abs=1e-4)
+
+
+def test_fewer_steps_is_the_start_of_more_steps() -> None:
+    """An 8-step image is where the 24-step image of the same request was at step 8: the
+    transforms an image draws do not depend on how many steps it runs."""
+    from circuitpress.analysis.methods.featurevis import _transform_params
+
+    spec = [ImageSpec(ref(3), False, 0)]
+    long, short = (_transform_params(spec, n, TransformSpec()) for n in (200, 70))
+    assert torch.equal(long[:, :70], short)
+
+
 def test_seed_decides_the_image() -> None:
     model = tiny()
     a, b, c = req(ref(3), seed=1), req(ref(3), seed=1, lr=0.05), req(ref(3), seed=2)
@@ -186,10 +222,10 @@ def test_dead_relu_unit_still_gets_a_picture(monkeypatch: pytest.MonkeyPatch) ->
         return visualize(model, "4", [request])[request].data["activation"][0]
 
     assert run(0) == 0.0
-    assert run(48) > 0.0
+    assert run(96) > 0.0
     # The ordinary ReLU gradient would leave it exactly where it started.
     monkeypatch.setattr(featurevis, "redirected_relus", lambda module: contextlib.nullcontext(0))
-    assert run(48) == 0.0
+    assert run(96) == 0.0
 
 
 def test_every_step_stops_the_forward_at_the_visualised_layer() -> None:

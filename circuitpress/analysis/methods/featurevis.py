@@ -102,22 +102,31 @@ def _initial_spectrum(spec: ImageSpec, size: int) -> torch.Tensor:
     return torch.randn((1, 3, size, width, 2), generator=gen) * INIT_SD
 
 
+TRANSFORM_BLOCK = 64  # steps drawn per generator: an image's draws never depend on its total
+
+
 def _transform_params(specs: Sequence[ImageSpec], steps: int, tf: TransformSpec) -> torch.Tensor:
     """Per image and step: [B, steps, 6] = (dx1, dy1, scale, angle in degrees, dx2, dy2).
 
-    Drawn up front from each image's own generator, so a batch draws exactly what each image
-    alone would draw.
+    Drawn up front from each image's own generators, one per block of `TRANSFORM_BLOCK`
+    steps, so a batch draws exactly what each image alone would draw, and the first 64 steps
+    of a 256-step image are those of a 64-step one (a batch may mix step counts).
     """
     rows = []
     scales = torch.tensor(tf.scales)
     angles = torch.tensor(tf.angles)
+    blocks = max(1, -(-steps // TRANSFORM_BLOCK))
+    n = TRANSFORM_BLOCK
     for spec in specs:
-        gen = torch.Generator().manual_seed(_seed("transform", spec.seed, spec.index))
-        j1 = torch.randint(0, tf.jitter, (steps, 2), generator=gen).float() - (tf.jitter - 1) / 2
-        s = scales[torch.randint(0, len(scales), (steps,), generator=gen)]
-        a = angles[torch.randint(0, len(angles), (steps,), generator=gen)]
-        j2 = torch.randint(0, tf.jitter2, (steps, 2), generator=gen).float() - (tf.jitter2 - 1) / 2
-        rows.append(torch.cat([j1, s[:, None], a[:, None], j2], dim=1))
+        parts = []
+        for block in range(blocks):
+            gen = torch.Generator().manual_seed(_seed("transform", spec.seed, spec.index, block))
+            j1 = torch.randint(0, tf.jitter, (n, 2), generator=gen).float() - (tf.jitter - 1) / 2
+            s = scales[torch.randint(0, len(scales), (n,), generator=gen)]
+            a = angles[torch.randint(0, len(angles), (n,), generator=gen)]
+            j2 = torch.randint(0, tf.jitter2, (n, 2), generator=gen).float() - (tf.jitter2 - 1) / 2
+            parts.append(torch.cat([j1, s[:, None], a[:, None], j2], dim=1))
+        rows.append(torch.cat(parts)[:steps])
     return torch.stack(rows)  # [B, steps, 6]
 
 
@@ -162,6 +171,10 @@ class Transforms:
         # Pixel centres of the output in normalised coordinates (affine_grid's,
         # align_corners=False).
         self.base = (torch.arange(size, dtype=torch.float32, device=device) * 2 + 1) / size - 1
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Only these images go on (the others reached their steps)."""
+        self.params = self.params[rows]
 
     def __call__(self, images: torch.Tensor, step: int) -> torch.Tensor:
         p = self.params[:, step]
@@ -312,6 +325,91 @@ def _expand(requests: Sequence[FeatureVisRequest]) -> tuple[list[ImageSpec], lis
     return specs, owner
 
 
+class _Batch:
+    """The images still optimising: their parameter, optimiser state, transforms and objective.
+
+    Images of a batch may ask for different step counts. When some reach theirs, `keep`
+    shrinks every per-image tensor to the others, so an image costs only its own steps.
+    Nothing an image computes depends on the other images (per-image generators, an objective
+    per image or per diversity block, Adam element-wise), so shrinking changes no image."""
+
+    def __init__(
+        self,
+        specs: list[ImageSpec],
+        owner: list[int],
+        requests: Sequence[FeatureVisRequest],
+        tf: TransformSpec,
+        device: torch.device,
+        native: tuple[int, int] | None,
+    ):
+        self.size, self.lr, self.device, self.native = (
+            requests[0].size,
+            requests[0].lr,
+            device,
+            native,
+        )
+        self.requests = list(requests)
+        self.specs, self.owner = specs, owner  # owner: index into self.requests
+        steps = max(r.steps for r in requests)
+        self.spectrum, self.image = lucent_image(self.size, len(specs))
+        # lucent's parameterisation; its random init is replaced by each image's seeded spectrum.
+        with torch.no_grad():
+            self.spectrum.copy_(
+                torch.cat([_initial_spectrum(s, self.size) for s in specs]).to(self.spectrum.device)
+            )
+        self.optimizer = torch.optim.Adam([self.spectrum], lr=self.lr)
+        self.transform = Transforms(specs, self.size, steps, tf, device)
+        self._index()
+
+    def _index(self) -> None:
+        """Index tensors of the current images: each image's request, and the diversity rows."""
+        self.objective = Objective(self.specs, self.device, self.native)
+        self.owner_t = torch.tensor(self.owner, device=self.device)
+        diverse = [i for i, o in enumerate(self.owner) if self.requests[o].diversity > 1]
+        self.diverse_rows = torch.tensor(diverse, dtype=torch.long, device=self.device)
+        self.diverse_blocks = self.owner_t[self.diverse_rows]
+
+    def request_losses(self, acts: torch.Tensor) -> torch.Tensor:
+        """[len(requests)]: each request's loss (the sum of its images' losses, plus the
+        diversity penalty of its images when it asks for several)."""
+        per_image = self.objective.loss(acts)
+        n = len(self.requests)
+        per_request = torch.zeros(n, device=self.device).index_add(0, self.owner_t, per_image)
+        if len(self.diverse_rows):
+            # Only the images of diverse requests: a penalty over one image is 0 in exact
+            # arithmetic but not in floating point, and its Gram matrices cost a matmul.
+            penalty = diversity_penalty(acts[self.diverse_rows], self.diverse_blocks, n)
+            counts = torch.zeros(n, device=self.device).index_add(
+                0, self.diverse_blocks, torch.ones_like(self.diverse_blocks, dtype=torch.float32)
+            )
+            per_request = per_request + DIVERSITY_WEIGHT * torch.where(counts > 0, penalty, 0.0)
+        return per_request
+
+    def keep(self, rows: list[int]) -> None:
+        """Go on with these images only (indices into the current images)."""
+        index = torch.tensor(rows, dtype=torch.long)
+        old_state = self.optimizer.state[self.spectrum]
+        spectrum, self.image = lucent_image(self.size, len(rows))
+        with torch.no_grad():
+            spectrum.copy_(self.spectrum.detach()[index.to(self.spectrum.device)])
+        self.spectrum = spectrum
+        self.optimizer = torch.optim.Adam([spectrum], lr=self.lr)
+        if old_state:  # Adam's moments of the kept images, and the shared step count
+            device_index = index.to(spectrum.device)
+            self.optimizer.state[spectrum] = {
+                "step": old_state["step"].clone(),
+                "exp_avg": old_state["exp_avg"][device_index].clone(),
+                "exp_avg_sq": old_state["exp_avg_sq"][device_index].clone(),
+            }
+        self.transform.keep(index.to(self.device))
+        kept_requests = sorted({self.owner[i] for i in rows})
+        renumber = {old: new for new, old in enumerate(kept_requests)}
+        self.requests = [self.requests[o] for o in kept_requests]
+        self.specs = [self.specs[i] for i in rows]
+        self.owner = [renumber[self.owner[i]] for i in rows]
+        self._index()
+
+
 def visualize(
     module: nn.Module,
     layer: str,
@@ -323,46 +421,36 @@ def visualize(
     transforms: TransformSpec | None = None,
     progress: Progress | None = None,
 ) -> dict[FeatureVisRequest, Result]:
-    """Optimise every request's image(s) in one batch. All requests share size, steps and lr.
+    """Optimise every request's image(s) in one batch. All requests share size and lr; steps,
+    seeds, signs and diversity may differ (an image is taken at its own step count).
 
     `module` is the model, `layer` the name of the submodule whose output the units index
-    (as in `module.named_modules()`); `normalize`
-    maps 0..1 images to the model's input; `native_grid` is the layer's (H, W) at the model's
-    own input size, for neuron positions when `size` differs.
+    (as in `module.named_modules()`); `normalize` maps 0..1 images to the model's input;
+    `native_grid` is the layer's (H, W) at the model's own input size, for neuron positions
+    when `size` differs. `progress(done, total)` counts image-steps.
     """
     if not requests:
         return {}
-    first = requests[0]
-    size, steps, lr = first.size, first.steps, first.lr
-    if any((r.size, r.steps, r.lr) != (size, steps, lr) for r in requests):
-        raise ValueError("a feature-vis group must share size, steps and lr")
+    size, lr = requests[0].size, requests[0].lr
+    if any((r.size, r.lr) != (size, lr) for r in requests):
+        raise ValueError("a feature-vis batch must share size and lr")
     device = torch.device(device)
     norm = normalize or (lambda x: x)
-    tf = transforms or TransformSpec.for_size(size)
-    specs, owner = _expand(requests)
-    owner_t = torch.tensor(owner, device=device)
-    use_diversity = any(r.diversity > 1 for r in requests)
+    # Fewest steps first: finished images leave the batch in order.
+    order = sorted(range(len(requests)), key=lambda i: requests[i].steps)
+    ordered = [requests[i] for i in order]
+    specs, owner = _expand(ordered)
+    batch = _Batch(
+        specs, owner, ordered, transforms or TransformSpec.for_size(size), device, native_grid
+    )
+    total_work = sum(r.steps * r.diversity for r in ordered)
+    done_work = 0
 
-    # lucent's parameterisation; its random init is replaced by each image's seeded spectrum.
-    spectrum, image_f = lucent_image(size, len(specs))
-    with torch.no_grad():
-        spectrum.copy_(torch.cat([_initial_spectrum(s, size) for s in specs]).to(spectrum.device))
-    optimizer = torch.optim.Adam([spectrum], lr=lr)
-    transform = Transforms(specs, size, steps, tf, device)
-    objective = Objective(specs, device, native_grid)
-
-    def request_losses(acts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        per_image = objective.loss(acts)
-        per_request = torch.zeros(len(requests), device=device).index_add(0, owner_t, per_image)
-        if use_diversity:
-            per_request = per_request + DIVERSITY_WEIGHT * diversity_penalty(
-                acts, owner_t, len(requests)
-            )
-        return per_image, per_request
-
-    loss_start = loss_end = None
+    results: dict[FeatureVisRequest, Result] = {}
+    loss_start: dict[FeatureVisRequest, float] = {}
     module = module.to(device)
     layout = torch.contiguous_format
+    step = 0
     with (
         frozen(module),
         channels_last(module) as nhwc,
@@ -371,53 +459,68 @@ def visualize(
         capture(module, [layer]) as cap,
     ):
         layout = torch.channels_last if nhwc else layout
-        for step in range(steps):
-            optimizer.zero_grad(set_to_none=True)
-            images = image_f().to(device)
-            x = norm(transform(images, step)).contiguous(memory_format=layout)
-            (acts,) = cap.run(x)
-            _, per_request = request_losses(acts)
-            per_request.sum().backward()
-            optimizer.step()
-            if step == 0:
-                loss_start = per_request.detach().cpu()
-            if progress is not None and ((step + 1) % 8 == 0 or step + 1 == steps):
-                progress(step + 1, steps)
-        with torch.no_grad():
-            final = image_f().to(device)
-            (acts,) = cap.run(norm(final).contiguous(memory_format=layout))
-            activation = objective.activation(acts).cpu()
-            _, end = request_losses(acts)
-            loss_end = end.cpu()
-    if loss_start is None:  # steps == 0: nothing optimised, start equals end
-        loss_start = loss_end
-    counts = torch.zeros(len(requests)).index_add(0, owner_t.cpu(), torch.ones(len(specs)))
-    pixels = final.detach().permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
-
-    results: dict[FeatureVisRequest, Result] = {}
-    for r_index, req in enumerate(requests):
-        rows = [i for i, o in enumerate(owner) if o == r_index]
-        results[req] = Result(
-            data={
-                "activation": [float(activation[i]) for i in rows],
-                "loss_start": float(loss_start[r_index] / counts[r_index]),
-                "loss_end": float(loss_end[r_index] / counts[r_index]),
-            },
-            arrays={"images": np.ascontiguousarray(pixels[rows])},
-        )
+        while True:
+            # Optimise up to the next request's step count, then take its images.
+            stop = min(r.steps for r in batch.requests)
+            while step < stop:
+                batch.optimizer.zero_grad(set_to_none=True)
+                x = norm(batch.transform(batch.image().to(device), step))
+                (acts,) = cap.run(x.contiguous(memory_format=layout))
+                per_request = batch.request_losses(acts)
+                per_request.sum().backward()
+                batch.optimizer.step()
+                if step == 0:
+                    loss_start.update(
+                        zip(batch.requests, per_request.detach().cpu().tolist(), strict=True)
+                    )
+                step += 1
+                done_work += len(batch.specs)
+                if progress is not None and (step % 8 == 0 or step == stop):
+                    progress(done_work, total_work)
+            with torch.no_grad():
+                final = batch.image().to(device)
+                (acts,) = cap.run(norm(final).contiguous(memory_format=layout))
+                activation = batch.objective.activation(acts).cpu().tolist()
+                loss_end = batch.request_losses(acts).cpu().tolist()
+            pixels = final.detach().permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
+            going_on: list[int] = []
+            for r_index, req in enumerate(batch.requests):
+                rows = [i for i, o in enumerate(batch.owner) if o == r_index]
+                if req.steps > step:
+                    going_on.extend(rows)
+                    continue
+                end = loss_end[r_index]
+                start = loss_start.get(req, end)  # steps == 0: nothing optimised
+                results[req] = Result(
+                    data={
+                        "activation": [activation[i] for i in rows],
+                        "loss_start": start / len(rows),
+                        "loss_end": end / len(rows),
+                    },
+                    arrays={"images": np.ascontiguousarray(pixels[rows])},
+                )
+            if not going_on:
+                break
+            batch.keep(going_on)
     return results
 
 
-MAX_BATCH = 256  # images per optimisation: bounds memory; batching never changes an image
+# Pixels per optimisation (256 images of 64 px): bounds memory, so larger images make smaller
+# batches. Batching never changes an image.
+MAX_BATCH_PIXELS = 256 * 64 * 64
 
 
-def chunks(
-    requests: Sequence[FeatureVisRequest], limit: int = MAX_BATCH
-) -> list[list[FeatureVisRequest]]:
-    """Split a group into batches of at most `limit` images (a request's images stay together)."""
+def batch_limit(size: int) -> int:
+    """Images per optimisation at this image size."""
+    return max(1, MAX_BATCH_PIXELS // (size * size))
+
+
+def chunks(requests: Sequence[FeatureVisRequest], limit: int) -> list[list[FeatureVisRequest]]:
+    """Split a group into batches of at most `limit` images (a request's images stay together),
+    requests of similar step counts together, so that a batch shrinks as few times as it can."""
     out: list[list[FeatureVisRequest]] = [[]]
     count = 0
-    for req in requests:
+    for req in sorted(requests, key=lambda r: r.steps):
         if out[-1] and count + req.diversity > limit:
             out.append([])
             count = 0
@@ -429,14 +532,14 @@ def chunks(
 def compute_group(
     requests: list[FeatureVisRequest], env: "EngineEnv"
 ) -> dict[FeatureVisRequest, Result]:
-    """Engine handler: one group = one model, layer, size, steps, lr (and diversity or not)."""
+    """Engine handler: one group = one model, layer, image size and lr."""
     ref = requests[0].ref
     model = env.models.get(ref.model)
     layer = ref.layer
     model.layer(layer)  # a clear error, naming the model, for a layer it does not have
     native = _native_grid(model, layer, requests, env.device)
     results: dict[FeatureVisRequest, Result] = {}
-    batches = chunks(requests)
+    batches = chunks(requests, batch_limit(requests[0].size))
     for n, batch in enumerate(batches):
         part = f" {n + 1}/{len(batches)}" if len(batches) > 1 else ""
         label = f"feature vis {ref.model}/{ref.layer} ({len(batch)}){part}"
