@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from circuitpress.analysis.models.registry import resolve_device
+from circuitpress.analysis.progress import GroupRecord, Progress, plan_group
 from circuitpress.config import SiteConfig
 from circuitpress.errors import UserError
 from circuitpress.requests import Request, Result
@@ -44,15 +46,26 @@ def _no_progress(label: str, done: int, total: int) -> None:
     return None
 
 
+class _Silent:
+    def planned(self, groups: Any) -> None: ...
+    def started(self, group: Any) -> None: ...
+    def advanced(self, done: float, total: float) -> None: ...
+    def finished(self, record: Any) -> None: ...
+
+
 @dataclass
 class EngineEnv:
-    """What handlers get: the config, the models (loaded lazily), the device, progress."""
+    """What handlers get: the config, the models (loaded lazily), the device, progress.
+
+    A handler reports its progress as `progress(label, done, total)` and may set `batches`
+    to the number of batches it split its group into (the build report shows it)."""
 
     config: SiteConfig
     device: torch.device
     progress: ProgressFn = _no_progress
     sample_size: int = 2048
     batch_size: int = 128
+    batches: int = 1
     _models: Any = field(default=None, repr=False)
 
     @property
@@ -63,6 +76,15 @@ class EngineEnv:
 
             self._models = ModelRegistry(self.config, str(self.device))
         return self._models
+
+
+def _forward_to(listener: Progress) -> ProgressFn:
+    """A handler's `progress(label, done, total)`, passed on as the current group's."""
+
+    def progress(_label: str, done: int, total: int) -> None:
+        listener.advanced(done, total)
+
+    return progress
 
 
 def load_handler(kind: str) -> Handler:
@@ -97,7 +119,7 @@ def compute(
     config: SiteConfig,
     *,
     device: str = "auto",
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     threads: int | None = None,
 ) -> dict[Request, Result]:
     """Compute one `Result` per request (duplicates computed once), group by group.
@@ -109,35 +131,50 @@ def compute(
     env = EngineEnv(
         config=config,
         device=resolve_device(device if device != "auto" else config.build.device),
-        progress=progress or _no_progress,
         sample_size=config.build.dataset_sample,
     )
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return compute_with(requests, env)
+        return compute_with(requests, env, listener=progress)
     finally:
         torch.set_num_threads(before)
 
 
 def compute_with(
-    requests: Sequence[Request], env: EngineEnv, handlers: dict[str, Handler] | None = None
+    requests: Sequence[Request],
+    env: EngineEnv,
+    handlers: dict[str, Handler] | None = None,
+    listener: Progress | None = None,
 ) -> dict[Request, Result]:
     """`compute` with a prepared environment (and optionally other handlers, for tests)."""
+    listener = listener or _Silent()
     results: dict[Request, Result] = {}
-    for _key, group in group_requests(requests).items():
+    groups = list(group_requests(requests).values())
+    plans = [plan_group(group, env.sample_size) for group in groups]
+    listener.planned(plans)
+    for plan, group in zip(plans, groups, strict=True):
         kind = group[0].kind
         handler = (handlers or {}).get(kind) or load_handler(kind)
         # Each group starts from the same seeds, so a group's result does not depend on which
         # other groups ran before it (and so on what else the site asks for).
         seed_everything()
+        listener.started(plan)
+        env.progress = _forward_to(listener)
+        env.batches = 1
+        cpu, wall = time.process_time(), time.perf_counter()
         try:
             out = handler(group, env)
         except UserError as err:
             if err.file is None:
                 err.requests = tuple(group)
             raise
+        listener.finished(
+            GroupRecord(
+                plan, time.process_time() - cpu, time.perf_counter() - wall, batches=env.batches
+            )
+        )
         missing = [r for r in group if r not in out]
         if missing:
             raise RuntimeError(f"handler for '{kind}' returned no result for {missing[0].key()}")

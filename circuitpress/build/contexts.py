@@ -83,15 +83,22 @@ class FollowUp:
         self.default_model = state.planner.default_model
         self.recorder = recorder  # this build's follow-up refs and mentions of the page
         self.new: list[Request] = []
+        # Results a follow-up looked for and did not find: it needs them to go on (a circuit's
+        # next layer, a comparison's matched units), so the build computes them this round;
+        # everything else waits until no round asks for more.
+        self.needed: list[Request] = []
 
     def result(self, request: Request) -> Result:
         return self.build.planner.result(request)
 
     def has_result(self, request: Request) -> bool:
-        return request in self.build.planner.results
+        if request in self.build.planner.results:
+            return True
+        self.needed.append(request)
+        return False
 
     def request(self, request: Request) -> None:
-        if request not in self.build.planner.results:
+        if not self.build.planner.known(request):
             self.new.append(request)
         self.recorder.request(request)
 

@@ -30,6 +30,8 @@ class BuildReport:
     cached: int = 0
     seconds: float = 0.0
     engine_imported: bool = False
+    groups: int = 0  # analysis groups computed
+    analysis_cpu_seconds: float = 0.0
     warnings: list[BuildWarning] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     up_to_date: bool = False  # nothing had changed: the previous output was kept

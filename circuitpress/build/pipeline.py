@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["BuildMemo", "BuildOptions", "BuildReport", "SiteBuild", "build_site"]
 
 MAX_FOLLOW_UP_ROUNDS = 6
+REPORT_PATH = ".circuitpress/build-report.json"
 
 
 class SiteBuild:
@@ -178,38 +179,57 @@ class SiteBuild:
         return requests
 
     def compute(self, states: list[PageState]) -> dict[UnitRef, list[Mention]]:
-        """Validate, then resolve requests in rounds until no directive asks for more.
+        """Validate, plan every round, then compute: one batch per layer, one pass per model.
 
-        Follow-ups run before the first computation too: directives then see the model facts
-        (resolved by validation) and report mistakes such as a layer pair in the wrong order
-        before any long analysis starts."""
+        Follow-ups run in rounds until no directive asks for more. A round computes only what
+        a follow-up needs to go on (model facts, a circuit's connections, a comparison's
+        matches; all cheap); feature visualizations, dataset examples and the rest wait, so
+        that the requests of pages, unit pages and every round meet in the same groups.
+        Follow-ups also run before the first computation: directives then see the model
+        facts (resolved by validation) and report mistakes such as a layer pair in the wrong
+        order before any long analysis starts."""
+        from circuitpress.structure.units import unit_figure_aliases
+
         self.followups: dict[str, PagePlanner] = {}
         self.planner.validate(s.planner for s in states)
         pending: list[Request] = [r for s in states for r in s.planner.requests]
         units: dict[UnitRef, list[Mention]] = {}
-        for _ in range(MAX_FOLLOW_UP_ROUNDS):
-            new = self.follow_ups(states)
-            self.planner.validate(self.followups.values())
-            current = self.unit_mentions(states)
-            fresh = {u: v for u, v in current.items() if u not in units}
-            # A page in content/units/ where a unit page goes: reported before its analyses run.
-            check_collisions(
-                [*map(page_claim, states), *(unit_claim(unit_page_path(u) or "") for u in fresh)]
-            )
-            units = current
-            todo = pending + new + self.plan_units(fresh)
-            pending = []
-            if not todo:
-                break
-            try:
-                self.planner.resolve(todo)
-            except UserError as err:
-                raise locate(err, self.all_planners(states)) from None
+        try:
+            for _ in range(MAX_FOLLOW_UP_ROUNDS):
+                new, needed = self.follow_ups(states)
+                self.planner.validate(self.followups.values())
+                current = self.unit_mentions(states)
+                fresh = {u: v for u, v in current.items() if u not in units}
+                # A page in content/units/ where a unit page goes: reported before its
+                # analyses run.
+                check_collisions(
+                    [
+                        *map(page_claim, states),
+                        *(unit_claim(unit_page_path(u) or "") for u in fresh),
+                    ]
+                )
+                units = current
+                # A unit page shows the author's figure of its unit where there is one.
+                asked = [r for p in self.all_planners(states) for r in p.requests]
+                for default, figure in unit_figure_aliases(asked).items():
+                    self.planner.alias(default, figure)
+                todo = pending + new + self.plan_units(fresh)
+                pending = []
+                needed = [r for r in needed if r not in self.planner.results]
+                if not todo and not needed:
+                    break
+                self.planner.resolve(todo, defer=True)
+                self.planner.resolve(needed)
+            self.planner.flush()
+        except UserError as err:
+            raise locate(err, self.all_planners(states)) from None
         return units
 
-    def follow_ups(self, states: list[PageState]) -> list[Request]:
-        """Give every directive with a `follow_up` the results so far; collect what it asks."""
+    def follow_ups(self, states: list[PageState]) -> tuple[list[Request], list[Request]]:
+        """Give every directive with a `follow_up` the results so far; collect what it asks
+        for (new requests) and what it looked for and could not find (needed to go on)."""
         new: list[Request] = []
+        needed: list[Request] = []
         for s in states:
             for call in s.page.calls:
                 directive = self.registry.directives.get(call.name)
@@ -220,7 +240,8 @@ class SiteBuild:
                 directive.follow_up(call, ctx)
                 self.followups[f"{s.page.file}:{call.line}"] = recorder
                 new.extend(ctx.new)
-        return new
+                needed.extend(ctx.needed)
+        return new, needed
 
     # -- render -------------------------------------------------------------------------------
 
@@ -339,6 +360,38 @@ class SiteBuild:
 
     # -- the whole build ----------------------------------------------------------------------
 
+    def write_report(self, seconds: float) -> None:
+        """`.circuitpress/build-report.json`: what this build computed, group by group (kind,
+        model, layer, requests, images, steps, batches, CPU and wall seconds), and totals."""
+        import json
+        import os
+
+        records = [r.to_json() for r in self.planner.records]
+        report = {
+            "executor": "local",
+            "seconds": round(seconds, 3),
+            "computed": self.planner.computed,
+            "cached": self.cache.hits,
+            "groups": records,
+            "totals": {
+                "groups": len(records),
+                "requests": sum(r["requests"] for r in records),
+                "cpu_seconds": round(sum(r["cpu_seconds"] for r in records), 3),
+                "wall_seconds": round(sum(r["wall_seconds"] for r in records), 3),
+            },
+        }
+        path = self.root / REPORT_PATH
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:  # the site is built; a report it cannot write is a warning
+            tmp.unlink(missing_ok=True)
+            self.warnings.append(
+                BuildWarning(f"could not write {REPORT_PATH}: {exc.strerror}", file=".", line=1)
+            )
+
     def run(self) -> BuildReport:
         start = time.perf_counter()
         states = self.parse()
@@ -351,6 +404,7 @@ class SiteBuild:
             raise UserError(w.message + " (--strict)", file=w.file, line=w.line, hint=w.hint)
         if self.options.write:
             self.writer.commit()
+            self.write_report(time.perf_counter() - start)
         report = BuildReport(
             out=self.out,
             pages=len(states),
@@ -359,6 +413,8 @@ class SiteBuild:
             computed=self.planner.computed,
             cached=self.cache.hits,
             engine_imported=self.planner.engine_imported,
+            groups=len(self.planner.records),
+            analysis_cpu_seconds=sum(r.cpu_seconds for r in self.planner.records),
             warnings=list(self.warnings),
             files=self.writer.paths(),
         )

@@ -10,15 +10,16 @@ lazily, so a build whose results are all cached never imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable, Sequence
 
+from circuitpress.analysis.progress import GroupPlan, GroupRecord, Progress
 from circuitpress.build.cache import Cache, cache_key
 from circuitpress.config import CONFIG_NAME, SiteConfig
 from circuitpress.errors import UserError
 from circuitpress.markup.refs import parse_layer_ref, parse_ref, resolve_ref
 from circuitpress.requests import ModelInfoRequest, Request, Result, UnitRef
 
-Progress = Callable[[str, int, int], None]
+__all__ = ["Mention", "PagePlanner", "Planner", "Progress", "locate"]
 
 
 @dataclass
@@ -85,7 +86,10 @@ class Planner:
         self.device = device
         self.progress = progress
         self.results: dict[Request, Result] = {}
+        self.deferred: dict[Request, str] = {}  # request -> cache key, computed by flush()
+        self.aliases: dict[Request, Request] = {}
         self.computed = 0
+        self.records: list[GroupRecord] = []  # every computed group, for the build report
         self.engine_imported = False
         self._fingerprints: dict[str, tuple[str, str]] = {}
 
@@ -118,21 +122,60 @@ class Planner:
 
     # -- results ------------------------------------------------------------------------------
 
-    def resolve(self, requests: Iterable[Request]) -> list[Request]:
-        """Make results available for every request (cache first, then the engine).
+    def canonical(self, request: Request) -> Request:
+        """The request whose result serves this one (a unit page's default figure is the
+        author's figure of the same unit where one exists, see `alias`)."""
+        return self.aliases.get(request, request)
 
-        Returns the requests that were computed (not found in the cache)."""
+    def alias(self, request: Request, serves_it: Request) -> None:
+        """`request` is answered by `serves_it`'s result: one computation, one image."""
+        if request != serves_it:
+            self.aliases[request] = serves_it
+
+    def known(self, request: Request) -> bool:
+        """Whether the request has a result or waits in the deferred work."""
+        canonical = self.canonical(request)
+        return request in self.results or canonical in self.results or canonical in self.deferred
+
+    def resolve(self, requests: Iterable[Request], *, defer: bool = False) -> list[Request]:
+        """Make results available for every request: from memory or the cache, else computed.
+
+        With `defer`, what must be computed waits for `flush` instead: the build collects the
+        requests of every round first, so that each layer's feature visualizations optimise
+        as one batch and each model's dataset is passed once. Returns the requests computed."""
+        asked = list(requests)
         todo: dict[Request, str] = {}
-        for request in requests:
-            if request in self.results or request in todo:
+        for request in asked:
+            canonical = self.canonical(request)
+            if canonical in self.results or canonical in todo:
                 continue
-            key = self.key_of(request)
+            key = self.deferred.get(canonical) or self.key_of(canonical)
             hit = self.memory.get(key) or self.cache.get(key)
             if hit is not None:
-                self.results[request] = hit
+                self.results[canonical] = hit
                 self.memory[key] = hit
+            elif defer:
+                self.deferred.setdefault(canonical, key)
             else:
-                todo[request] = key
+                todo[canonical] = key
+                self.deferred.pop(canonical, None)
+        computed = self._compute(todo)
+        self._serve_aliases()
+        return computed
+
+    def flush(self) -> list[Request]:
+        """Compute all deferred requests at once."""
+        todo, self.deferred = self.deferred, {}
+        computed = self._compute(todo)
+        self._serve_aliases()
+        return computed
+
+    def _serve_aliases(self) -> None:
+        for request, canonical in self.aliases.items():
+            if canonical in self.results:
+                self.results[request] = self.results[canonical]
+
+    def _compute(self, todo: dict[Request, str]) -> list[Request]:
         if not todo:
             return []
         from circuitpress.analysis import engine  # torch enters here, and only here
@@ -142,7 +185,7 @@ class Planner:
             list(todo),
             self.config,
             device=self.device,
-            progress=self.progress,
+            progress=_Recording(self.records, self.progress),
             threads=self.threads,
         )
         for request, key in todo.items():
@@ -211,6 +254,30 @@ class Planner:
         if not self.config.models:
             hint = f"declare it in {CONFIG_NAME} as [models.{model}]"
         raise UserError(f"unknown model '{model}'", file=file, line=line, hint=hint)
+
+
+class _Recording:
+    """The engine's listener: keeps every finished group's record, passes all on."""
+
+    def __init__(self, records: list[GroupRecord], outer: Progress | None):
+        self.records, self.outer = records, outer
+
+    def planned(self, groups: Sequence[GroupPlan]) -> None:
+        if self.outer is not None:
+            self.outer.planned(groups)
+
+    def started(self, group: GroupPlan) -> None:
+        if self.outer is not None:
+            self.outer.started(group)
+
+    def advanced(self, done: float, total: float) -> None:
+        if self.outer is not None:
+            self.outer.advanced(done, total)
+
+    def finished(self, record: GroupRecord) -> None:
+        self.records.append(record)
+        if self.outer is not None:
+            self.outer.finished(record)
 
 
 def locate(err: UserError, planners: Iterable[PagePlanner]) -> UserError:

@@ -53,8 +53,13 @@ def build(
     if not quiet and report.up_to_date:
         click.echo(f"{report.out} is up to date ({report.pages} page(s), nothing changed).")
     elif not quiet:
+        computed = (
+            f"{report.computed} analyses computed in {report.groups} group(s), "
+            f"CPU {report.analysis_cpu_seconds:.1f} s"
+            if report.computed
+            else "0 analyses computed"
+        )
         click.echo(
             f"Built {report.pages} page(s) and {report.unit_pages} unit page(s) into "
-            f"{report.out} in {report.seconds:.2f} s ({report.computed} analyses computed, "
-            f"{report.cached} cached)."
+            f"{report.out} in {report.seconds:.2f} s ({computed}; {report.cached} cached)."
         )

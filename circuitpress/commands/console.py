@@ -1,4 +1,4 @@
-"""What every command shares: error handling (exit codes) and progress bars on stderr.
+"""What every command shares: error handling (exit codes) and progress on stderr.
 
 Exit codes: 0 ok, 1 a user error (one line `file:line: what is wrong (hint)`), 2 a usage error
 (click's), 3 an internal error (a short report, never a traceback).
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import click
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-    from circuitpress.build.plan import Progress
+    from circuitpress.analysis.progress import GroupPlan, GroupRecord, Progress
 
 DEVICE = click.Choice(["auto", "cpu", "cuda", "mps"])
 QUIET_HELP = "Print nothing but errors."
@@ -58,50 +59,119 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class _Bars:
-    """rich progress bars on stderr, started at the first report: a build served from the
-    cache prints nothing but its summary."""
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
-    def __init__(self) -> None:
+
+class Display:
+    """The engine's progress for a person, on stderr: on a terminal, one overall line
+    (analyses done of those planned, elapsed, an estimate of the time left) and the current
+    group with its bar, and a line for each group as it finishes; elsewhere (a log, CI) only
+    the plain line of each finished group, printed as it finishes. Nothing is drawn until the
+    first group starts: a build served from the cache prints only its summary."""
+
+    def __init__(self, stream: Any = None, terminal: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.terminal = self.stream.isatty() if terminal is None else terminal
+        self.total_requests = self.done_requests = 0
+        self.total_cost = self.done_cost = 0.0
+        self.current: GroupPlan | None = None
+        self.fraction = 0.0  # of the current group
+        self.begun: float | None = None
         self.bars: RichProgress | None = None
-        self.tasks: dict[str, TaskID] = {}
+        self.overall: TaskID | None = None
+        self.group: TaskID | None = None
 
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if self.bars is None:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+    # -- the engine's listener ------------------------------------------------------------------
 
-            self.bars = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-            self.bars.start()
-        if label not in self.tasks:
-            self.tasks[label] = self.bars.add_task(label, total=total)
-        self.bars.update(self.tasks[label], completed=done, total=total)
+    def planned(self, groups: Sequence[GroupPlan]) -> None:
+        self.total_requests += sum(g.requests for g in groups)
+        self.total_cost += sum(g.cost for g in groups)
+
+    def started(self, group: GroupPlan) -> None:
+        if self.begun is None:
+            self.begun = time.perf_counter()
+        self.current, self.fraction = group, 0.0
+        if self.terminal:
+            self._bars_started()
+            assert self.bars is not None and self.group is not None
+            self.bars.reset(self.group, total=1.0, description=f"{group.label} ({group.size})")
+            self._update()
+
+    def advanced(self, done: float, total: float) -> None:
+        self.fraction = min(1.0, done / total) if total else 0.0
+        if self.terminal:
+            self._update()
+
+    def finished(self, record: GroupRecord) -> None:
+        plan = record.plan
+        self.done_requests += plan.requests
+        self.done_cost += plan.cost
+        self.current, self.fraction = None, 0.0
+        batches = f" in {record.batches} batches" if record.batches > 1 else ""
+        line = (
+            f"{plan.label}: {plan.size}{batches}, {record.wall_seconds:.1f} s "
+            f"(CPU {record.cpu_seconds:.1f} s) [{self.overall_text()}]"
+        )
+        if self.terminal and self.bars is not None:
+            self.bars.console.print(line, highlight=False, markup=False)
+            self._update()
+        else:
+            print(line, file=self.stream, flush=True)
+
+    # -- text -------------------------------------------------------------------------------------
+
+    def overall_text(self) -> str:
+        elapsed = time.perf_counter() - self.begun if self.begun is not None else 0.0
+        text = f"analyses {self.done_requests}/{self.total_requests}, {_clock(elapsed)} elapsed"
+        done = self.done_cost + (self.current.cost * self.fraction if self.current else 0.0)
+        if 0 < done < self.total_cost and elapsed > 2:
+            text += f", about {_clock(elapsed * (self.total_cost - done) / done)} left"
+        return text
+
+    def _bars_started(self) -> None:
+        if self.bars is not None:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            console=Console(file=self.stream),
+        )
+        self.overall = self.bars.add_task("", total=None)
+        self.group = self.bars.add_task("", total=1.0)
+        self.bars.start()
+
+    def _update(self) -> None:
+        if self.bars is None or self.overall is None or self.group is None:
+            return
+        done = self.done_cost + (self.current.cost * self.fraction if self.current else 0.0)
+        self.bars.update(
+            self.overall,
+            description=self.overall_text(),
+            completed=done,
+            total=max(self.total_cost, done, 1e-9),
+        )
+        self.bars.update(self.group, completed=self.fraction, visible=self.current is not None)
 
     def stop(self) -> None:
         if self.bars is not None:
             self.bars.stop()
+            self.bars = None
 
 
 @contextmanager
 def progress_bars(quiet: bool) -> Iterator[Progress | None]:
-    """A `progress(label, done, total)` callback drawing bars on stderr, or None when quiet."""
+    """The engine's listener drawing progress on stderr (see Display), or None when quiet."""
     if quiet:
         yield None
         return
-    bars = _Bars()
+    display = Display()
     try:
-        yield bars
+        yield display
     finally:
-        bars.stop()
+        display.stop()

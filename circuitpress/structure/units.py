@@ -8,7 +8,8 @@ feature visualizations; strongest input and output connections) and the template
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from dataclasses import replace
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -53,6 +54,29 @@ def unit_page_requests(ref: UnitRef) -> list[Request]:
         TopConnectionsRequest(ref=ref, n=CONNECTIONS, direction="inputs"),
         TopConnectionsRequest(ref=ref, n=CONNECTIONS, direction="outputs"),
     ]
+
+
+def unit_figure_aliases(requests: Iterable[Request]) -> dict[Request, Request]:
+    """The standard feature visualizations of units the author already visualised, each
+    mapped to the author's figure (the first positive single image of that channel, in page
+    order) or its negative and diverse variants: a unit page and the unit's chips then show
+    the article's image, at the article's steps, computed once."""
+    aliases: dict[Request, Request] = {}
+    for request in requests:
+        if not isinstance(request, FeatureVisRequest):
+            continue
+        ref = request.ref
+        if request.negative or request.diversity != 1 or ref.channel_ref() != ref:
+            continue
+        default = thumbnail_request(ref)
+        if default in aliases or request == default:
+            if request == default:
+                aliases.setdefault(default, default)
+            continue
+        aliases[default] = request
+        aliases[replace(default, negative=True)] = replace(request, negative=True)
+        aliases[replace(default, diversity=DIVERSE)] = replace(request, diversity=DIVERSE)
+    return {d: f for d, f in aliases.items() if d != f}
 
 
 def _connections(ctx: RenderServices, ref: UnitRef, direction: str) -> dict[str, Any] | None:

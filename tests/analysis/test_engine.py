@@ -95,17 +95,45 @@ def test_groups_deduplicate_and_split_by_key() -> None:
 
 def test_real_handlers_through_the_engine() -> None:
     env = env_with()
-    seen: list[tuple[str, int, int]] = []
-    env.progress = lambda label, done, total: seen.append((label, done, total))
+    listener = Listener()
     fv = [FeatureVisRequest(u("3", c), size=32, steps=8) for c in range(3)]
     ex = [ExamplesRequest(u("0", 1), k=4), ExamplesRequest(u("3", 2), k=3)]
-    results = compute_with(fv + ex + [fv[0]], env)
+    results = compute_with(fv + ex + [fv[0]], env, listener=listener)
     assert set(results) == set(fv + ex)
     assert results[fv[1]].arrays["images"].shape == (1, 32, 32, 3)
     assert results[ex[0]].arrays["images"].shape[0] == 4
     assert max(results[ex[1]].data["indices"]) < 64  # only the configured sample is read
-    assert any(label.startswith("feature vis m/3") for label, _, _ in seen)
-    assert ("examples m (2)", 64, 64) in seen
+    # The listener hears the plan, each group's start, progress and cost, in that order.
+    assert [(g.kind, g.requests, g.images) for g in listener.planned_groups] == [
+        ("featurevis", 3, 3),
+        ("examples", 2, 64),
+    ]
+    assert [e[0] for e in listener.events if e[0] != "advanced"] == ["started", "finished"] * 2
+    assert ("advanced", 24.0, 24.0) in listener.events  # 3 images x 8 steps
+    assert ("advanced", 64.0, 64.0) in listener.events  # the 64-image sample
+    fv_record = listener.records[0]
+    assert fv_record.plan.label == "feature vis m/3" and fv_record.plan.steps == 8
+    assert fv_record.wall_seconds > 0 and fv_record.batches == 1
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.planned_groups: list = []
+        self.events: list[tuple] = []
+        self.records: list = []
+
+    def planned(self, groups: list) -> None:
+        self.planned_groups.extend(groups)
+
+    def started(self, group: object) -> None:
+        self.events.append(("started", group))
+
+    def advanced(self, done: float, total: float) -> None:
+        self.events.append(("advanced", float(done), float(total)))
+
+    def finished(self, record: object) -> None:
+        self.events.append(("finished", record))
+        self.records.append(record)
 
 
 def test_each_group_starts_from_the_same_seeds() -> None:

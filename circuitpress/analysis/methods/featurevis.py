@@ -540,12 +540,15 @@ def compute_group(
     native = _native_grid(model, layer, requests, env.device)
     results: dict[FeatureVisRequest, Result] = {}
     batches = chunks(requests, batch_limit(requests[0].size))
-    for n, batch in enumerate(batches):
-        part = f" {n + 1}/{len(batches)}" if len(batches) > 1 else ""
-        label = f"feature vis {ref.model}/{ref.layer} ({len(batch)}){part}"
+    env.batches = len(batches)
+    # Progress over the whole group in image-steps, batch after batch.
+    group_work = sum(r.steps * r.diversity for r in requests)
+    offset = 0
+    label = f"feature vis {ref.model}/{ref.layer}"
+    for batch in batches:
 
-        def progress(done: int, total: int, label: str = label) -> None:
-            env.progress(label, done, total)
+        def progress(done: int, total: int, offset: int = offset) -> None:
+            env.progress(label, offset + done, group_work)
 
         with torch.random.fork_rng(devices=[]):
             results.update(
@@ -559,6 +562,7 @@ def compute_group(
                     progress=progress,
                 )
             )
+        offset += sum(r.steps * r.diversity for r in batch)
     return results
 
 
