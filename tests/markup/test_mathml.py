@@ -1,0 +1,299 @@
+"""markup/mathml.py writes exactly what latex2mathml writes, or hands the input back to it."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import latex2mathml
+import pytest
+from latex2mathml import commands as C
+from latex2mathml.converter import convert
+from latex2mathml.tokenizer import PATTERN, tokenize
+
+from circuitpress.markup import mathml
+from circuitpress.markup.math import to_mathml
+from circuitpress.markup.mathml import fast_mathml
+
+NAMESPACE = ' xmlns="http://www.w3.org/1998/Math/MathML"'
+
+
+def reference(latex: str, display: bool) -> str | None:
+    try:
+        return convert(latex, display="block" if display else "inline").replace(NAMESPACE, "", 1)
+    except Exception:  # latex2mathml's errors: the fast path must have declined
+        return None
+
+
+# What articles write: each must take the fast path.
+COMMON = [
+    r"x",
+    r"f(x) = \sum_i w_i x_i + b",
+    r"\alpha_{3,2} = \frac{u_{2}}{\sum_{j=1}^{9} e^{\nu_j}}",
+    r"\sum_{j=1}^{n} x_j",
+    r"\prod_{k} p_k^{n_k}",
+    r"\int_0^1 x^2 \, dx",
+    r"\hat{q}_{9}^{(5)} \approx \cos(\mu x_{5}) + 9.5",
+    r"\lVert \mathbf{W}^{(6)}_{9} \rVert_2 \leq \sqrt{\nu^{6} + \xi}",
+    r"\mathbf{F}_{8} = \begin{bmatrix} \psi_{8} & 8 \\ -\phi_{8} & \frac{8}{8} \end{bmatrix}",
+    r"\mathbb{E}_{x \sim \mathcal{D}_{8}} \left[ \max_{c \leq 22} \operatorname{ReLU}(x) \right]",
+    r"x_1^2 a' f'(x) y_1'",
+    r"\mathrm{d}x \; \quad \qquad \! \: \>",
+    r"\frac12 + \frac{1}{2} + \dfrac{a}{b} + \tfrac{a}{b} + \binom{n}{k}",
+    r"\left( \frac{a}{b} \right)^2 \left. x \right| \left\{ y \right\}",
+    r"\begin{pmatrix} a & b \\ c & d \end{pmatrix} \begin{vmatrix} 1 \end{vmatrix}",
+    r"\begin{matrix} 1 & & 2 \\ \end{matrix} \begin{Bmatrix} \end{Bmatrix}",
+    r"\text{if } x > 0 \textbf{ bold} \textit{it}",
+    r"\vec{v} \cdot \bar{u} \times \tilde{w} \dot{x} \ddot{y} \overline{AB} \underline{z}",
+    r"\nabla_\theta \log p_\theta(x) \partial \infty \to \in \pm \ldots \cdots",
+    r"\lim_{n \to \infty} a_n = \sup_k b_k, \det A, \Pr(X), \argmax_x f",
+    r"\sin \theta \tanh z \exp(-t) \ln 2",
+    r"a \| b \{ c \} | d | [e] <f> g / h * i ! j . k : l ; m ~ n \ o",
+    r"\sqrt{\sigma^2 + \epsilon} \sqrt x",
+    r"\operatorname*{argmax}_x f \operatorname{softmax}(z)_i",
+    r"x_{a_{b_{c}}}^{d^{e}} {}^{14}C {} x^{}",
+    r"\mathbf{x}^\top \mathbf{W}",
+]
+
+
+@pytest.mark.parametrize("latex", COMMON)
+@pytest.mark.parametrize("display", [False, True])
+def test_common_math_takes_the_fast_path_and_matches(latex: str, display: bool) -> None:
+    got = fast_mathml(latex, display)
+    assert got is not None, "the fast path declined"
+    assert got == reference(latex, display)
+
+
+# Outside the subset, or mistakes: latex2mathml decides (and its errors stay ours).
+DECLINED = [
+    r"x^",
+    r"^x",
+    r"x__a",
+    r"x^a^b",
+    r"x''",
+    r"\foo",
+    r"\left( x",
+    r"x \right)",
+    r"\sqrt[3]{x}",
+    r"\frac{a}",
+    r"\begin{cases} a & b \end{cases}",
+    r"\begin{array}{cc} a & b \end{array}",
+    r"\begin{pmatrix} {c} & b \end{pmatrix}",
+    r"\mathbf{Wx}",
+    r"\text{a<b}",
+    r"a \over b",
+    r"\color{red} x",
+    r"\hspace{1em}",
+    r"\verb|x|",
+    r"a & b",
+    r"\overbrace{x}^{y}",
+    r"\not=",
+    r"3pt",
+    r"\displaystyle x",
+]
+
+
+@pytest.mark.parametrize("latex", DECLINED)
+def test_the_rest_is_left_to_latex2mathml(latex: str) -> None:
+    assert fast_mathml(latex, False) is None
+
+
+def test_to_mathml_is_unchanged_where_the_fast_path_declines() -> None:
+    assert to_mathml(r"\sqrt[3]{x}", False) == reference(r"\sqrt[3]{x}", False)
+    with pytest.raises(ValueError, match="unknown LaTeX command"):
+        to_mathml(r"\foo", False)
+
+
+def test_the_tables_it_relies_on() -> None:
+    # The walker gives these one and two arguments; the subset must agree.
+    assert mathml._ACCENTS <= set(C.COMMANDS_WITH_ONE_PARAMETER)
+    assert mathml._FRACTIONS <= set(C.COMMANDS_WITH_TWO_PARAMETERS)
+    # The plain commands are symbols latex2mathml's converter knows (or spaces and limits).
+    for command in mathml._PLAIN_COMMANDS:
+        assert mathml._plain(command).startswith(("<mi", "<mo", "<mspace", "<mtext"))
+
+
+# -- generated expressions ---------------------------------------------------------------------
+
+ATOMS = [
+    *"abcxyzABW",
+    *"0123456789",
+    "3.14",
+    "12",
+    ".5",
+    *"+-=<>(),[]|/*!.:;~?@",
+    r"\|",
+    r"\{",
+    r"\}",
+    r"\ ",
+    r"\alpha",
+    r"\beta",
+    r"\Gamma",
+    r"\varepsilon",
+    r"\leq",
+    r"\geq",
+    r"\approx",
+    r"\cdot",
+    r"\times",
+    r"\infty",
+    r"\partial",
+    r"\nabla",
+    r"\in",
+    r"\to",
+    r"\sim",
+    r"\pm",
+    r"\ldots",
+    r"\cdots",
+    r"\dots",
+    r"\langle",
+    r"\rangle",
+    r"\lVert",
+    r"\rVert",
+    r"\prime",
+    r"\sin",
+    r"\log",
+    r"\tanh",
+    r"\max",
+    r"\lim",
+    r"\inf",
+    r"\sum",
+    r"\prod",
+    r"\int",
+    r"\det",
+    r"\Pr",
+    r"\gcd",
+    r"\argmax",
+    r"\,",
+    r"\;",
+    r"\quad",
+    r"\!",
+    r"\\",
+    r"\mathbf{W}",
+    r"\mathbb{R}",
+    r"\mathcal{L}",
+    r"\mathrm{d}",
+    r"\mathbf{Wx}",
+    r"\operatorname{ReLU}",
+    r"\operatorname{soft max}",
+    r"\text{if }",
+    r"\textbf{a b}",
+    r"\text{}",
+    r"\frac12",
+    r"\foo",
+    r"\limits",
+    r"\displaystyle",
+    "&",
+    "%c\n",
+    "'",
+]
+DELIMITERS = ["(", ")", "[", "]", "|", r"\|", ".", r"\{", r"\}", r"\langle", r"\rangle", "/"]
+UNARY = [
+    r"\hat",
+    r"\bar",
+    r"\vec",
+    r"\tilde",
+    r"\dot",
+    r"\overline",
+    r"\underline",
+    r"\widehat",
+    r"\sqrt",
+    r"\mathbf",
+]
+BINARY = [r"\frac", r"\dfrac", r"\tfrac", r"\binom", r"\cfrac"]
+MATRICES = ["matrix", "pmatrix", "bmatrix", "Bmatrix", "vmatrix", "Vmatrix", "cases"]
+
+
+def expression(rng: random.Random, depth: int) -> str:
+    return " ".join(item(rng, depth) for _ in range(rng.randint(1, 4)))
+
+
+def item(rng: random.Random, depth: int) -> str:
+    kind = rng.random() if depth > 0 else 0.0
+    if kind < 0.4:
+        return rng.choice(ATOMS)
+    if kind < 0.5:
+        return "{" + expression(rng, depth - 1) + "}"
+    if kind < 0.68:
+        script = rng.choice(["_", "^", "_^", "^_", "'", "_'"])
+        base = item(rng, depth - 1)
+        out = base
+        for mark in script:
+            out += mark if mark == "'" else mark + arg(rng, depth - 1)
+        return out
+    if kind < 0.76:
+        return rng.choice(UNARY) + arg(rng, depth - 1)
+    if kind < 0.84:
+        return rng.choice(BINARY) + arg(rng, depth - 1) + arg(rng, depth - 1)
+    if kind < 0.92:
+        left, right = rng.choice(DELIMITERS), rng.choice(DELIMITERS)
+        return rf"\left{left} {expression(rng, depth - 1)} \right{right}"
+    name = rng.choice(MATRICES)
+    rows = []
+    for _ in range(rng.randint(1, 3)):
+        cells = [expression(rng, depth - 2) if rng.random() < 0.85 else "" for _ in range(2)]
+        rows.append(" & ".join(cells))
+    tail = r" \\" if rng.random() < 0.3 else ""
+    return rf"\begin{{{name}}} " + r" \\ ".join(rows) + tail + rf" \end{{{name}}}"
+
+
+def arg(rng: random.Random, depth: int) -> str:
+    if rng.random() < 0.5:
+        return "{" + expression(rng, max(depth, 0)) + "}"
+    return " " + rng.choice(ATOMS) if rng.random() < 0.3 else rng.choice(ATOMS)
+
+
+def test_generated_expressions_match_latex2mathml() -> None:
+    rng = random.Random(20261201)
+    fast = 0
+    for n in range(2500):
+        latex = expression(rng, rng.randint(1, 4))
+        display = n % 2 == 1
+        got = fast_mathml(latex, display)
+        if got is None:
+            continue
+        fast += 1
+        assert got == reference(latex, display), latex
+    assert fast > 800  # the generator mostly writes what the fast path takes
+
+
+OUTSIDE = {r"\foo", r"\limits", r"\displaystyle", r"\mathbf{Wx}", r"\gcd", "&", r"\cfrac", "cases"}
+
+
+def test_generated_expressions_inside_the_subset_match_latex2mathml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same generator without what the fast path declines: deeper trees that it converts.
+    for name in ("ATOMS", "BINARY", "MATRICES"):
+        monkeypatch.setattr(
+            __import__(__name__, fromlist=["_"]),
+            name,
+            [a for a in globals()[name] if a not in OUTSIDE],
+        )
+    rng = random.Random(7)
+    fast = 0
+    for n in range(2500):
+        latex = expression(rng, rng.randint(1, 5))
+        display = n % 2 == 0
+        got = fast_mathml(latex, display)
+        if got is None:
+            continue
+        fast += 1
+        assert got == reference(latex, display), latex
+    assert fast > 1500
+
+
+def test_the_tokenizer_is_latex2mathmls() -> None:
+    # _TOKEN is PATTERN regrouped: a new latex2mathml tokenizer needs a new _TOKEN.
+    assert hashlib.sha256(PATTERN.pattern.encode()).hexdigest() == mathml.PATTERN_SHA256
+    assert mathml.ENABLED, f"latex2mathml {latex2mathml.__version__} is not verified"
+    rng = random.Random(3)
+    pieces = [*ATOMS, *DELIMITERS, *UNARY, *BINARY, "{", "}", "_1", "^23", "-2pt", "2 em", " "]
+    pieces += [r"\frac 1 2", r"\dfrac.5", r"\text {a}", r"\begin {pmatrix}", r"\end{pmatrix}"]
+    pieces += [r"\mathchoice{a}", r"\mathdollar", r"\_1", "\\", "%", "%x", r"\textbfx", "\\\n"]
+    for _ in range(3000):
+        latex = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        try:
+            got = mathml.tokens(latex)
+        except mathml.Unsupported:
+            continue
+        assert got == list(tokenize(latex)), latex
