@@ -89,6 +89,7 @@ class Cache:
     warnings: list[BuildWarning] = field(default_factory=list)
     hits: int = 0
     misses: int = 0
+    read_only: bool = False  # `check` writes nothing, not even model facts
 
     def path_of(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
@@ -122,6 +123,8 @@ class Cache:
         return result
 
     def put(self, key: str, result: Result) -> None:
+        if self.read_only:
+            return
         path = self.path_of(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()

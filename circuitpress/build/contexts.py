@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from circuitpress.build.plan import PagePlanner
 from circuitpress.errors import BuildWarning
+from circuitpress.extensions import PendingResult
 from circuitpress.requests import Request, Result, UnitRef, unit_page_path
 
 if TYPE_CHECKING:
@@ -36,9 +37,16 @@ class Services:
         self.build = build
         self.file = file
         self.assets: dict[str, bytes] = {}  # what this page wrote, replayed on a memo hit
+        self.pending = False  # whether a figure of the page is a placeholder (never memoised)
 
     def result(self, request: Request) -> Result:
-        return self.build.planner.result(request)
+        planner = self.build.planner
+        if request in planner.results:
+            return planner.results[request]
+        if planner.known(request) or not self.build.options.compute:
+            self.pending = True
+            raise PendingResult(request)
+        return planner.result(request)  # never planned: an internal error
 
     def has_result(self, request: Request) -> bool:
         return request in self.build.planner.results

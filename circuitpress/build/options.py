@@ -18,6 +18,12 @@ class BuildOptions:
     jobs: int | None = None
     progress: Progress | None = None
     write: bool = True  # False for `check`: parse, resolve, render in memory, write nothing
+    # False for `check`: no analysis runs (model facts may load a model); figures whose
+    # results are not in the cache render as placeholders.
+    compute: bool = True
+    # True for `check`: every mistake of the site is collected in `SiteBuild.errors` (one per
+    # reference, page or directive) instead of the first one ending the build.
+    collect_errors: bool = False
 
 
 @dataclass

@@ -64,7 +64,10 @@ class SiteBuild:
             # not after minutes of computing.
             check_output_folder(self.root, self.out, shown)
         self.warnings: list[BuildWarning] = []
-        self.cache = Cache(self.root / CACHE_DIR, warnings=self.warnings)
+        self.errors: list[UserError] = []  # with options.collect_errors (see fail)
+        self.cache = Cache(
+            self.root / CACHE_DIR, warnings=self.warnings, read_only=not self.options.compute
+        )
         device = self.options.device or self.config.build.device
         self.planner = Planner(
             self.config,
@@ -92,6 +95,15 @@ class SiteBuild:
             self.memo.rendered.clear()
         self.registry, self.markup, self.theme = self.memo.tools
 
+    # -- mistakes -------------------------------------------------------------------------------
+
+    def fail(self, err: UserError) -> None:
+        """A mistake of the site: raised, or collected when the build reports them all."""
+        if not self.options.collect_errors:
+            raise err
+        if all(e.format() != err.format() for e in self.errors):
+            self.errors.append(err)
+
     # -- discover & parse ---------------------------------------------------------------------
 
     def default_model(self, meta: FrontMatter) -> str | None:
@@ -106,33 +118,46 @@ class SiteBuild:
         states = []
         for path in page_sources(self.root):
             file = path.relative_to(self.root).as_posix()
-            check_page_name(file)
-            raw, source = read_source(path, file)
-            digest = content_hash(raw)
-            memo = self.memo.parsed.get(file)
-            if memo is not None and memo[0] == digest:
-                page, planner = memo[1], memo[2]
-            else:
-                holder: dict[str, PagePlanner] = {}
-
-                def plan(
-                    meta: FrontMatter, file: str = file, holder: dict[str, PagePlanner] = holder
-                ) -> PagePlanner:
-                    holder["p"] = PagePlanner(file=file, default_model=self.default_model(meta))
-                    return holder["p"]
-
-                page = self.markup.parse(file, source, plan)
-                planner = holder.get("p") or PagePlanner(file=file, default_model=None)
-                self.memo.parsed[file] = (digest, page, planner)
-                self.memo.parses += 1
-            if page.meta.draft and not self.options.drafts:
+            try:
+                state = self.parse_page(path, file)
+            except UserError as err:
+                self.fail(err)
                 continue
-            states.append(PageState(page, planner))
+            if state is not None:
+                states.append(state)
         for gone in set(self.memo.parsed) - {s.page.file for s in states}:
             if not (self.root / gone).exists():
                 del self.memo.parsed[gone]
-        check_unique_slugs(states)
+        try:
+            check_unique_slugs(states)
+        except UserError as err:
+            self.fail(err)
         return states
+
+    def parse_page(self, path: Path, file: str) -> PageState | None:
+        """One page, parsed (or from the memo); None for a draft left out."""
+        check_page_name(file)
+        raw, source = read_source(path, file)
+        digest = content_hash(raw)
+        memo = self.memo.parsed.get(file)
+        if memo is not None and memo[0] == digest:
+            page, planner = memo[1], memo[2]
+        else:
+            holder: dict[str, PagePlanner] = {}
+
+            def plan(
+                meta: FrontMatter, file: str = file, holder: dict[str, PagePlanner] = holder
+            ) -> PagePlanner:
+                holder["p"] = PagePlanner(file=file, default_model=self.default_model(meta))
+                return holder["p"]
+
+            page = self.markup.parse(file, source, plan)
+            planner = holder.get("p") or PagePlanner(file=file, default_model=None)
+            self.memo.parsed[file] = (digest, page, planner)
+            self.memo.parses += 1
+        if page.meta.draft and not self.options.drafts:
+            return None
+        return PageState(page, planner)
 
     # -- what goes where ------------------------------------------------------------------------
 
@@ -190,14 +215,15 @@ class SiteBuild:
         order before any long analysis starts."""
         from circuitpress.structure.units import unit_figure_aliases
 
+        collected = self.errors if self.options.collect_errors else None
         self.followups: dict[str, PagePlanner] = {}
-        self.planner.validate(s.planner for s in states)
+        self.planner.validate((s.planner for s in states), collected)
         pending: list[Request] = [r for s in states for r in s.planner.requests]
         units: dict[UnitRef, list[Mention]] = {}
         try:
             for _ in range(MAX_FOLLOW_UP_ROUNDS):
                 new, needed = self.follow_ups(states)
-                self.planner.validate(self.followups.values())
+                self.planner.validate(self.followups.values(), collected)
                 current = self.unit_mentions(states)
                 fresh = {u: v for u, v in current.items() if u not in units}
                 # A page in content/units/ where a unit page goes: reported before its
@@ -216,13 +242,16 @@ class SiteBuild:
                 todo = pending + new + self.plan_units(fresh)
                 pending = []
                 needed = [r for r in needed if r not in self.planner.results]
+                if not self.options.compute:
+                    needed = []  # `check`: what the cache has, and nothing more
                 if not todo and not needed:
                     break
                 self.planner.resolve(todo, defer=True)
                 self.planner.resolve(needed)
-            self.planner.flush()
+            if self.options.compute:
+                self.planner.flush()
         except UserError as err:
-            raise locate(err, self.all_planners(states)) from None
+            self.fail(locate(err, self.all_planners(states)))
         return units
 
     def follow_ups(self, states: list[PageState]) -> tuple[list[Request], list[Request]]:
@@ -237,7 +266,11 @@ class SiteBuild:
                     continue
                 recorder = PagePlanner(file=s.page.file, default_model=s.planner.default_model)
                 ctx = FollowUp(self, s, recorder)
-                directive.follow_up(call, ctx)
+                try:
+                    directive.follow_up(call, ctx)
+                except UserError as err:
+                    self.fail(err.located(call.file, call.line))
+                    continue
                 self.followups[f"{s.page.file}:{call.line}"] = recorder
                 new.extend(ctx.new)
                 needed.extend(ctx.needed)
@@ -252,7 +285,10 @@ class SiteBuild:
         for s in states:
             rel, owner = page_claim(s)
             self.claim(rel, owner)
-            self.writer.write(rel, self.render_page(s, nav.get(s.page.file)))
+            try:
+                self.writer.write(rel, self.render_page(s, nav.get(s.page.file)))
+            except UserError as err:
+                self.fail(err)
             if s.slug == "":
                 index_state = s
         articles = newest_first(states)
@@ -286,7 +322,10 @@ class SiteBuild:
             for rel in self.writer.paths()
             if rel not in claimed
         ]
-        check_collisions(self.claims + figures)
+        try:
+            check_collisions(self.claims + figures)
+        except UserError as err:
+            self.fail(err)
 
     def render_page(self, s: PageState, nav: dict[str, object] | None) -> str:
         """One article's HTML; replayed from the memo when its text and context are unchanged."""
@@ -311,7 +350,8 @@ class SiteBuild:
         html = self.theme.render_page(
             s.page.meta, rendered, slug=s.slug, series_nav=nav, draft=bool(s.page.meta.draft)
         )
-        self.memo.rendered[s.page.file] = (key, html, services.assets)
+        if not services.pending:  # a page with placeholders is rendered again when complete
+            self.memo.rendered[s.page.file] = (key, html, services.assets)
         self.memo.renders += 1
         return html
 
@@ -396,7 +436,10 @@ class SiteBuild:
         start = time.perf_counter()
         states = self.parse()
         # Before any model runs: a page that would overwrite a generated or static file.
-        check_collisions(self.page_claims(states))
+        try:
+            check_collisions(self.page_claims(states))
+        except UserError as err:
+            self.fail(err)
         units = self.compute(states)
         self.render(states, units)
         if self.options.strict and self.warnings:

@@ -213,47 +213,64 @@ class Planner:
             for m, r in zip(wanted, requests, strict=True)
         }
 
-    def validate(self, pages: Iterable[PagePlanner]) -> None:
-        """Check every reference and layer of every page; the first bad one is the error."""
+    def validate(self, pages: Iterable[PagePlanner], errors: list[UserError] | None = None) -> None:
+        """Check every reference and layer of every page against the model facts.
+
+        Without `errors` the first bad one is raised; with it, every bad one is appended (and
+        a model whose facts cannot be had is reported once, its references skipped)."""
+
+        def fail(err: UserError) -> None:
+            if errors is None:
+                raise err
+            errors.append(err)
+
         pages = list(pages)
         known = set(self.config.models)
         used: set[str] = set()
         for page in pages:
-            for m in page.refs:
-                if m.ref.model not in known:
-                    self._unknown_model(m.ref.model, m.file, m.line)
-                used.add(m.ref.model)
-            for model, _layer, file, line in page.layers:
-                if model not in known:
-                    self._unknown_model(model, file, line)
-                used.add(model)
-        layers = self.layers_of(used)
+            places = [(m.ref.model, m.file, m.line) for m in page.refs]
+            places += [(model, file, line) for model, _layer, file, line in page.layers]
+            for model, file, line in places:
+                if model in known:
+                    used.add(model)
+                else:
+                    fail(self._unknown_model(model, file, line))
+        layers: dict[str, dict[str, Any]] = {}
+        for model in sorted(used):
+            try:
+                layers.update(self.layers_of([model]))
+            except UserError as err:
+                fail(err)
         for page in pages:
             for m in page.refs:
+                if m.ref.model not in layers:
+                    continue
                 try:
                     resolve_ref(m.ref, known, layers)
                 except UserError as err:
-                    raise err.located(m.file, m.line) from None
+                    fail(err.located(m.file, m.line))
             for model, layer, file, line in page.layers:
-                if layer not in layers[model]:
+                if model in layers and layer not in layers[model]:
                     from circuitpress.errors import choices_hint
 
-                    raise UserError(
-                        f"model '{model}' has no layer '{layer}'",
-                        file=file,
-                        line=line,
-                        hint=choices_hint(
-                            layer, [n for n, i in layers[model].items() if i.get("units")]
-                        ),
+                    fail(
+                        UserError(
+                            f"model '{model}' has no layer '{layer}'",
+                            file=file,
+                            line=line,
+                            hint=choices_hint(
+                                layer, [n for n, i in layers[model].items() if i.get("units")]
+                            ),
+                        )
                     )
 
-    def _unknown_model(self, model: str, file: str, line: int) -> None:
+    def _unknown_model(self, model: str, file: str, line: int) -> UserError:
         from circuitpress.errors import choices_hint
 
         hint = choices_hint(model, self.config.models)
         if not self.config.models:
             hint = f"declare it in {CONFIG_NAME} as [models.{model}]"
-        raise UserError(f"unknown model '{model}'", file=file, line=line, hint=hint)
+        return UserError(f"unknown model '{model}'", file=file, line=line, hint=hint)
 
 
 class _Recording:

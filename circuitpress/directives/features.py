@@ -23,6 +23,7 @@ from circuitpress.extensions import (
     Directive,
     DirectiveCall,
     Option,
+    PendingResult,
     PlanContext,
     Registry,
     RenderContext,
@@ -191,6 +192,8 @@ def unit_chip(ref: UnitRef, ctx: RenderServices) -> str:
     try:
         tiles = example_tiles(ctx, base, examples_request(base), CARD_EXAMPLES, 40)
     except RuntimeError:  # not planned (a chip drawn by a directive that asked for no examples)
+        tiles = []
+    except PendingResult:  # not computed yet: the chip without its examples
         tiles = []
     examples = (
         f'<span class="cp-unit-card-examples">{tiles_html(tiles, "cp-unit-card-example")}</span>'

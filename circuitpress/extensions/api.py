@@ -95,11 +95,23 @@ class PlanContext(PlanRecorder, Protocol):
         ...
 
 
+class PendingResult(LookupError):
+    """Raised by `RenderServices.result` for a result the build has not computed yet: a
+    preview that shows pages before their figures, or `circuitpress check`, which computes
+    nothing. The build renders the directive (or role) as a placeholder; a directive need not
+    catch it."""
+
+    def __init__(self, request: Request):
+        super().__init__(f"not computed yet: {request.key()}")
+        self.request = request
+
+
 class ResultSource(Protocol):
     """Results of the requests made so far (both follow-up and render contexts are one)."""
 
     def result(self, request: Request) -> Result:
-        """The computed result of a request; RuntimeError when it was never requested."""
+        """The computed result of a request; RuntimeError when it was never requested,
+        PendingResult while it is planned but not computed (see PendingResult)."""
         ...
 
     def has_result(self, request: Request) -> bool:

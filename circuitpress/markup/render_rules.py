@@ -9,7 +9,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from circuitpress.errors import UserError
-from circuitpress.extensions import DirectiveCall
+from circuitpress.extensions import DirectiveCall, PendingResult
 from circuitpress.markup.context import RENDER_KEY, PageRenderContext
 
 # -- render rules --------------------------------------------------------------------------------
@@ -19,6 +19,18 @@ def render_plugin(md: MarkdownIt) -> None:
     md.add_render_rule("cp_directive", _render_directive)
     md.add_render_rule("myst_role", _render_role)
     md.add_render_rule("heading_close", _render_heading_close)
+
+
+def pending_figure(name: str, argument: str, pending: PendingResult) -> str:
+    """What a figure shows while its analysis has not run: where it goes and what it will be
+    (a preview fills it in when the result arrives; `check` never computes it)."""
+    kind = pending.request.kind
+    what = f"{{{name}}} {argument}".strip()
+    return (
+        f'<figure class="cp-pending" data-pending="{html.escape(kind)}">'
+        f'<div class="cp-pending-box" role="status">Computing {html.escape(what)}…</div>'
+        "</figure>"
+    )
 
 
 def _context(env: dict[str, Any]) -> PageRenderContext:
@@ -37,6 +49,8 @@ def _render_directive(
     previous, ctx.current = ctx.current, call
     try:
         inner = directive.render(call, ctx)
+    except PendingResult as pending:
+        inner = pending_figure(call.name, call.argument, pending)
     except UserError as exc:
         raise exc.located(call.file, call.line) from None
     finally:
@@ -81,6 +95,8 @@ def _render_role(
         )
     try:
         return role.render(token.content, token.meta.get("data", {}), ctx)
+    except PendingResult:
+        return f'<span class="cp-pending-text">{html.escape(token.content)}</span>'
     except UserError as exc:
         raise exc.located(ctx.file, token.meta.get("line")) from None
 

@@ -9,11 +9,11 @@ feature visualizations; strongest input and output connections) and the template
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, cast
 
 import numpy as np
 
-from circuitpress.extensions import RenderServices
+from circuitpress.extensions import PendingResult, RenderServices
 from circuitpress.render.images import kernel_heatmap
 from circuitpress.requests import (
     ExamplesRequest,
@@ -140,7 +140,19 @@ def unit_page_context(
 ) -> dict[str, Any]:
     """Template data for `unit.html`: feature vis (positive, negative, diverse), examples,
     strongest inputs and outputs, and the articles that mention the unit."""
-    positive, negative, diverse, examples = unit_page_requests(ref)[:4]
+    standard = unit_page_requests(ref)
+    positive, negative, diverse = (cast(FeatureVisRequest, r) for r in standard[:3])
+    examples = cast(ExamplesRequest, standard[3])
+    pending: list[str] = []
+
+    def shown(section: str, make: Callable[[], Any], empty: Any) -> Any:
+        """A section's data, or `empty` while its result is not computed (a preview, check)."""
+        try:
+            return make()
+        except PendingResult:
+            pending.append(section)
+            return empty
+
     return {
         "unit": {
             "ref": str(ref),
@@ -149,12 +161,17 @@ def unit_page_context(
             "channel": ref.channel,
             "title": f"{ref.model}/{ref.layer}:{ref.unit_text}",
         },
-        "positive": _vis(ctx, positive, "positive"),  # type: ignore[arg-type]
-        "negative": _vis(ctx, negative, "negative"),  # type: ignore[arg-type]
-        "diverse": _vis(ctx, diverse, "diverse"),  # type: ignore[arg-type]
-        "examples": example_tiles(ctx, ref, examples, PAGE_EXAMPLES, 96),  # type: ignore[arg-type]
-        "inputs": _connections(ctx, ref, "inputs"),
-        "outputs": _connections(ctx, ref, "outputs"),
+        "positive": shown("positive", lambda: _vis(ctx, positive, "positive"), []),
+        "negative": shown("negative", lambda: _vis(ctx, negative, "negative"), []),
+        "diverse": shown("diverse", lambda: _vis(ctx, diverse, "diverse"), []),
+        "examples": shown(
+            "examples",
+            lambda: example_tiles(ctx, ref, examples, PAGE_EXAMPLES, 96),
+            [],
+        ),
+        "inputs": shown("inputs", lambda: _connections(ctx, ref, "inputs"), None),
+        "outputs": shown("outputs", lambda: _connections(ctx, ref, "outputs"), None),
+        "pending": pending,
         "backlinks": list(backlinks),
         "canonical_url": ctx.unit_url(ref),
     }
