@@ -17,7 +17,6 @@ Every rule below is latex2mathml's (walker._walk, converter._convert_*), restric
 from __future__ import annotations
 
 import re
-from typing import Sequence
 
 import latex2mathml
 from latex2mathml import commands as C
@@ -29,23 +28,6 @@ __all__ = ["fast_mathml"]
 
 class Unsupported(Exception):
     """Outside the subset: latex2mathml decides."""
-
-
-class Node:
-    """walker.Node, for the subset: token, children, delimiter, text, modifier."""
-
-    __slots__ = ("token", "children", "delimiter", "text", "modifier")
-
-    def __init__(
-        self,
-        token: str,
-        children: Sequence[str | Node] | None = None,
-        delimiter: str | None = None,
-        text: str | None = None,
-        modifier: str | None = None,
-    ):
-        self.token, self.children, self.delimiter = token, children, delimiter
-        self.text, self.modifier = text, modifier
 
 
 # -- the tokens ----------------------------------------------------------------------------------
@@ -139,9 +121,11 @@ def _compound(token: str) -> list[str]:
 
 # -- the tree ------------------------------------------------------------------------------------
 
-_FRACTIONS = frozenset((C.FRAC, C.DFRAC, C.TFRAC, C.BINOM))
+_FRACTION_COMMANDS = frozenset((C.FRAC, C.DFRAC, C.TFRAC, C.BINOM))
 # Over/underbraces change how a following script is drawn; \underbar is tokenized as text.
-_ACCENTS = frozenset(set(C.DIACRITICS) - {C.OVERBRACE, C.UNDERBRACE, C.MATHRING, C.UNDERBAR})
+_ACCENT_COMMANDS = frozenset(
+    set(C.DIACRITICS) - {C.OVERBRACE, C.UNDERBRACE, C.MATHRING, C.UNDERBAR}
+)
 _TEXTS = frozenset(
     (
         C.TEXT,
@@ -212,78 +196,105 @@ _STRUCTURAL = frozenset(("}", "&", C.RIGHT, C.MIDDLE))
 _RAW_DELIMITERS = frozenset("()[]|/.")
 
 
+class Node:
+    """A node of walker._walk's tree with its MathML already written: its token, the MathML,
+    for a sub- or superscript its (base, script) MathML and modifier (a later script joins
+    them into one msubsup), and for a group whether it reads as a column specification."""
+
+    __slots__ = ("token", "html", "parts", "modifier", "spec")
+
+    def __init__(
+        self,
+        token: str,
+        html: str,
+        parts: tuple[str, ...] | None = None,
+        modifier: str | None = None,
+        spec: bool = False,
+    ):
+        self.token, self.html, self.parts, self.modifier, self.spec = (
+            token,
+            html,
+            parts,
+            modifier,
+            spec,
+        )
+
+
 class _Walker:
-    """walker._walk over a token list, for the subset. A plain symbol stays a string."""
+    """walker._walk over the tokens, for the subset, writing MathML as it goes (the converter's
+    output for a node depends only on the node here: no fonts, no style from the parent)."""
 
     def __init__(self, toks: list[str]):
-        self.toks, self.pos = toks, 0
+        self.it = iter(toks)
 
     def next_token(self) -> str:
-        if self.pos >= len(self.toks):
+        token = next(self.it, None)
+        if token is None:
             raise Unsupported
-        token = self.toks[self.pos]
-        self.pos += 1
         return token
 
     def argument(self, terminator: str | None, limit: int) -> list[str | Node]:
         """The next `limit` nodes (a command's arguments), all present."""
         nodes = self.walk(terminator, limit, False)
-        if len(nodes) != limit:
-            raise Unsupported
+        if len(nodes) != limit or any(n is _AMPERSAND for n in nodes):
+            raise Unsupported  # too few, or a matrix's & as an argument
         return nodes
 
     def walk(self, terminator: str | None, limit: int, block: bool) -> list[str | Node]:
         group: list[str | Node] = []
-        toks, plain = self.toks, _SYMBOL_HTML
-        end = len(toks)
-        if self.pos >= end:
-            raise Unsupported  # NoAvailableTokensError
-        while self.pos < end:
-            token = toks[self.pos]
-            self.pos += 1
+        append, plain = group.append, _SYMBOL_HTML
+        for token in self.it:
             node: str | Node
             if token in plain:  # never a terminator
                 node = token
             elif token == terminator:
                 if limit:  # an argument that closes its parent: latex2mathml's odd corner
                     raise Unsupported
-                delimiter = self.delimiter() if terminator == C.RIGHT else None
-                group.append(Node(token, None, delimiter))
+                html = _fence(C.RIGHT, self.delimiter()) if token == C.RIGHT else ""
+                append(Node(token, html))
                 break
             elif token in _STRUCTURAL:
                 if token == "&" and terminator is not None and terminator.startswith(C.END):
-                    node = Node(token)
+                    node = _AMPERSAND
                 else:
                     raise Unsupported
             elif token == "{":
                 children = self.walk("}", 0, False)
-                if not children or _token(children[-1]) != "}":
+                if _token(children[-1]) != "}":
                     raise Unsupported
-                node = Node(C.BRACES, children[:-1])
+                del children[-1]
+                spec = all(isinstance(c, str) and c in "lcr|" for c in children)
+                node = Node(C.BRACES, _element("mrow", "", _join(children)), None, None, spec)
             elif token == C.SUBSCRIPT or token == C.SUPERSCRIPT:
                 node = self.script(token, group, terminator, block)
             elif token == C.APOSTROPHE:
                 node = self.prime(group)
             elif token in _FRACTIONS:
-                node = Node(token, self.argument(terminator, 2))
+                before, tag, attrs, after = _FRACTIONS[token]
+                inner = _join(self.argument(terminator, 2))
+                node = Node(token, f"{before}{_element(tag, attrs, inner)}{after}")
             elif token in _ACCENTS:
-                node = Node(token, self.argument(terminator, 1))
+                opening, closing = _ACCENTS[token]
+                child = self.argument(terminator, 1)[0]
+                node = Node(token, f"{opening}{_html(child)}{closing}")
             elif token == C.SQRT:
-                child = self.argument(None, 1)
-                if _token(child[0]) == "[":
+                child = self.argument(None, 1)[0]
+                if _token(child) == "[":
                     raise Unsupported  # \sqrt[n]
-                node = Node(token, child)
+                node = Node(token, f"<msqrt>{_html(child)}</msqrt>")
             elif token in _TEXTS:
                 text = self.next_token()
                 if "&" in text or "<" in text or ">" in text:
                     raise Unsupported  # latex2mathml writes these raw
-                node = Node(token, None, None, text)
+                tag, attributes = C.CONVERSION_MAP[token]
+                html = _element(tag, _attrs(attributes), text.replace(" ", "&#x000A0;"))
+                node = Node(token, html)
             elif token == C.LEFT:
-                delimiter = self.delimiter()
+                fence = _fence(C.LEFT, self.delimiter())
                 children = self.walk(C.RIGHT, 0, False)
-                if not children or _token(children[-1]) != C.RIGHT:
+                if _token(children[-1]) != C.RIGHT:
                     raise Unsupported
-                node = Node(token, children, delimiter)
+                node = Node(token, f"<mrow>{fence}{_join(children)}</mrow>")
             elif token.startswith(C.BEGIN):
                 node = self.environment(token, block)
             elif token in _SPECIAL or token.startswith((C.MATH, C.END)):
@@ -291,9 +302,11 @@ class _Walker:
             else:
                 _plain(token)  # Unsupported unless it is a symbol the converter knows
                 node = token
-            group.append(node)
+            append(node)
             if limit and len(group) >= limit:
                 break
+        if not group:
+            raise Unsupported  # NoAvailableTokensError
         return group
 
     def delimiter(self) -> str:
@@ -311,15 +324,18 @@ class _Walker:
         before = _token(previous)
         if before in ("&", C.DOUBLEBACKSLASH) or before == token:
             raise Unsupported  # double sub/superscript, or a prime followed by ^
-        (child,) = self.argument(terminator, 1)
-        if isinstance(previous, Node) and previous.children is not None:
-            parts = previous.children
-            if token == C.SUBSCRIPT and before == C.SUPERSCRIPT:
-                return Node(C.SUBSUP, (parts[0], child, parts[1]), None, None, previous.modifier)
-            if token == C.SUPERSCRIPT and before == C.SUBSCRIPT:
-                return Node(C.SUBSUP, (*parts, child), None, None, previous.modifier)
+        script = _html(self.argument(terminator, 1)[0])
+        if isinstance(previous, Node) and previous.parts is not None:
+            base, other = previous.parts
+            parts = (base, script, other) if token == C.SUBSCRIPT else (base, other, script)
+            return _subsup(parts, previous.modifier)
         modifier = C.LIMITS if block and before in (C.SUMMATION, C.PRODUCT) else None
-        return Node(token, (previous, child), None, None, modifier)
+        base = _html(previous)
+        if token == C.SUBSCRIPT:
+            tag = "munder" if modifier else "msub"
+        else:
+            tag = "mover" if modifier else "msup"
+        return Node(token, f"<{tag}>{base}{script}</{tag}>", (base, script), modifier)
 
     def prime(self, group: list[str | Node]) -> Node:
         if not group:
@@ -328,9 +344,11 @@ class _Walker:
         before = _token(previous)
         if before in ("&", C.DOUBLEBACKSLASH, C.SUPERSCRIPT):
             raise Unsupported  # '' and x^a' are latex2mathml's prime upgrades or errors
-        if before == C.SUBSCRIPT and isinstance(previous, Node) and previous.children is not None:
-            return Node(C.SUBSUP, (*previous.children, _prime()), None, None, previous.modifier)
-        return Node(C.SUPERSCRIPT, (previous, _prime()))
+        prime = _plain(C.PRIME)
+        if isinstance(previous, Node) and previous.parts is not None:  # x_1'
+            return _subsup((*previous.parts, prime), previous.modifier)
+        base = _html(previous)
+        return Node(C.SUPERSCRIPT, f"<msup>{base}{prime}</msup>", (base, prime))
 
     def environment(self, token: str, block: bool) -> Node:
         name = token[len(C.BEGIN) + 1 : -1] if token.startswith(C.BEGIN + "{") else ""
@@ -339,27 +357,35 @@ class _Walker:
             raise Unsupported
         end = rf"{C.END}{{{name}}}"
         children = self.walk(end, 0, block)
-        if not children or _token(children[-1]) != end:
+        if _token(children[-1]) != end:
             raise Unsupported
-        children = children[:-1]
+        del children[-1]
         if children:
             first = children[0]
-            if _token(first) == "[" or (
-                isinstance(first, Node)
-                and first.token == C.BRACES
-                and first.children is not None
-                and all(_token(c) in "lcr|" for c in first.children)
-            ):
+            if first == "[" or (isinstance(first, Node) and first.token == C.BRACES and first.spec):
                 raise Unsupported  # a column specification
-        return Node(command, children)
+        return Node(command, _matrix(command, children))
+
+
+_AMPERSAND = Node("&", "")  # a cell boundary, only ever read by _matrix
 
 
 def _token(item: str | Node) -> str:
     return item if isinstance(item, str) else item.token
 
 
-def _prime() -> Node:
-    return Node(C.PRIME)
+def _html(item: str | Node) -> str:
+    return _SYMBOL_HTML.get(item) or _plain(item) if isinstance(item, str) else item.html
+
+
+def _join(items: list[str | Node]) -> str:
+    plain = _SYMBOL_HTML
+    return "".join([(plain.get(i) or _plain(i)) if isinstance(i, str) else i.html for i in items])
+
+
+def _subsup(parts: tuple[str, ...], modifier: str | None) -> Node:
+    tag = "munderover" if modifier == C.LIMITS else "msubsup"
+    return Node(C.SUBSUP, f"<{tag}>{''.join(parts)}</{tag}>")
 
 
 # -- the MathML ----------------------------------------------------------------------------------
@@ -367,8 +393,6 @@ def _prime() -> Node:
 _ENTITY = re.compile(r"&#x[0-9A-Fa-f]+;\Z")
 _FENCES = frozenset(("(", ")", "[", "]", "|", r"\|", r"\{", r"\}", r"\surd"))
 _SPACE_TEXT = (r"\ ", "~", C.NOBREAKSPACE, C.SPACE)
-_BINOM_SIZE = ' minsize="2.047em" maxsize="2.047em"'
-_LPAREN, _RPAREN = r"\lparen", r"\rparen"
 _MATRIX_FENCES = {
     r"\pmatrix": (r"\lparen", r"\rparen"),
     r"\bmatrix": (r"\lbrack", r"\rbrack"),
@@ -399,6 +423,40 @@ def _raw(text: str) -> str:
 def _code(command: str) -> str:
     code = SYMBOLS.get(command)
     return f"&#x{code};" if code else command
+
+
+def _fence(command: str, delimiter: str) -> str:
+    """The <mo> of \\left or \\right (converter._convert_command with a delimiter)."""
+    tag, attributes = C.CONVERSION_MAP[command]
+    text = "" if delimiter == "." else _raw(_code(delimiter))
+    return _element(tag, _attrs(attributes), text)
+
+
+def _fraction(command: str) -> tuple[str, str, str, str]:
+    """(before, the mfrac tag, its attributes, after) of a two-argument command."""
+    tag, attributes = C.CONVERSION_MAP[command]
+    attrs = _attrs(attributes)
+    if command == C.DFRAC:
+        return '<mstyle displaystyle="true" scriptlevel="0">', tag, attrs, "</mstyle>"
+    if command == C.TFRAC:
+        return '<mstyle displaystyle="false" scriptlevel="0">', tag, attrs, "</mstyle>"
+    if command == C.BINOM:
+        # The parent's displaystyle="false" would pick 1.2em; no parent in the subset has it.
+        size = ' minsize="2.047em" maxsize="2.047em"'
+        left, right = _code(r"\lparen"), _code(r"\rparen")
+        return f"<mo{size}>{left}</mo>", tag, attrs, f"<mo{size}>{right}</mo>"
+    return "", tag, attrs, ""
+
+
+def _accent(command: str) -> tuple[str, str]:
+    """What comes before and after the argument of an accent."""
+    tag, attributes = C.CONVERSION_MAP[command]
+    mark, mark_attributes = C.DIACRITICS[command]
+    return f"<{tag}{_attrs(attributes)}>", f"<mo{_attrs(mark_attributes)}>{mark}</mo></{tag}>"
+
+
+_FRACTIONS = {c: _fraction(c) for c in _FRACTION_COMMANDS}
+_ACCENTS = {c: _accent(c) for c in _ACCENT_COMMANDS}
 
 
 def _symbol(token: str) -> str:
@@ -441,6 +499,18 @@ def _symbol(token: str) -> str:
     return _element("mi", "", _raw(token))
 
 
+def _leaf(token: str) -> str:
+    """converter._convert_group for a node without children."""
+    if token not in C.CONVERSION_MAP:
+        return _symbol(token)
+    tag, attributes = C.CONVERSION_MAP[token]
+    if token in C.LIMIT:
+        return f"<{tag}>{token[1:]}</{tag}>"
+    if token in _SPACES:
+        return f"<{tag}{_attrs(attributes)} />"
+    raise Unsupported
+
+
 # The MathML of each plain symbol met so far (a few hundred in a site).
 _SYMBOL_HTML: dict[str, str] = {}
 
@@ -448,71 +518,13 @@ _SYMBOL_HTML: dict[str, str] = {}
 def _plain(token: str) -> str:
     html = _SYMBOL_HTML.get(token)
     if html is None:
-        html = _node(Node(token))
+        html = _leaf(token)
         if len(_SYMBOL_HTML) < 20_000:  # distinct numbers are the only unbounded kind
             _SYMBOL_HTML[token] = html
     return html
 
 
-def _render(nodes: Sequence[str | Node]) -> str:
-    plain = _SYMBOL_HTML
-    return "".join([(plain.get(n) or _plain(n)) if isinstance(n, str) else _node(n) for n in nodes])
-
-
-def _node(node: Node) -> str:
-    """converter._convert_group for one node, then _convert_command or _convert_symbol."""
-    token, children = node.token, node.children
-    if token == C.BRACES:
-        return _element("mrow", "", _render(children or ()))
-    if token not in C.CONVERSION_MAP:
-        if children is not None:
-            raise Unsupported
-        return _symbol(token)
-    tag, attributes = C.CONVERSION_MAP[token]
-    if token == C.SUBSUP:
-        if node.modifier == C.LIMITS:
-            tag = "munderover"
-        return f"<{tag}>{_render(children or ())}</{tag}>"
-    if token == C.SUPERSCRIPT or token == C.SUBSCRIPT:
-        if node.modifier == C.LIMITS:
-            tag = "mover" if token == C.SUPERSCRIPT else "munder"
-        return f"<{tag}>{_render(children or ())}</{tag}>"
-    attrs = _attrs(attributes)
-    if token in _FRACTIONS:
-        inner = _element(tag, attrs, _render(children or ()))
-        if token == C.DFRAC:
-            return f'<mstyle displaystyle="true" scriptlevel="0">{inner}</mstyle>'
-        if token == C.TFRAC:
-            return f'<mstyle displaystyle="false" scriptlevel="0">{inner}</mstyle>'
-        if token == C.BINOM:
-            # The parent's displaystyle would pick 1.2em; no parent in the subset sets it.
-            left, right = _code(_LPAREN), _code(_RPAREN)
-            return f"<mo{_BINOM_SIZE}>{left}</mo>{inner}<mo{_BINOM_SIZE}>{right}</mo>"
-        return inner
-    if token == C.LEFT or token == C.RIGHT:
-        text = "" if node.delimiter in (None, ".") else _code(node.delimiter or "")
-        fence = _element(tag, attrs, _raw(text))
-        if token == C.RIGHT:
-            return fence
-        return f"<mrow>{fence}{_render(children or ())}</mrow>"
-    if token in _ACCENTS:
-        mark, mark_attributes = C.DIACRITICS[token]
-        body = _render(children or ())
-        return f"<{tag}{attrs}>{body}<mo{_attrs(mark_attributes)}>{mark}</mo></{tag}>"
-    if token in _TEXTS:  # the walker refused text with &, < or >
-        return _element(tag, attrs, (node.text or "").replace(" ", "&#x000A0;"))
-    if token == C.SQRT:
-        return f"<{tag}>{_render(children or ())}</{tag}>"
-    if token in C.LIMIT:
-        return f"<{tag}>{token[1:]}</{tag}>"
-    if token in _SPACES:
-        return f"<{tag}{attrs} />"
-    if token in _MATRIX_FENCES or token == r"\matrix":
-        return _matrix(token, children or ())
-    raise Unsupported
-
-
-def _matrix(command: str, children: Sequence[str | Node]) -> str:
+def _matrix(command: str, children: list[str | Node]) -> str:
     """converter._convert_matrix without column alignment, lines or numbers."""
     rows: list[list[str]] = []
     cell: list[str] | None = None
@@ -532,7 +544,7 @@ def _matrix(command: str, children: Sequence[str | Node]) -> str:
             cell = []
             rows.append([""])
         else:
-            cell.append(_plain(node) if isinstance(node, str) else _node(node))
+            cell.append(_html(node))
     if cell is not None:
         if not cell:
             rows.pop()  # an empty last cell removes its whole row
@@ -558,9 +570,7 @@ def fast_mathml(latex: str, display: bool) -> str | None:
     if not ENABLED:
         return None
     try:
-        walker = _Walker(tokens(latex))
-        nodes = walker.walk(None, 0, display)
-        body = _render(nodes)
+        body = _join(_Walker(tokens(latex)).walk(None, 0, display))
     except Unsupported:
         return None
     mode = "block" if display else "inline"

@@ -106,8 +106,8 @@ def test_to_mathml_is_unchanged_where_the_fast_path_declines() -> None:
 
 def test_the_tables_it_relies_on() -> None:
     # The walker gives these one and two arguments; the subset must agree.
-    assert mathml._ACCENTS <= set(C.COMMANDS_WITH_ONE_PARAMETER)
-    assert mathml._FRACTIONS <= set(C.COMMANDS_WITH_TWO_PARAMETERS)
+    assert mathml._ACCENT_COMMANDS <= set(C.COMMANDS_WITH_ONE_PARAMETER)
+    assert mathml._FRACTION_COMMANDS <= set(C.COMMANDS_WITH_TWO_PARAMETERS)
     # The plain commands are symbols latex2mathml's converter knows (or spaces and limits).
     for command in mathml._PLAIN_COMMANDS:
         assert mathml._plain(command).startswith(("<mi", "<mo", "<mspace", "<mtext"))
