@@ -236,11 +236,16 @@ class Planner:
                 else:
                     fail(self._unknown_model(model, file, line))
         layers: dict[str, dict[str, Any]] = {}
-        for model in sorted(used):
-            try:
-                layers.update(self.layers_of([model]))
-            except UserError as err:
-                fail(err)
+        try:
+            layers = self.layers_of(used)  # one engine call for all models
+        except UserError:
+            if errors is None:
+                raise
+            for model in sorted(used):  # which models' facts can be had, each error once
+                try:
+                    layers.update(self.layers_of([model]))
+                except UserError as err:
+                    fail(err)
         for page in pages:
             for m in page.refs:
                 if m.ref.model not in layers:
