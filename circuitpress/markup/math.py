@@ -13,7 +13,6 @@ import re
 from functools import lru_cache
 from typing import Any, Sequence
 
-from latex2mathml.converter import convert
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
@@ -49,6 +48,9 @@ def to_mathml(latex: str, display: bool) -> str:
     fast = fast_mathml(source, display)
     if fast is not None:
         return fast  # never an unknown command: those are left to latex2mathml
+    # Imported here: its serializer pulls in urllib and ssl, which most builds never need.
+    from latex2mathml.converter import convert
+
     try:
         mathml = convert(source, display="block" if display else "inline")
     except Exception as exc:  # latex2mathml raises bare Exception subclasses for bad input
@@ -63,16 +65,19 @@ def to_mathml(latex: str, display: bool) -> str:
     return mathml.replace(_NAMESPACE, "", 1)
 
 
+_ESCAPED = re.compile(r"\\.", re.S)
+_NOT_BRACE = re.compile(r"[^{}]+")
+
+
 def _check_braces(source: str) -> None:
-    depth = 0
-    for m in re.finditer(r"\\.|[{}]", source, re.S):
-        if m.group() == "{":
-            depth += 1
-        elif m.group() == "}":
-            depth -= 1
-            if depth < 0:
-                raise ValueError("unbalanced '}'")
-    if depth:
+    # The braces outside `\{`-style escapes, then every matched pair removed: what is left is
+    # "}}{{", whose first "}" is where the depth first went below zero.
+    braces = _NOT_BRACE.sub("", _ESCAPED.sub("", source))
+    while "{}" in braces:
+        braces = braces.replace("{}", "")
+    if "}" in braces:
+        raise ValueError("unbalanced '}'")
+    if braces:
         raise ValueError("unclosed '{'")
 
 

@@ -11,7 +11,7 @@ latex2mathml itself, so its output and its errors are unchanged. `tests/markup/t
 compares both on generated expressions.
 
 Every rule below is latex2mathml's (walker._walk, converter._convert_*), restricted; its tables
-(symbols, commands, operators) are imported, not copied.
+of symbols and commands are imported, the converter's three small ones copied (see below).
 """
 
 from __future__ import annotations
@@ -20,10 +20,40 @@ import re
 
 import latex2mathml
 from latex2mathml import commands as C
-from latex2mathml.converter import MOVABLE_LIMIT_TEXTS, NUMBER_PATTERN, OPERATORS
 from latex2mathml.symbols_parser import SYMBOLS
 
 __all__ = ["fast_mathml"]
+
+# latex2mathml.converter's own tables, copied (tests check they are equal) so that a build
+# whose math all takes this path never imports the converter: its serializer pulls in urllib,
+# http.client and ssl.
+# fmt: off
+OPERATORS = frozenset((
+    "+", "-", "*", "/", "(", ")", "=", ",", "?", "[", "]", "|", r"\|", "!", r"\{", r"\}", r">",
+    r"<", r".", r"\ast", r"\bigotimes", r"\cdot", r"\centerdot", r"\div", r"\dots", r"\dotsc",
+    r"\dotso", r"\gt", r"\ldotp", r"\lt", r"\lvert", r"\lVert", r"\lvertneqq", r"\ngeqq",
+    r"\omicron", r"\rvert", r"\rVert", r"\S", r"\smallfrown", r"\smallint", r"\smallsmile",
+    r"\surd", r"\times", r"\varsubsetneqq", r"\varsupsetneqq",
+))
+# fmt: on
+NUMBER_PATTERN = re.compile(r"\d+(\.\d+)?")
+MOVABLE_LIMIT_TEXTS = {
+    C.ARGMAX: "arg&#x02009;max",
+    C.ARGMIN: "arg&#x02009;min",
+    C.DETERMINANT: "det",
+    C.GCD: "gcd",
+    C.INJLIM: "inj&#x02006;lim",
+    C.INTOP: "&#x0222B;",
+    C.LIMINF: "lim&#x02006;inf",
+    C.LIMSUP: "lim&#x02006;sup",
+    C.PLIM: "plim",
+    C.PR: "Pr",
+    C.PROJLIM: "proj&#x02006;lim",
+    C.VARINJLIM: "inj&#x02006;lim",
+    C.VARLIMINF: "lim&#x02006;inf",
+    C.VARLIMSUP: "lim&#x02006;sup",
+    C.VARPROJLIM: "proj&#x02006;lim",
+}
 
 
 class Unsupported(Exception):

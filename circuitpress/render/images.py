@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
+
+# Pillow is imported where an image is made: a prose build never loads it.
 
 # Heatmap overlay colour (Distill-ish warm orange) and the weight colours: red for excitation,
 # blue for inhibition, as in the Circuits thread's weight figures.
@@ -37,6 +38,8 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
 
 def to_png(array: np.ndarray) -> bytes:
     """PNG bytes of an image array (see `to_uint8` for accepted shapes and types)."""
+    from PIL import Image
+
     a = to_uint8(array)
     mode = "L" if a.ndim == 2 else ("RGBA" if a.shape[2] == 4 else "RGB")
     buffer = io.BytesIO()
@@ -47,6 +50,8 @@ def to_png(array: np.ndarray) -> bytes:
 
 def resize(array: np.ndarray, height: int, width: int, *, smooth: bool = True) -> np.ndarray:
     """Resize a float image (HW or HWC) with bilinear or nearest sampling, keeping float32."""
+    from PIL import Image
+
     a = np.asarray(array, dtype=np.float32)
     if a.shape[:2] == (height, width):
         return a

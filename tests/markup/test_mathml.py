@@ -297,3 +297,43 @@ def test_the_tokenizer_is_latex2mathmls() -> None:
         except mathml.Unsupported:
             continue
         assert got == list(tokenize(latex)), latex
+
+
+def test_the_converter_tables_it_copies_are_latex2mathmls() -> None:
+    from latex2mathml import converter
+
+    assert mathml.OPERATORS == converter.OPERATORS
+    assert mathml.MOVABLE_LIMIT_TEXTS == converter.MOVABLE_LIMIT_TEXTS
+    assert mathml.NUMBER_PATTERN.pattern == converter.NUMBER_PATTERN.pattern
+
+
+def _check_braces_by_depth(source: str) -> str | None:
+    """The brace check as it was first written: one pass keeping the depth."""
+    import re
+
+    depth = 0
+    for m in re.finditer(r"\\.|[{}]", source, re.S):
+        if m.group() == "{":
+            depth += 1
+        elif m.group() == "}":
+            depth -= 1
+            if depth < 0:
+                return "unbalanced '}'"
+    return "unclosed '{'" if depth else None
+
+
+def test_the_brace_check_reports_what_a_depth_count_reports() -> None:
+    from circuitpress.markup.math import _check_braces
+
+    rng = random.Random(5)
+    for _ in range(5000):
+        source = "".join(
+            rng.choice(["{", "}", "\\{", "\\}", "\\\\", "\\", "a", " "])
+            for _ in range(rng.randint(0, 12))
+        )
+        try:
+            _check_braces(source)
+            got = None
+        except ValueError as exc:
+            got = str(exc)
+        assert got == _check_braces_by_depth(source), source
