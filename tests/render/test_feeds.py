@@ -102,3 +102,16 @@ def test_empty_feed_is_valid_and_deterministic(tmp_path):
     feed = ET.fromstring(feed_xml(make_config(tmp_path), []))
     assert feed.findtext(f"{ATOM}updated") == "1970-01-01T00:00:00Z"
     assert feed.findall(f"{ATOM}entry") == []
+
+
+def test_escape_is_saxutils_escape() -> None:
+    import random
+    from xml.sax import saxutils
+
+    from circuitpress.render.feeds import escape
+
+    rng = random.Random(1)
+    for _ in range(2000):
+        text = "".join(rng.choice("&<>\"'a ;#x") for _ in range(rng.randint(0, 10)))
+        assert escape(text) == saxutils.escape(text)
+        assert escape(text, {'"': "&quot;"}) == saxutils.escape(text, {'"': "&quot;"})
