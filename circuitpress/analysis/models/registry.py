@@ -63,6 +63,9 @@ class LoadedModel:
     device: torch.device
     site: SiteConfig
     _dataset: ImageDataset | None = field(default=None, repr=False)
+    # The registry's datasets by what they are: models analysed on the same images share one
+    # (decoded once per build, see ImageDataset).
+    _shared: dict[tuple[object, ...], ImageDataset] = field(default_factory=dict, repr=False)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Float NCHW images in 0..1 -> the model's input (pixel range, then mean/std)."""
@@ -90,7 +93,12 @@ class LoadedModel:
     def dataset(self) -> ImageDataset:
         """The images this model is analysed on (cached)."""
         if self._dataset is None:
-            self._dataset = open_dataset(self.config, self.site, self.preprocessing.input_size)
+            kind, folder = sources.check_dataset(self.config, self.site)
+            what = str(folder) if folder is not None else sources.dataset_name(self.config)
+            key = (kind, what, self.site.build.dataset_sample, self.preprocessing.input_size)
+            if key not in self._shared:
+                self._shared[key] = open_dataset(self.config, self.site, self.input_size)
+            self._dataset = self._shared[key]
         return self._dataset
 
 
@@ -101,6 +109,7 @@ class ModelRegistry:
         self.config = config
         self.device = resolve_device(device)
         self._loaded: dict[str, LoadedModel] = {}
+        self._datasets: dict[tuple[object, ...], ImageDataset] = {}
 
     def names(self) -> list[str]:
         return list(self.config.models)
@@ -139,6 +148,7 @@ class ModelRegistry:
             classes=classes,
             device=self.device,
             site=self.config,
+            _shared=self._datasets,
         )
 
 
