@@ -79,6 +79,10 @@ class Display:
         self.current: GroupPlan | None = None
         self.fraction = 0.0  # of the current group
         self.begun: float | None = None
+        # Estimated cost still planned, and seconds and cost finished, per kind of analysis.
+        self.waiting: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self.costs: dict[str, float] = {}
         self.bars: RichProgress | None = None
         self.overall: TaskID | None = None
         self.group: TaskID | None = None
@@ -88,6 +92,8 @@ class Display:
     def planned(self, groups: Sequence[GroupPlan]) -> None:
         self.total_requests += sum(g.requests for g in groups)
         self.total_cost += sum(g.cost for g in groups)
+        for g in groups:
+            self.waiting[g.kind] = self.waiting.get(g.kind, 0.0) + g.cost
 
     def started(self, group: GroupPlan) -> None:
         if self.begun is None:
@@ -108,6 +114,9 @@ class Display:
         plan = record.plan
         self.done_requests += plan.requests
         self.done_cost += plan.cost
+        self.waiting[plan.kind] = self.waiting.get(plan.kind, 0.0) - plan.cost
+        self.seconds[plan.kind] = self.seconds.get(plan.kind, 0.0) + record.wall_seconds
+        self.costs[plan.kind] = self.costs.get(plan.kind, 0.0) + plan.cost
         self.current, self.fraction = None, 0.0
         batches = f" in {record.batches} batches" if record.batches > 1 else ""
         line = (
@@ -125,10 +134,29 @@ class Display:
     def overall_text(self) -> str:
         elapsed = time.perf_counter() - self.begun if self.begun is not None else 0.0
         text = f"analyses {self.done_requests}/{self.total_requests}, {_clock(elapsed)} elapsed"
-        done = self.done_cost + (self.current.cost * self.fraction if self.current else 0.0)
-        if 0 < done < self.total_cost and elapsed > 2:
-            text += f", about {_clock(elapsed * (self.total_cost - done) / done)} left"
+        left = self.seconds_left()
+        if left is not None and elapsed > 2:
+            text += f", about {_clock(left)} left"
         return text
+
+    def seconds_left(self) -> float | None:
+        """The planned groups still to run, each at the rate (seconds per unit of estimated
+        cost) its kind has run at so far in this build, or the build's overall rate for a kind
+        not seen yet: a dataset pass and an optimisation step do not cost the same."""
+        spent = sum(self.seconds.values())
+        costs = sum(self.costs.values())
+        if costs <= 0 or spent <= 0:
+            return None
+        overall = spent / costs
+        left = 0.0
+        for kind, cost in self.waiting.items():
+            rate = self.seconds[kind] / self.costs[kind] if self.costs.get(kind) else overall
+            left += cost * rate
+        if self.current is not None:
+            kind = self.current.kind
+            rate = self.seconds[kind] / self.costs[kind] if self.costs.get(kind) else overall
+            left -= self.current.cost * self.fraction * rate
+        return max(0.0, left)
 
     def _bars_started(self) -> None:
         if self.bars is not None:
