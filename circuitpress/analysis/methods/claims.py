@@ -176,8 +176,11 @@ def claim(
     sample: Callable[[], _Sample],
     graph: LayerGraph,
     probe: torch.Tensor,
+    befores: dict[tuple[object, ...], float] | None = None,
 ) -> Result:
-    """One claim: the measure before and after its edits (see `ClaimRequest`)."""
+    """One claim: the measure before and after its edits (see `ClaimRequest`). `befores`
+    keeps the unedited measure of each (measure, stimulus) for the other claims of the group:
+    claims that edit different units of the same measure share its first pass."""
     model: nn.Module = loaded.module.eval()
     measure = measure_of(request.measure, list(getattr(loaded, "classes", ()) or ()))
     if measure.ref is not None and measure.ref.layer not in graph.shapes:
@@ -210,7 +213,11 @@ def claim(
         sampled = sample()
         batches, samples = sampled.batches, sampled.size
     edits = ablation_edits(request.ablate)
-    before = evaluate(model, loaded.normalize, measure, batches, {}, position)
+    befores = {} if befores is None else befores
+    unedited = (str(request.measure), request.stimulus)
+    if unedited not in befores:
+        befores[unedited] = evaluate(model, loaded.normalize, measure, batches, {}, position)
+    before = befores[unedited]
     edited = without_weights(model, graph, request.ablate_weights)
     after = evaluate(edited, loaded.normalize, measure, batches, edits, position)
     change = (
@@ -261,8 +268,9 @@ def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result
         probe = probe_input(loaded, env.device)
         graph = LayerGraph.of(loaded.module.eval(), probe)
         sample = _lazy_sample(loaded, int(env.sample_size), env.device)
+        befores: dict[tuple[object, ...], float] = {}
         for i, request in enumerate(group):
-            results[request] = claim(request, loaded, sample, graph, probe)
+            results[request] = claim(request, loaded, sample, graph, probe, befores)
             env.progress(f"claims {name}", i + 1, len(group))
     return results
 
