@@ -41,11 +41,12 @@ class GroupPlan:
     @property
     def size(self) -> str:
         """The group's work in words, e.g. '96 images x 256 steps' or '12 requests'."""
+        requests = f"{self.requests} request{'s' if self.requests != 1 else ''}"
         if self.kind == "featurevis":
-            return f"{self.requests} requests, {self.images} images x {self.steps} steps"
+            return f"{requests}, {self.images} images x {self.steps} steps"
         if self.kind == "examples":
-            return f"{self.requests} requests, {self.images} dataset images"
-        return f"{self.requests} request{'s' if self.requests != 1 else ''}"
+            return f"{requests}, {self.images} dataset images"
+        return requests
 
 
 @dataclass(frozen=True)
