@@ -266,14 +266,14 @@ class _Walker:
     def argument(self, terminator: str | None, limit: int) -> list[str | Node]:
         """The next `limit` nodes (a command's arguments), all present."""
         nodes = self.walk(terminator, limit, False)
-        if len(nodes) != limit or any(n is _AMPERSAND for n in nodes):
+        if len(nodes) != limit or _AMPERSAND in nodes:
             raise Unsupported  # too few, or a matrix's & as an argument
         return nodes
 
     def walk(self, terminator: str | None, limit: int, block: bool) -> list[str | Node]:
         group: list[str | Node] = []
         append, plain = group.append, _SYMBOL_HTML
-        for token in self.it:
+        for token in self.it:  # shared with the nested walks, as latex2mathml's iterator is
             node: str | Node
             if token in plain:  # never a terminator
                 node = token
@@ -354,13 +354,14 @@ class _Walker:
         before = _token(previous)
         if before in ("&", C.DOUBLEBACKSLASH) or before == token:
             raise Unsupported  # double sub/superscript, or a prime followed by ^
-        script = _html(self.argument(terminator, 1)[0])
+        (child,) = self.argument(terminator, 1)
+        script = child.html if isinstance(child, Node) else _plain(child)
         if isinstance(previous, Node) and previous.parts is not None:
             base, other = previous.parts
             parts = (base, script, other) if token == C.SUBSCRIPT else (base, other, script)
             return _subsup(parts, previous.modifier)
         modifier = C.LIMITS if block and before in (C.SUMMATION, C.PRODUCT) else None
-        base = _html(previous)
+        base = previous.html if isinstance(previous, Node) else _plain(previous)
         if token == C.SUBSCRIPT:
             tag = "munder" if modifier else "msub"
         else:
