@@ -229,9 +229,10 @@ _RAW_DELIMITERS = frozenset("()[]|/.")
 class Node:
     """A node of walker._walk's tree with its MathML already written: its token, the MathML,
     for a sub- or superscript its (base, script) MathML and modifier (a later script joins
-    them into one msubsup), and for a group whether it reads as a column specification."""
+    them into one msubsup), and for a {group} its items (an environment's first group may be
+    a column specification)."""
 
-    __slots__ = ("token", "html", "parts", "modifier", "spec")
+    __slots__ = ("token", "html", "parts", "modifier", "group")
 
     def __init__(
         self,
@@ -239,14 +240,14 @@ class Node:
         html: str,
         parts: tuple[str, ...] | None = None,
         modifier: str | None = None,
-        spec: bool = False,
+        group: list[str | Node] | None = None,
     ):
-        self.token, self.html, self.parts, self.modifier, self.spec = (
+        self.token, self.html, self.parts, self.modifier, self.group = (
             token,
             html,
             parts,
             modifier,
-            spec,
+            group,
         )
 
 
@@ -293,8 +294,7 @@ class _Walker:
                 if _token(children[-1]) != "}":
                     raise Unsupported
                 del children[-1]
-                spec = all(isinstance(c, str) and c in "lcr|" for c in children)
-                node = Node(C.BRACES, _element("mrow", "", _join(children)), None, None, spec)
+                node = Node(C.BRACES, _element("mrow", "", _join(children)), None, None, children)
             elif token == C.SUBSCRIPT or token == C.SUPERSCRIPT:
                 node = self.script(token, group, terminator, block)
             elif token == C.APOSTROPHE:
@@ -393,7 +393,11 @@ class _Walker:
         del children[-1]
         if children:
             first = children[0]
-            if first == "[" or (isinstance(first, Node) and first.token == C.BRACES and first.spec):
+            if first == "[" or (
+                isinstance(first, Node)
+                and first.group is not None
+                and all(isinstance(c, str) and c in "lcr|" for c in first.group)
+            ):
                 raise Unsupported  # a column specification
         return Node(command, _matrix(command, children))
 
