@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from circuitpress.analysis.methods.fast_layers import fast_local_response_norms
 from circuitpress.analysis.methods.image_conv import fast_image_gradients
-from circuitpress.analysis.methods.relu_gradient import redirected_relus
+from circuitpress.analysis.methods.relu_gradient import lucent_redirected_relus, redirected_relus
 from circuitpress.analysis.models.capture import as_maps, capture
 from circuitpress.analysis.models.modes import channels_last, frozen
 from circuitpress.requests import FeatureVisRequest, Result, UnitRef
@@ -455,6 +456,8 @@ def visualize(
         frozen(module),
         channels_last(module) as nhwc,
         redirected_relus(module),
+        lucent_redirected_relus(module),
+        fast_local_response_norms(module),
         fast_image_gradients(module),
         capture(module, [layer]) as cap,
     ):
