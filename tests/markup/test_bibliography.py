@@ -45,3 +45,30 @@ def test_a_file_is_parsed_once(tmp_path: Path, monkeypatch) -> None:  # type: ig
     first = load_bib(path, "refs.bib")
     second = load_bib(path, "refs.bib")
     assert first is second and len(calls) == 1
+
+
+def test_a_field_without_latex_is_what_pylatexenc_makes_of_it() -> None:
+    # _Decoding skips pylatexenc for text without its special characters or ligatures.
+    import random
+
+    from bibtexparser import middlewares
+
+    decoder = middlewares.LatexDecodingMiddleware()._decoder
+    pieces = [*"abcXYZ019 .,:;()/-'\"!?*+=@<>[]|é\t\n`\u00a0\u2013", "  ", "\n\n", "--", "``"]
+    pieces += ["''", "!`", "?`", "\\'e", "{x}", "$x$", "~", "%c", "&", "#", "^", "_"]
+    rng = random.Random(2)
+    plain = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        if bibliography._LATEX.search(text):
+            continue
+        plain += 1
+        assert decoder.latex_to_text(text) == text, repr(text)
+    assert plain > 500
+    # And a .bib of plain and LaTeX fields reads as it did through pylatexenc alone.
+    bib = "@book{b, title = {Plain: a title, 2nd ed.}, publisher = {O'Reilly -- Media},\n"
+    bib += "  year = {1999}, note = {``quoted'' \\& 50\\%}}"
+    entry = parse_bib(bib, "x.bib")["b"]
+    assert entry.fields["title"] == "Plain: a title, 2nd ed."
+    assert entry.fields["publisher"] == "O'Reilly \u2013 Media"
+    assert entry.fields["note"] == "\u201cquoted\u201d & 50%"
