@@ -122,6 +122,8 @@ class Markup:
                 raise UserError("is not a file", file=SITE_BIBLIOGRAPHY, line=1, hint=BIB_HINT)
             self.site_bib = load_bib(real, SITE_BIBLIOGRAPHY)
         self._page_bibs: dict[tuple[str, ...], dict[str, BibEntry]] = {}
+        # id(entry) -> (entry, its HTML); holding the entry keeps its id from being reused.
+        self._references: dict[int, tuple[BibEntry, str]] = {}
 
     def parse(self, file: str, source: str, plan: PlanFactory) -> ParsedPage:
         """Front matter, tokens and directive calls; calls every plan(). Raises UserError."""
@@ -165,7 +167,7 @@ class Markup:
         finally:
             del page.env[RENDER_KEY]
         references = [
-            Reference(key, number, f"ref-{key}", reference_html(state.bibliography[key]))
+            Reference(key, number, f"ref-{key}", self._reference_html(state.bibliography[key]))
             for key, number in sorted(state.cites.items(), key=lambda kv: kv[1])
         ]
         return RenderedPage(
@@ -178,6 +180,14 @@ class Markup:
         )
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _reference_html(self, entry: BibEntry) -> str:
+        """An entry's HTML, made once: every page citing it shows the same."""
+        made = self._references.get(id(entry))
+        if made is None or made[0] is not entry:
+            made = (entry, reference_html(entry))
+            self._references[id(entry)] = made
+        return made[1]
 
     def _footnote(self, ctx: PageRenderContext, state: PageEnv, number: int) -> Footnote:
         kind, tokens, _ = state.footnote_content[number]
