@@ -19,8 +19,9 @@ from circuitpress.analysis.methods.fast_layers import (
 )
 from circuitpress.analysis.methods.image_conv import fast_image_gradients
 from circuitpress.analysis.methods.relu_gradient import lucent_redirected_relus
+from circuitpress.analysis.models import modes
 from circuitpress.analysis.models.capture import capture
-from circuitpress.analysis.models.modes import channels_last, frozen
+from circuitpress.analysis.models.modes import channels_last, frozen, kept_memory
 
 LAYOUTS = [torch.contiguous_format, torch.channels_last]
 
@@ -208,6 +209,23 @@ def test_inceptionv1_values_and_image_gradient_are_unchanged() -> None:
     torch.testing.assert_close(acts_b, acts_a, rtol=1e-5, atol=1e-5)
     scale = grad_a.abs().max()
     torch.testing.assert_close(grad_b / scale, grad_a / scale, rtol=0, atol=1e-5)
+
+
+def test_kept_memory_nests_and_restores() -> None:
+    with kept_memory() as outer:
+        with kept_memory() as inner:
+            assert inner == outer
+            assert modes._holders == (2 if outer else 0)
+        with pytest.raises(RuntimeError), kept_memory():
+            raise RuntimeError("boom")
+        assert modes._holders == (1 if outer else 0)
+    assert modes._holders == 0
+    with kept_memory(False) as off:
+        assert off is False and modes._holders == 0
+    x = torch.arange(10.0)
+    with kept_memory():
+        big = torch.ones(2**22)
+        assert float(big.sum()) == 2**22 and torch.equal(x * 2, torch.arange(0.0, 20.0, 2.0))
 
 
 def test_visualize_makes_the_same_images_with_and_without_the_swaps(

@@ -32,7 +32,7 @@ from circuitpress.analysis.methods.fast_layers import fast_local_response_norms
 from circuitpress.analysis.methods.image_conv import fast_image_gradients
 from circuitpress.analysis.methods.relu_gradient import lucent_redirected_relus, redirected_relus
 from circuitpress.analysis.models.capture import as_maps, capture
-from circuitpress.analysis.models.modes import channels_last, frozen
+from circuitpress.analysis.models.modes import channels_last, frozen, kept_memory
 from circuitpress.requests import FeatureVisRequest, Result, UnitRef
 
 if TYPE_CHECKING:
@@ -467,6 +467,7 @@ def visualize(
     layout = torch.contiguous_format
     step = 0
     with (
+        kept_memory(device.type == "cpu"),
         frozen(module),
         channels_last(module) as nhwc,
         redirected_relus(module),
