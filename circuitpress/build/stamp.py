@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import circuitpress
-from circuitpress.build.ownership import is_users
+from circuitpress.build.ownership import PRESERVED, is_users
 from circuitpress.build.recovery import recover_output
 from circuitpress.render.themes import builtin_themes
 
@@ -79,19 +79,28 @@ def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: It
         if Path(dirpath) == out or out in Path(dirpath).parents:
             dirnames[:] = []
             continue
+        # Per folder, as strings: a Path per file cost more than reading the file.
+        prefix = f"{rel_dir.as_posix()}/" if rel_dir.parts else ""
+        top = rel_dir.parts[0] if rel_dir.parts else ""
         for name in sorted(filenames):
-            path = Path(dirpath) / name
-            rel = (rel_dir / name).as_posix()
-            add(rel)  # every name: a new file of any kind can change the output
+            path = os.path.join(dirpath, name)
+            add(prefix + name)  # every name: a new file of any kind can change the output
             try:
-                if rel_dir.parts and rel_dir.parts[0] == "static":
-                    st = path.stat()  # copied as is: size and mtime say enough
+                if top == "static":
+                    st = os.stat(path)  # copied as is: size and mtime say enough
                     add(f"{st.st_size}:{st.st_mtime_ns}")
-                elif path.suffix in _READ or rel_dir.parts[:1] in (("themes",), ("content",)):
-                    add(path.read_bytes())
+                elif top in ("themes", "content") or _suffix(name) in _READ:
+                    with open(path, "rb") as fh:
+                        add(fh.read())
             except OSError:
                 add("unreadable")  # a broken link: the build reports it where it is used
     return digest.hexdigest()
+
+
+def _suffix(name: str) -> str:
+    """PurePath(name).suffix."""
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
 
 
 # Files whose bytes are hashed, besides everything under content/ (figures beside pages may be
@@ -111,16 +120,32 @@ _READ = {
 
 
 def manifest_of(out: Path) -> dict[str, list[int]]:
+    """Each file under `out` (links not followed) with its [size, mtime_ns], in os.walk's order
+    (a folder's files, then its folders); the user's own entries at the top are left out."""
     files: dict[str, list[int]] = {}
-    for dirpath, dirnames, filenames in os.walk(out):
-        if Path(dirpath) == out:
-            # A commit in the user's .git is no change of the site (and .git can be large).
-            dirnames[:] = [d for d in dirnames if not is_users(out, d)]
-            filenames = [f for f in filenames if not is_users(out, f)]
-        for name in filenames:
-            path = Path(dirpath) / name
-            st = path.lstat()  # a link someone left in the output is no reason to crash
-            files[path.relative_to(out).as_posix()] = [st.st_size, st.st_mtime_ns]
+
+    def scan(folder: str, prefix: str, top: bool) -> None:
+        folders = []
+        try:
+            listing = os.scandir(folder)
+        except OSError:
+            return  # as os.walk does: a folder that cannot be listed adds nothing
+        with listing as entries:
+            for entry in entries:
+                name = entry.name
+                # A commit in the user's .git is no change of the site (and .git can be large).
+                if top and name in PRESERVED and is_users(out, name):
+                    continue
+                if entry.is_dir():  # a link to a folder counts as a folder, never walked
+                    if not entry.is_symlink():
+                        folders.append(entry)
+                    continue
+                st = entry.stat(follow_symlinks=False)  # a link left in the output: itself
+                files[prefix + name] = [st.st_size, st.st_mtime_ns]
+        for entry in folders:
+            scan(entry.path, f"{prefix}{entry.name}/", False)
+
+    scan(str(out), "", True)
     return files
 
 

@@ -58,3 +58,40 @@ def test_a_page_named_cname_is_part_of_the_output_check(prose_site) -> None:
     result = CliRunner().invoke(cli, ["build", str(site)])
     assert result.exit_code == 0, result.output
     assert "up to date" not in result.output and page.is_file()
+
+
+def _manifest_by_walk(out: Path) -> dict[str, list[int]]:
+    """manifest_of as first written, with os.walk."""
+    import os
+
+    from circuitpress.build.ownership import is_users
+
+    files: dict[str, list[int]] = {}
+    for dirpath, dirnames, filenames in os.walk(out):
+        if Path(dirpath) == out:
+            dirnames[:] = [d for d in dirnames if not is_users(out, d)]
+            filenames = [f for f in filenames if not is_users(out, f)]
+        for name in filenames:
+            st = (Path(dirpath) / name).lstat()
+            files[(Path(dirpath) / name).relative_to(out).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return files
+
+
+def test_the_output_manifest_is_os_walks(tmp_path: Path) -> None:
+    from circuitpress.build.stamp import manifest_of
+
+    out = tmp_path / "_site"
+    for rel in ("index.html", "a/index.html", "a/b/c.txt", "CNAME/index.html", "z.css"):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(rel)
+    (out / ".git" / "objects").mkdir(parents=True)
+    (out / ".git" / "HEAD").write_text("ref")
+    (out / ".nojekyll").write_text("")
+    (out / "a" / "link.html").symlink_to(out / "index.html")
+    (out / "a" / "broken").symlink_to(tmp_path / "nowhere")
+    (out / "linked-folder").symlink_to(out / "a", target_is_directory=True)
+    got = manifest_of(out)
+    assert got == _manifest_by_walk(out)
+    assert list(got) == list(_manifest_by_walk(out))  # the same order, too
+    assert "CNAME/index.html" in got and ".nojekyll" not in got and ".git/HEAD" not in got
+    assert manifest_of(tmp_path / "missing") == {}
