@@ -243,10 +243,17 @@ def test_parameterisation_is_lucents() -> None:
 
     (theirs,), their_image = param.image(32, batch=3, fft=True, decorrelate=True)
     ours, our_image = lucent_image(32, 3)
+    assert ours.device == theirs.device
     assert ours.shape == theirs.shape
     with torch.no_grad():
         ours.copy_(theirs)
-    torch.testing.assert_close(our_image(), their_image(), rtol=0, atol=1e-6)
+    mine, lucents = our_image(), their_image()
+    torch.testing.assert_close(mine, lucents, rtol=0, atol=1e-6)
+    weights = torch.rand(mine.shape)
+    (mine * weights).sum().backward()
+    (lucents * weights).sum().backward()
+    assert ours.grad is not None and theirs.grad is not None
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-5, atol=1e-9)
 
 
 def test_transform_grid_is_affine_grids() -> None:

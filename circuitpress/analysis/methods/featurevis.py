@@ -132,23 +132,35 @@ def _transform_params(specs: Sequence[ImageSpec], steps: int, tf: TransformSpec)
 
 
 def lucent_image(size: int, batch: int) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
-    """lucent's `param.image(size, batch=batch, fft=True, decorrelate=True)`, built from its own
-    pieces: `fft_image` (the spectrum, 1/f scaling, inverse FFT) and its colour decorrelation
-    matrix, then a sigmoid. Only the decorrelation runs differently: lucent multiplies every
-    pixel's [3] vector by the 3x3 matrix (`pixel @ M.T` on a channels-last permutation), which
-    torch runs as a batched matmul of tiny matrices; here each image is one [3, 3] @ [3, H*W]
-    product, the same sums (bit for bit lucent's in the tests), forward and backward in a tenth
-    of the time of a 1x1 convolution, which oneDNN runs slowly for 3 channels (it was 13 ms of
-    a 60 ms shapes-a step)."""
+    """lucent's `param.image(size, batch=batch, fft=True, decorrelate=True)`: its `fft_image`
+    (a spectrum parameter, 1/f scaling, inverse FFT, divided by 4), its colour decorrelation
+    matrix, then a sigmoid, with the same values bit for bit (the tests compare). Three things
+    run differently, none changing a bit:
+    - the 1/f scale is stored expanded over the (real, imaginary) pairs: broadcast over a
+      trailing dimension of 2, the multiplication (forward and backward) runs a slow scalar loop;
+    - the division by 4 is folded into the colour matrix (a power of two: (x / 4) * m equals
+      x * (m / 4) exactly);
+    - lucent multiplies every pixel's [3] vector by the 3x3 matrix (`pixel @ M.T` on a
+      channels-last permutation), which torch runs as a batched matmul of tiny matrices; here
+      each image is one [3, 3] @ [3, H*W] product, the same sums, a tenth of the time of a 1x1
+      convolution (oneDNN runs those slowly for 3 channels: 13 ms of a 60 ms shapes-a step).
+    The spectrum starts at zero (the engine sets each image's own); it lives on lucent's device.
+    """
     from lucent.optvis.param.color import color_correlation_normalized
-    from lucent.optvis.param.spatial import fft_image
+    from lucent.optvis.param.spatial import device, rfft2d_freqs
 
-    (spectrum,), spatial = fft_image([batch, 3, size, size])
+    freqs = rfft2d_freqs(size, size)
+    spectrum = torch.zeros((batch, 3) + freqs.shape + (2,), device=device, requires_grad=True)
+    # lucent's scale, computed as lucent computes it.
+    scale_np = 1.0 / np.maximum(freqs, 1.0 / max(size, size)) ** 1
+    scale = torch.tensor(scale_np).float()[None, None, ..., None]
+    scale = scale.expand(1, 1, *freqs.shape, 2).contiguous().to(device)
     # lucent computes pixel @ M.T, i.e. out[j] = sum_c M[j, c] * in[c]: M @ pixels.
-    mix = torch.from_numpy(np.ascontiguousarray(color_correlation_normalized))
+    mix = torch.from_numpy(np.ascontiguousarray(color_correlation_normalized)) / 4.0
 
     def image() -> torch.Tensor:
-        x = spatial()
+        scaled = torch.view_as_complex(scale * spectrum)
+        x = torch.fft.irfftn(scaled, s=(size, size), norm="ortho")[:batch, :3, :size, :size]
         b, c, h, w = x.shape
         mixed = torch.matmul(mix.to(x.device, x.dtype), x.reshape(b, c, h * w))
         return torch.sigmoid(mixed.reshape(b, c, h, w))
@@ -196,14 +208,17 @@ class Transforms:
         tx = -(cos * p[:, 4] + sin * p[:, 5]) * unit - p[:, 0] * unit
         ty = -(-sin * p[:, 4] + cos * p[:, 5]) * unit - p[:, 1] * unit
         # affine_grid's sampling grid, by broadcasting: `affine_grid` builds it with a batched
-        # matmul of tiny matrices, which cost more than the sampling itself.
+        # matmul of tiny matrices, which cost more than the sampling itself. Each coordinate is
+        # (a_x * x + a_y * y + t) * (full / size), computed in place in its half of the grid.
+        # The rescaling maps sampling coordinates of the padded frame to the unpadded image:
+        # sampling `image - 0.5` with zeros outside and adding 0.5 back is lucent's constant
+        # 0.5 pad without materialising the padded image (or its gradient).
         a11, a12, a21, a22, tx, ty = (v[:, None, None] for v in (a11, a12, a21, a22, tx, ty))
         xs, ys = self.base[None, None, :], self.base[None, :, None]
-        grid = torch.stack([a11 * xs + a12 * ys + tx, a21 * xs + a22 * ys + ty], dim=-1)
-        # Sampling coordinates of the padded frame, rescaled to the unpadded image: sampling
-        # `image - 0.5` with zeros outside and adding 0.5 back is lucent's constant 0.5 pad
-        # without materialising the padded image (or its gradient).
-        grid = grid * (full / self.size)
+        grid = torch.empty(len(p), self.size, self.size, 2, device=p.device, dtype=p.dtype)
+        for coord, a_x, a_y, t in ((grid[..., 0], a11, a12, tx), (grid[..., 1], a21, a22, ty)):
+            torch.add(a_x * xs, a_y * ys, out=coord)
+            coord.add_(t).mul_(full / self.size)
         return (
             F.grid_sample(
                 images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False
