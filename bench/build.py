@@ -249,11 +249,13 @@ class Times:
         return statistics.median(getattr(self, clock))
 
 
-def timed(cmd: list[str], env: dict[str, str], times: Times) -> None:
+def timed(cmd: list[str], env: dict[str, str], times: Times, cwd: Path) -> None:
     """Run `cmd` in a new process; add its CPU seconds (user + system) and wall seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # Run in the benchmark's own folder: `python -m` puts the working folder first on sys.path,
+    # so from another checkout it would pick that circuitpress over REPO's (PYTHONPATH).
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
@@ -295,12 +297,9 @@ def warm_up(root: Path, env: dict[str, str]) -> None:
     """One untimed build of 10 pages with each tool: bytecode compiled, files cached."""
     cp, sx, _ = make_sources(root / "warm-up", 10)
     py = sys.executable
-    timed([py, "-m", "circuitpress", "build", str(cp), "--quiet"], env, Times())
-    timed(
-        [py, "-m", "sphinx", "-b", "html", "-q", str(sx), str(root / "warm-up" / "out")],
-        env,
-        Times(),
-    )
+    timed([py, "-m", "circuitpress", "build", str(cp), "--quiet"], env, Times(), root)
+    sx_cmd = [py, "-m", "sphinx", "-b", "html", "-q", str(sx), str(root / "warm-up" / "out")]
+    timed(sx_cmd, env, Times(), root)
 
 
 def bench_size(root: Path, pages: int, repeats: int, env: dict[str, str]) -> dict[str, float]:
@@ -315,12 +314,12 @@ def bench_size(root: Path, pages: int, repeats: int, env: dict[str, str]) -> dic
         for tool in order:
             if tool == "cp":
                 clean_circuitpress(cp)
-                timed(cp_cmd, env, cp_cold)
-                timed(cp_cmd, env, cp_noop)  # nothing changed: the up-to-date check
+                timed(cp_cmd, env, cp_cold, root)
+                timed(cp_cmd, env, cp_noop, root)  # nothing changed: the up-to-date check
             else:
                 shutil.rmtree(sx_out, ignore_errors=True)
-                timed(sx_cmd, env, sx_cold)
-                timed(sx_cmd, env, sx_noop)  # Sphinx's incremental build, nothing changed
+                timed(sx_cmd, env, sx_cold, root)
+                timed(sx_cmd, env, sx_noop, root)  # Sphinx's incremental build, nothing changed
         print(
             f"  [{pages} pages, repeat {r + 1}/{repeats}] circuitpress {cp_cold.cpu[-1]:.2f} CPU s"
             f" / {cp_cold.wall[-1]:.2f} s, Sphinx {sx_cold.cpu[-1]:.2f} CPU s"
@@ -402,6 +401,12 @@ def main() -> None:
         f"{platform.python_version()}, circuitpress {circuitpress.__version__}, "
         f"Sphinx {sphinx.__version__}, {libraries}"
     )
+    probe = subprocess.run(
+        [sys.executable, "-c", "import circuitpress; print(circuitpress.__file__)"],
+        capture_output=True, text=True, env=env, cwd=root, check=True,
+    )  # fmt: skip
+    if not Path(probe.stdout.strip()).is_relative_to(REPO):
+        sys.exit(f"the builds would run {probe.stdout.strip()}, not {REPO}'s circuitpress")
     summary = {}
     try:
         warm_up(root, env)
