@@ -100,9 +100,8 @@ class Display:
             self.begun = time.perf_counter()
         self.current, self.fraction = group, 0.0
         if self.terminal:
-            self._bars_started()
-            assert self.bars is not None and self.group is not None
-            self.bars.reset(self.group, total=1.0, description=f"{group.label} ({group.size})")
+            bars, row = self._bars_started()
+            bars.reset(row, total=1.0, description=f"{group.label} ({group.size})")
             self._update()
 
     def advanced(self, done: float, total: float) -> None:
@@ -158,9 +157,10 @@ class Display:
             left -= self.current.cost * self.fraction * rate
         return max(0.0, left)
 
-    def _bars_started(self) -> None:
-        if self.bars is not None:
-            return
+    def _bars_started(self) -> tuple[RichProgress, TaskID]:
+        """The bars (started on first use) and the current group's row."""
+        if self.bars is not None and self.group is not None:
+            return self.bars, self.group
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn
 
@@ -173,6 +173,7 @@ class Display:
         self.overall = self.bars.add_task("", total=None)
         self.group = self.bars.add_task("", total=1.0)
         self.bars.start()
+        return self.bars, self.group
 
     def _update(self) -> None:
         if self.bars is None or self.overall is None or self.group is None:

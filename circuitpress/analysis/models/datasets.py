@@ -49,20 +49,22 @@ class ImageDataset:
             # Too large to keep, or a look far ahead of what was read: read it directly.
             self.decoded += stop - start
             return self._read(start, stop)
+        kept = self._images
         if stop > self._filled:
             images, labels = self._read(self._filled, stop)
             self.decoded += stop - self._filled
-            if self._images is None:
-                self._images = np.empty((self.count, h, w, 3), dtype=np.float32)
+            if kept is None:
+                kept = self._images = np.empty((self.count, h, w, 3), dtype=np.float32)
                 if labels is not None:
                     self._labels = np.empty(self.count, dtype=labels.dtype)
-            self._images[self._filled : stop] = images
+            kept[self._filled : stop] = images
             if self._labels is not None and labels is not None:
                 self._labels[self._filled : stop] = labels
             self._filled = stop
-        assert self._images is not None
+        if kept is None:  # nothing asked for yet (start == stop == 0)
+            return self._read(start, stop)
         labels_out = self._labels[start:stop].copy() if self._labels is not None else None
-        return self._images[start:stop].copy(), labels_out
+        return kept[start:stop].copy(), labels_out
 
     def __len__(self) -> int:
         return self.count
