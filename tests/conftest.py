@@ -16,6 +16,16 @@ base_url = "/"
 authors = ["Ada Lovelace"]
 """
 
+# A site with the zoo's shapes-a and a small dataset sample (real analyses, seconds each).
+SHAPES_A_CONFIG = """\
+[site]
+title = "A zoo site"
+[models.shapes-a]
+zoo = "shapes-a"
+[build]
+dataset_sample = 64
+"""
+
 PROSE_BIB = """\
 @article{olah2020zoom,
   author = {Olah, Chris and Cammarata, Nick},

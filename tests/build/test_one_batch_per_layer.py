@@ -13,18 +13,11 @@ from pathlib import Path
 import pytest
 
 from circuitpress.build.pipeline import BuildOptions, build_site
-from tests.conftest import write_site
+from tests.conftest import SHAPES_A_CONFIG, write_site
 
 pytestmark = pytest.mark.slow  # a real cold build: about a minute on 2 CPUs
 
-CONFIG = """\
-[site]
-title = "Batches"
-[models.shapes-a]
-zoo = "shapes-a"
-[build]
-dataset_sample = 64
-"""
+CONFIG = SHAPES_A_CONFIG
 
 PAGE = """\
 ---

@@ -8,16 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import write_site
+from tests.conftest import SHAPES_A_CONFIG, write_site
 
-CONFIG = """\
-[site]
-title = "Checked"
-[models.shapes-a]
-zoo = "shapes-a"
-[build]
-dataset_sample = 64
-"""
+CONFIG = SHAPES_A_CONFIG
 
 GOOD = """\
 ---
