@@ -75,7 +75,7 @@ def test_hooks_are_removed_when_the_block_fails() -> None:
     with pytest.raises(RuntimeError, match="inside"), capture(net, ["conv2"], watch=["head"]):
         raise RuntimeError("inside the block")
     assert no_hooks(net)
-    with pytest.raises(RuntimeError), capture(net, ["conv2"]) as cap:
+    with pytest.raises(UserError, match="forward pass fails"), capture(net, ["conv2"]) as cap:
         cap.run(torch.rand(2, 5, 16, 16))  # the wrong number of channels fails in conv1
     assert no_hooks(net)
 
