@@ -130,7 +130,10 @@ def test_feature_figure(markup: Markup) -> None:
     imgs = re.findall(r"<img [^>]*>", html)
     assert len(imgs) == 2
     assert all(
-        'width="96" height="96"' in i and 'alt="feature visualization of m/conv2:7' in i
+        # 48 px shown at 4x (a whole multiple of at least 192 px), crisp
+        'width="192" height="192"' in i
+        and 'alt="feature visualization of m/conv2:7' in i
+        and "cp-pixelated" in i
         for i in imgs
     )
     assert "<em>curve</em>" in html and "<figcaption" in html
@@ -152,7 +155,7 @@ def test_examples_figure(markup: Markup) -> None:
         ExamplesRequest(UnitRef("m", "conv3", ((4, 1.0),), (2, 1)), k=5, crop=False)
     ]
     assert html.count('class="cp-example"') == 5
-    assert ">9<" in html and ">5<" in html  # the values are shown
+    assert ">9.00<" in html and ">5.00<" in html  # the values, with shared decimals
     assert 'alt="dataset example 100 of m/conv3:4@2,1' in html
     assert all(shape == (16, 16, 3) for _, shape in services.images)  # overlays, one per example
 
