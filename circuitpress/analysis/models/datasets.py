@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from circuitpress.analysis.models import sources
 from circuitpress.analysis.models.procedural import HELDOUT_SEED, generate_images, get_dataset
@@ -109,9 +109,80 @@ class ProceduralImages(ImageDataset):
         return np.ascontiguousarray(x), labels
 
 
+# Pillow's modes of one 16- or 32-bit integer channel, and their full-scale value.
+_DEEP_GREY = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+_ORIENTATION = 0x0112  # the EXIF orientation tag
+
+
+def crop_box(image: tuple[int, int], target: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The largest centred box (left, top, right, bottom) of the target's aspect inside an
+    image of size (width, height), for a target (height, width), in whole pixels: computed in
+    floats, a 185x123 photo's box at 224x224 began at -7e-15, which Pillow refuses."""
+    iw, ih = image
+    h, w = target
+    if iw * h >= ih * w:  # at least as wide as the target: the full height
+        ch = ih
+        cw = min(iw, max(1, (2 * ih * w + h) // (2 * h)))
+    else:
+        cw = iw
+        ch = min(ih, max(1, (2 * iw * h + w) // (2 * w)))
+    left, top = (iw - cw) // 2, (ih - ch) // 2
+    return left, top, left + cw, top + ch
+
+
+def _channels(im: Image.Image) -> tuple[Image.Image | None, list[Image.Image]]:
+    """An opened image as either one 8-bit RGB image (the common case, resized as it is) or
+    three float ("F") channel images in 0..1, for what 8 bits would clip or drop: 16-bit and
+    32-bit grey (an `I;16` PNG converted to RGB is flat white), floats, and transparency
+    (composited over white, as a page shows it)."""
+    mode = im.mode
+    if mode in _DEEP_GREY or mode in ("I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = float(a.max()) if a.size else 0.0
+        if mode in _DEEP_GREY:
+            scale = _DEEP_GREY[mode]
+        elif mode == "I":  # 32-bit integers: 16-bit data in practice (TIFF, older Pillows)
+            scale = 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
+        else:  # floats: 0..1 as they are, else 8- or 16-bit ranges
+            scale = 1.0 if top <= 1.0 else 255.0 if top <= 255 else 65535.0
+        grey = Image.fromarray(np.clip(a / scale, 0.0, 1.0).astype(np.float32))
+        return None, [grey, grey, grey]
+    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
+        if mode == "La":  # premultiplied grey + alpha: Pillow converts it only to LA
+            im = im.convert("LA")
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:]
+        rgb = rgba[..., :3] * alpha + (1.0 - alpha)
+        return None, [Image.fromarray(np.ascontiguousarray(rgb[..., c])) for c in range(3)]
+    return im.convert("RGB"), []
+
+
+def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """Float32 [H, W, 3] in 0..1 at `size` (height, width) from any image Pillow opens (any
+    mode, any size, the camera's orientation applied): centre-cropped to the target's aspect,
+    then resized bilinearly. Raises Pillow's errors for a file it cannot read."""
+    h, w = size
+    with Image.open(path) as opened:
+        # Phones store photos sideways with an orientation tag; exif_transpose copies even
+        # when there is nothing to turn, so only where there is.
+        turned = opened.getexif().get(_ORIENTATION, 1) not in (0, 1)
+        im = ImageOps.exif_transpose(opened) if turned else opened
+        rgb, channels = _channels(im)
+        box = crop_box(im.size, size)
+        if rgb is not None:
+            rgb = rgb.resize((w, h), Image.Resampling.BILINEAR, box=box)
+            return np.asarray(rgb, dtype=np.float32) / 255.0
+        planes = [
+            np.asarray(c.resize((w, h), Image.Resampling.BILINEAR, box=box), dtype=np.float32)
+            for c in channels
+        ]
+        return np.clip(np.stack(planes, axis=-1), 0.0, 1.0)
+
+
 class FolderImages(ImageDataset):
     """Image files of a folder (recursively, sorted by relative path), resized to the input size
-    after a centre crop to its aspect ratio; the first `count` files are used."""
+    after a centre crop to its aspect ratio (`load_image`); the first `count` files are used."""
 
     def __init__(
         self,
@@ -137,21 +208,21 @@ class FolderImages(ImageDataset):
         return np.stack([self._load(p) for p in self.files[start:stop]]), None
 
     def _load(self, path: Path) -> np.ndarray:
-        h, w = self.size
+        shown = sources.display(path, self.config)
         try:
-            with Image.open(path) as opened:
-                im = opened.convert("RGB")
-                iw, ih = im.size
-                scale = min(iw / w, ih / h)  # centre crop to the target aspect, then resize
-                cw, ch = w * scale, h * scale
-                box = ((iw - cw) / 2, (ih - ch) / 2, (iw + cw) / 2, (ih + ch) / 2)
-                im = im.resize((w, h), Image.Resampling.BILINEAR, box=box)
-                return np.asarray(im, dtype=np.float32) / 255.0
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            return load_image(path, self.size)
+        except Image.DecompressionBombError:
             raise sources.model_error(
                 self.model,
-                f"model '{self.model.name}': dataset image '{sources.display(path, self.config)}' "
-                f"cannot be read ({type(exc).__name__})",
+                f"model '{self.model.name}': dataset image '{shown}' has more pixels than "
+                f"Pillow opens safely ({Image.MAX_IMAGE_PIXELS} x 2)",
+                "downscale the file",
+            ) from None
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+            raise sources.model_error(
+                self.model,
+                f"model '{self.model.name}': dataset image '{shown}' cannot be read "
+                f"({type(exc).__name__})",
                 "remove or replace the file",
             ) from None
 
