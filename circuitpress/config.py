@@ -59,6 +59,9 @@ class ModelConfig:
     dataset: str | None = None  # a procedural dataset name, or a folder (absolute) of images
     preprocessing: Preprocessing | None = None  # None: the source's defaults
     line: int = 1  # line of the table header, for errors
+    # The preprocessing keys the table declares: the others keep the source's defaults (a
+    # lucent model declaring only input_size keeps lucent's pixel range).
+    preprocessing_keys: frozenset[str] = frozenset()
 
     @property
     def source(self) -> str:
@@ -409,7 +412,8 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
     if dataset is not None and ("/" in dataset or dataset.startswith(".")):
         dataset = str((root / dataset).resolve())
     pre = None
-    if any(k in data for k in ("input_range", "mean", "std", "input_size")):
+    declared = frozenset(k for k in PREPROCESSING_KEYS if k in data)
+    if declared:
         default = Preprocessing()
         size = r.ints("input_size", 2, 1, MAX_INPUT_SIDE)
         pre = Preprocessing(
@@ -418,6 +422,7 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
             std=r.floats("std", 3) or default.std,  # type: ignore[arg-type]
             input_size=(int(size[0]), int(size[1])) if size else default.input_size,
         )
+        _check_preprocessing(r, pre, declared)
     return ModelConfig(
         name=name,
         zoo=r.str("zoo"),
@@ -427,7 +432,25 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
         dataset=dataset,
         preprocessing=pre,
         line=line,
+        preprocessing_keys=declared,
     )
+
+
+PREPROCESSING_KEYS = ("input_range", "mean", "std", "input_size")
+
+
+def _check_preprocessing(r: _Reader, pre: Preprocessing, declared: frozenset[str]) -> None:
+    """Numbers that would turn every image into NaN, infinity or one flat value."""
+    for key in ("input_range", "mean", "std"):
+        if key in declared and not all(math.isfinite(v) for v in getattr(pre, key)):
+            raise r.error(key, f"'{key}' must be finite numbers", f"got {list(getattr(pre, key))}")
+    if "std" in declared and not all(v > 0 for v in pre.std):
+        raise r.error("std", "'std' must be positive", "it divides each channel")
+    lo, hi = pre.input_range
+    if "input_range" in declared and lo == hi:
+        raise r.error(
+            "input_range", "'input_range' is empty", "give the pixel values of black and white"
+        )
 
 
 def _parse_build(text: str, path: Path, data: dict[str, Any]) -> BuildSettings:

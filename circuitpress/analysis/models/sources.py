@@ -6,6 +6,7 @@ so both agree on which file and which preprocessing a `[models.NAME]` table mean
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from pathlib import Path
 
 from circuitpress.analysis.models.procedural import DATASETS
@@ -44,15 +45,24 @@ def check_zoo_name(model: ModelConfig) -> str:
     return name
 
 
-def default_preprocessing(model: ModelConfig) -> Preprocessing:
-    """The declared preprocessing, else the source's defaults."""
-    if model.preprocessing is not None:
-        return model.preprocessing
+def source_preprocessing(model: ModelConfig) -> Preprocessing:
+    """The preprocessing a model's source expects (zoo, lucent, a factory's plain 0..1)."""
     if model.zoo:
         return ZOO_PREPROCESSING
     if model.lucent:
         return LUCID_INCEPTION if model.lucent == "inceptionv1" else IMAGENET
     return Preprocessing()
+
+
+def default_preprocessing(model: ModelConfig) -> Preprocessing:
+    """The source's defaults with the keys the table declares in their place: declaring only
+    `input_size` for lucent's InceptionV1 keeps its pixel range -117..138."""
+    base = source_preprocessing(model)
+    if model.preprocessing is None:
+        return base
+    # A config built in code (tests, plugins) may carry a whole Preprocessing, keys unlisted.
+    keys = model.preprocessing_keys or frozenset(f.name for f in fields(Preprocessing))
+    return replace(base, **{k: getattr(model.preprocessing, k) for k in keys})
 
 
 def weights_file(model: ModelConfig) -> Path | None:
