@@ -125,6 +125,9 @@ class SiteBuild:
                 continue
             if state is not None:
                 states.append(state)
+                # Unknown keys, a date in the future: kept on the (memoised) page, reported
+                # by every build that publishes it.
+                self.warnings.extend(state.page.meta.warnings)
         for gone in set(self.memo.parsed) - {s.page.file for s in states}:
             if not (self.root / gone).exists():
                 del self.memo.parsed[gone]
