@@ -22,11 +22,38 @@ MAX_INPUT_SIDE = 4096
 
 
 @dataclass(frozen=True)
+class Affiliation:
+    """An author's institution, as MyST and Quarto describe one (markup/authors.py parses the
+    front matter forms). `details` keeps the rest (city, country, ror, ...) for themes."""
+
+    name: str
+    url: str | None = None
+    department: str | None = None
+    id: str | None = None
+    details: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Author:
     name: str
     url: str | None = None
+    # The first affiliation, kept for themes and configs written before `affiliations`.
     affiliation: str | None = None
     affiliation_url: str | None = None
+    affiliations: tuple[Affiliation, ...] = ()
+    email: str | None = None
+    orcid: str | None = None
+    corresponding: bool = False
+    # Keys circuitpress does not use (roles, note, github, ...), kept for themes.
+    metadata: tuple[tuple[str, Any], ...] = ()
+
+    def all_affiliations(self) -> tuple[Affiliation, ...]:
+        """`affiliations`, or the single `affiliation` of a config table, as a tuple."""
+        if self.affiliations:
+            return self.affiliations
+        if self.affiliation:
+            return (Affiliation(self.affiliation, self.affiliation_url),)
+        return ()
 
 
 def is_organisation(name: str) -> bool:
