@@ -181,19 +181,25 @@ class Planner:
         from circuitpress.analysis import engine  # torch enters here, and only here
 
         self.engine_imported = True
-        computed = engine.compute(
+
+        def store(done: dict[Request, Result]) -> None:
+            # Each group's results are in the cache as soon as the group ends: the preview
+            # server shows them while the rest computes, and a killed build keeps them.
+            for request, result in done.items():
+                key = todo[request]
+                self.cache.put(key, result)
+                self.results[request] = result
+                self.memory[key] = result
+            self.computed += len(done)
+
+        engine.compute(
             list(todo),
             self.config,
             device=self.device,
             progress=_Recording(self.records, self.progress),
             threads=self.threads,
+            deliver=store,
         )
-        for request, key in todo.items():
-            result = computed[request]
-            self.cache.put(key, result)
-            self.results[request] = result
-            self.memory[key] = result
-        self.computed += len(todo)
         return list(todo)
 
     def result(self, request: Request) -> Result:
@@ -255,7 +261,10 @@ class Planner:
                 except UserError as err:
                     fail(err.located(m.file, m.line))
             for model, layer, file, line in page.layers:
-                if model in layers and layer not in layers[model]:
+                error = layers.get(model, {}).get(layer, {}).get("error")
+                if error:  # the model facts say why this module is not a layer to analyse
+                    fail(UserError(str(error), file=file, line=line))
+                elif model in layers and layer not in layers[model]:
                     from circuitpress.errors import choices_hint
 
                     fail(

@@ -100,6 +100,8 @@ def resolve_ref(
             f"model '{ref.model}' has no layer '{ref.layer}'",
             hint=choices_hint(ref.layer, [n for n, i in layers.items() if i.get("units")]),
         )
+    if info.get("error"):  # a block returning a tuple, a module never called (model facts)
+        raise UserError(str(info["error"]), hint="name a module inside it that returns a tensor")
     units = int(info["units"])
     for ch in ref.channels:
         if not 0 <= ch < units:

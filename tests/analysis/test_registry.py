@@ -297,17 +297,19 @@ def test_model_info_and_hooks_are_removed(tmp_path: Path) -> None:
     req = ModelInfoRequest(model="m")
     data = compute_group([req], Env())[req].data
     layers = {layer["name"]: layer for layer in data["layers"]}
-    assert layers["0"] == {
+    assert {k: layers["0"][k] for k in ("name", "type", "shape", "units", "kernel_layer")} == {
         "name": "0",
         "type": "Conv2d",
         "shape": [8, 64, 64],
         "units": 8,
         "kernel_layer": True,
     }
+    assert layers["0"]["input_layer"] is None and layers["2.0"]["input_layer"] == "0"
     assert layers["2.0"]["shape"] == [4, 64, 64] and layers["5"]["shape"] == [2]
     # Kernel layers (conv, linear) are those whose weights the weights analysis reads.
     assert [n for n, layer in layers.items() if layer["kernel_layer"]] == ["0", "2.0", "5"]
-    assert "2" not in layers  # containers are not layers
+    # Every module output is a layer, containers included (issue 10).
+    assert layers["2"]["shape"] == [4, 64, 64] and layers["2"]["kernel_layer"] is False
     assert data["input_shape"] == [3, 64, 64] and data["params"] == 8 * 27 + 8 + 4 * 72 + 4 + 10
     assert "procedural 'shapes'" in data["dataset"]
     assert all(not m._forward_hooks for m in registry.get("m").module.modules())

@@ -1,66 +1,52 @@
 """Weights between features: the kernels themselves, or expanded weights across layers.
 
-For two adjacent layers (the second a conv or linear layer whose input is the first layer's
-output, through nothing but non-linearities and pooling) the connection from channel i to
-channel j is the kernel W[j, i] itself. For layers further apart we compute *expanded weights*
+Which layer feeds which comes from the model's true dataflow (`dataflow.Dataflow`, read from
+the autograd graph of a forward pass): through branches, concatenations and residual adds, not
+the order modules run in. For two adjacent layers (the second's own conv or linear layer reads
+the first layer's output through nothing but ReLUs, pooling and padding) the connection from
+channel i to channel j is the kernel W[j, i] itself. Otherwise we compute *expanded weights*
 ("Visualizing Weights", Voss et al., Distill 2021): the gradient of the later unit at the centre
 of its map with respect to the earlier layer's output, through a copy of the model in which each
 non-linearity is replaced by the closest linear operation (ReLU -> identity, max-pool ->
-average-pool). On a linear path this is exactly the product of the weight matrices; directions
-(linear combinations of channels) follow by linearity.
+average-pool, as modules and as functions). On a linear path this is exactly the product of
+the weight matrices; through an Inception block it is the path product along the branch, and
+through a residual block the skip's identity plus the branch's product. Directions (linear
+combinations of channels) follow by linearity.
 
 Handlers: `compute_group(requests, env)` for the kinds "weights" and "connections".
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
-from circuitpress.analysis.models.capture import capture, execution_order
-from circuitpress.errors import UserError, choices_hint
+from circuitpress.analysis.methods.dataflow import (
+    KERNEL_LAYERS,
+    Dataflow,
+    is_kernel_layer,
+    is_relu_like,
+)
+from circuitpress.analysis.models.capture import capture
+from circuitpress.errors import UserError
 from circuitpress.requests import Request, Result, TopConnectionsRequest, UnitRef, WeightsRequest
 
-# Modules that keep channels apart (so the next layer's kernel still reads the same channels).
-_PASS_THROUGH = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.GELU,
-    nn.SiLU,
-    nn.ELU,
-    nn.MaxPool2d,
-    nn.AvgPool2d,
-    nn.Dropout,
-    nn.Dropout2d,
-    nn.Identity,
-)
-# Layers whose weights are kernels between features: W[j, i] connects channel i of the layer
-# before to channel j of this one. Model facts report them (`kernel_layer`) for the directives.
-KERNEL_LAYERS = (nn.Conv2d, nn.Linear)
 _CHUNK = 32  # dst channels per backward pass: bounds memory on large layers
-
-
-def is_kernel_layer(module: nn.Module) -> bool:
-    """Whether `module`'s weights are kernels between features (a conv or linear layer)."""
-    return isinstance(module, KERNEL_LAYERS)
-
-
-def _is_relu_like(module: nn.Module) -> bool:
-    # lucent's InceptionV1 wraps its ReLUs in its own classes (ReluLayer, RedirectedReluLayer).
-    return isinstance(module, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU)) or (
-        "relu" in type(module).__name__.lower() and not any(True for _ in module.parameters())
-    )
+_LINEAR_FLAG = "_circuitpress_linearized"
+LayerGraph = Dataflow  # the name the analyses and tests know the layer graph by
 
 
 def _linear_stand_in(module: nn.Module) -> nn.Module | None:
     """The closest linear operation to a non-linear module, or None to keep it."""
-    if _is_relu_like(module):
+    if is_relu_like(module):
         return nn.Identity()
     if isinstance(module, nn.MaxPool2d):
         return nn.AvgPool2d(
@@ -75,11 +61,58 @@ def _linear_stand_in(module: nn.Module) -> nn.Module | None:
     return None
 
 
+_IDENTITY_FUNCS = {
+    F.relu,
+    F.relu_,
+    torch.relu,
+    torch.relu_,
+    torch.Tensor.relu,
+    torch.Tensor.relu_,
+    F.relu6,
+    F.leaky_relu,
+    F.gelu,
+    F.silu,
+    F.elu,
+}
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str, default: Any) -> Any:
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+class _LinearFunctions(TorchFunctionMode):
+    """The linear stand-ins for non-linearities written as functions in a forward()
+    (torchvision's GoogLeNet ends each BasicConv2d with F.relu(x, inplace=True)): ReLUs are
+    the identity, max-pools average-pools, and lucent's -inf padding before a max-pool 0."""
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        kwargs = dict(kwargs or {})
+        if func in _IDENTITY_FUNCS:
+            return args[0] if args else kwargs["input"]
+        if func is F.max_pool2d and not _arg(args, kwargs, 6, "return_indices", False):
+            x = _arg(args, kwargs, 0, "input", None)
+            size = _arg(args, kwargs, 1, "kernel_size", None)
+            stride = _arg(args, kwargs, 2, "stride", None)
+            padding = _arg(args, kwargs, 3, "padding", 0)
+            if _arg(args, kwargs, 4, "dilation", 1) in (1, (1, 1)):
+                ceil = _arg(args, kwargs, 5, "ceil_mode", False)
+                return F.avg_pool2d(x, size, stride, padding, ceil, count_include_pad=False)
+        if func is F.adaptive_max_pool2d and not _arg(args, kwargs, 2, "return_indices", False):
+            return F.adaptive_avg_pool2d(args[0], _arg(args, kwargs, 1, "output_size", None))
+        if func is F.pad and _arg(args, kwargs, 3, "value", None) == float("-inf"):
+            return F.pad(args[0], _arg(args, kwargs, 1, "pad", None), value=0.0)
+        return func(*args, **kwargs)
+
+
 def linearized(model: nn.Module, *, absolute: bool = False) -> nn.Module:
     """A deep copy of `model` with every non-linearity swapped for its linear stand-in.
 
-    With `absolute`, every parameter is replaced by its absolute value: then every path carries
-    a positive gradient, and the gradient's support is exactly the receptive field."""
+    Modules are swapped here; ReLUs and max-pools called as functions are swapped while
+    `gradient_rows` runs the copy. With `absolute`, every parameter is replaced by its
+    absolute value: then every path carries a positive gradient, and the gradient's support
+    is exactly the receptive field."""
     twin = copy.deepcopy(model).eval()
     for parent in list(twin.modules()):
         for name, child in list(parent.named_children()):
@@ -93,78 +126,8 @@ def linearized(model: nn.Module, *, absolute: bool = False) -> nn.Module:
                 p.abs_().add_(1e-3)
     for p in twin.parameters():
         p.requires_grad_(False)
+    setattr(twin, _LINEAR_FLAG, True)
     return twin
-
-
-@dataclass
-class LayerGraph:
-    """The layers of a model in the order their outputs appear, with output shapes."""
-
-    order: list[str]
-    shapes: dict[str, tuple[int, ...]]
-    modules: dict[str, nn.Module]
-
-    @classmethod
-    def of(cls, model: nn.Module, probe: torch.Tensor) -> "LayerGraph":
-        order, shapes = execution_order(model, probe)
-        return cls(order, shapes, dict(model.named_modules()))
-
-    def position(self, layer: str) -> int:
-        if layer not in self.shapes:
-            raise UserError(
-                f"the model has no layer '{layer}'", hint=choices_hint(layer, self.order)
-            )
-        return self.order.index(layer)
-
-    def check_order(self, src: str, dst: str) -> None:
-        """An error unless `src` produces its output before `dst`."""
-        if self.position(src) >= self.position(dst):
-            raise UserError(
-                f"layer '{src}' does not come before '{dst}'",
-                hint="write the earlier layer first: EARLIER -> LATER",
-            )
-
-    def between(self, src: str, dst: str) -> list[str]:
-        """Leaf modules whose outputs appear after `src`'s and before `dst`'s."""
-        lo, hi = self.position(src), self.position(dst)
-        return [
-            n for n in self.order[lo + 1 : hi] if not any(True for _ in self.modules[n].children())
-        ]
-
-    def feature_layers(self) -> list[str]:
-        return [n for n in self.order if is_kernel_layer(self.modules[n])]
-
-    def previous_feature(self, layer: str) -> str | None:
-        pos = self.position(layer)
-        earlier = [
-            n
-            for n in self.feature_layers()
-            if self.order.index(n) < pos and not n.startswith(layer + ".")
-        ]
-        return earlier[-1] if earlier else None
-
-    def next_feature(self, layer: str) -> str | None:
-        pos = self.position(layer)
-        later = [
-            n
-            for n in self.feature_layers()
-            if self.order.index(n) > pos and not layer.startswith(n + ".")
-        ]
-        return later[0] if later else None
-
-    def is_adjacent(self, src: str, dst: str) -> bool:
-        """True when `dst`'s own weights connect to `src`'s channels (W[j, i] is the answer)."""
-        module = self.modules[dst]
-        channels = self.shapes[src][0]
-        if isinstance(module, nn.Conv2d):
-            if module.groups != 1 or module.in_channels != channels:
-                return False
-        elif isinstance(module, nn.Linear):
-            if len(self.shapes[src]) != 1 or module.in_features != channels:
-                return False
-        else:
-            return False
-        return all(isinstance(self.modules[n], _PASS_THROUGH) for n in self.between(src, dst))
 
 
 def _center(shape: tuple[int, ...]) -> tuple[int, int] | None:
@@ -183,7 +146,7 @@ def _select(
 
 def gradient_rows(
     model: nn.Module,
-    graph: LayerGraph,
+    graph: Dataflow,
     src: str | None,
     dst: str,
     channels: Sequence[int],
@@ -197,17 +160,56 @@ def gradient_rows(
     pos = position if position is not None else _center(graph.shapes[dst])
     n = len(channels)
     shape = graph.shapes[src] if src is not None else tuple(probe.shape[1:])
-    with torch.inference_mode(False), torch.enable_grad():
+    linear = _LinearFunctions() if getattr(model, _LINEAR_FLAG, False) else contextlib.nullcontext()
+    with torch.inference_mode(False), torch.enable_grad(), linear:
         free = torch.zeros((n, *shape), device=probe.device, requires_grad=True)
         batch = probe.expand(n, *probe.shape[1:]).clone() if src is not None else free
         with capture(model, [dst], replace={src: free} if src is not None else None) as cap:
             (out,) = cap.run(batch)
-        _select(out, channels, pos).sum().backward()
+        picked = _select(out, channels, pos)
+        if picked.requires_grad:
+            picked.sum().backward()
     if free.grad is None:
         raise UserError(
             f"layer '{dst}' does not depend on '{src}'", hint="pick layers on one path of the model"
         )
     return free.grad.detach()
+
+
+def _summed_rows(
+    model: nn.Module,
+    graph: Dataflow,
+    src: str,
+    dst: str,
+    channels: Sequence[int],
+    probe: torch.Tensor,
+) -> torch.Tensor:
+    """d (sum of `channels` of dst at its centre) / d src output, in one backward pass:
+    [*src_shape]. For footprints, where only the gradient's support matters."""
+    pos = _center(graph.shapes[dst])
+    linear = _LinearFunctions() if getattr(model, _LINEAR_FLAG, False) else contextlib.nullcontext()
+    with torch.inference_mode(False), torch.enable_grad(), linear:
+        free = torch.zeros((1, *graph.shapes[src]), device=probe.device, requires_grad=True)
+        with capture(model, [dst], replace={src: free}) as cap:
+            (out,) = cap.run(torch.ones_like(probe))
+        ch = torch.as_tensor(list(channels), device=out.device)
+        picked = out[0, ch] if pos is None else out[0, ch, pos[0], pos[1]]
+        if picked.requires_grad:
+            picked.sum().backward()
+    if free.grad is None:
+        raise UserError(f"layer '{dst}' does not depend on '{src}'")
+    return free.grad[0].detach()
+
+
+def _check_shape(graph: Dataflow, layer: str) -> None:
+    # Token-shaped layers ([tokens, C]) have no kernel between channels at a map's centre.
+    if len(graph.shapes[layer]) not in (1, 3):
+        shape = "x".join(map(str, graph.shapes[layer]))
+        raise UserError(
+            f"layer '{layer}' has output shape {shape}: weights and connections need a map "
+            "[C, H, W] or a vector [C]",
+            hint="pick a conv or linear layer of a spatial or dense part of the model",
+        )
 
 
 @dataclass
@@ -216,7 +218,7 @@ class Connections:
 
     model: nn.Module
     probe: torch.Tensor
-    graph: LayerGraph = field(init=False)
+    graph: Dataflow = field(init=False)
     _lin: nn.Module | None = field(default=None, init=False)
     _footprints: dict[tuple[str, str], tuple[slice, slice]] = field(
         default_factory=dict, init=False
@@ -225,7 +227,7 @@ class Connections:
 
     def __post_init__(self) -> None:
         self.model.eval()
-        self.graph = LayerGraph.of(self.model, self.probe)
+        self.graph = Dataflow.trace(self.model, self.probe)
 
     @property
     def lin(self) -> nn.Module:
@@ -237,17 +239,17 @@ class Connections:
         return not self.graph.is_adjacent(src, dst)
 
     def footprint(self, src: str, dst: str) -> tuple[slice, slice]:
-        """Where in `src`'s map the centre unit of `dst` can look (its receptive field there)."""
+        """Where in `src`'s map the centre units of `dst` can look (their receptive field
+        there, over all of `dst`'s channels: a concat's branches see different extents)."""
         key = (src, dst)
         if key not in self._footprints:
             if len(self.graph.shapes[src]) != 3:
                 self._footprints[key] = (slice(0, 1), slice(0, 1))
             else:
                 absolute = linearized(self.model, absolute=True)
-                grad = gradient_rows(
-                    absolute, self.graph, src, dst, [0], torch.ones_like(self.probe)
-                )
-                support = grad[0].abs().sum(0) > 0
+                every = range(self.graph.shapes[dst][0])
+                grad = _summed_rows(absolute, self.graph, src, dst, every, self.probe)
+                support = grad.abs().sum(0) > 0
                 ys, xs = torch.nonzero(support, as_tuple=True)
                 if len(ys) == 0:
                     raise UserError(f"layer '{dst}' does not depend on '{src}'")
@@ -260,12 +262,14 @@ class Connections:
     def rows(self, src: str, dst: str, channels: Sequence[int]) -> np.ndarray:
         """Kernels from every `src` channel into each of `channels` of `dst`: [n, Csrc, kh, kw]."""
         self.graph.check_order(src, dst)
+        _check_shape(self.graph, src)
+        _check_shape(self.graph, dst)
         todo = [c for c in dict.fromkeys(channels) if (src, dst, c) not in self._rows]
         if todo:
             if not self.expanded(src, dst):
-                # Adjacent: `dst` is a kernel layer, and its weight is the answer.
-                dst_weight = cast(torch.Tensor, self.graph.modules[dst].weight)
-                weight = dst_weight.detach().float().cpu().numpy()
+                # Adjacent: the weight of `dst`'s own conv or linear layer is the answer.
+                own = self.graph.modules[cast(str, self.graph.own_kernel(dst))]
+                weight = cast(torch.Tensor, own.weight).detach().float().cpu().numpy()
                 for c in todo:
                     w = weight[c]
                     self._rows[(src, dst, c)] = w if w.ndim == 3 else w[:, None, None]
@@ -341,8 +345,10 @@ def connections_result(conn: Connections, request: TopConnectionsRequest) -> Res
         raise UserError(f"unknown direction '{request.direction}'", hint="inputs or outputs")
     inputs = request.direction == "inputs"
     graph = conn.graph
+    # The true dataflow: the layer that feeds this unit's own weights, or the first conv or
+    # linear layer that reads it, whatever order the modules happen to run in.
     other = request.other_layer or (
-        graph.previous_feature(ref.layer) if inputs else graph.next_feature(ref.layer)
+        graph.input_layer(ref.layer) if inputs else graph.output_layer(ref.layer)
     )
     if other is None:
         return Result(

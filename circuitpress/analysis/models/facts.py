@@ -1,4 +1,4 @@
-"""Model facts (layers and their output shapes) for `ModelInfoRequest`: one dummy forward pass.
+"""Model facts (layers, output shapes, dataflow) for `ModelInfoRequest`: one dummy forward pass.
 
 The result is cached by the model's fingerprint, so resolving feature references and
 `circuitpress check` need no torch once a model has been seen.
@@ -9,65 +9,79 @@ from __future__ import annotations
 from typing import Any, Protocol, Sequence
 
 import torch
-from torch import nn
 
-from circuitpress.analysis.methods.weights import is_kernel_layer
-from circuitpress.analysis.models.capture import capture
+from circuitpress.analysis.methods.dataflow import Dataflow, is_kernel_layer
 from circuitpress.analysis.models.registry import LoadedModel, ModelRegistry
 from circuitpress.requests import ModelInfoRequest, Request, Result
-
-# Module types whose outputs are features worth naming even without parameters of their own.
-_FEATURE_TYPES = (
-    nn.modules.conv._ConvNd,
-    nn.Linear,
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.modules.pooling._MaxPoolNd,
-    nn.modules.pooling._AvgPoolNd,
-    nn.modules.pooling._AdaptiveAvgPoolNd,
-    nn.modules.pooling._AdaptiveMaxPoolNd,
-    nn.modules.batchnorm._BatchNorm,
-)
-
 
 class Env(Protocol):
     models: ModelRegistry
     device: torch.device
 
 
-def _is_feature_module(module: nn.Module) -> bool:
-    return isinstance(module, _FEATURE_TYPES) or any(True for _ in module.parameters(recurse=False))
+def layer_facts(graph: Dataflow) -> list[dict[str, Any]]:
+    """One entry per module of `named_modules()` that ran, in the order outputs appear.
+
+    Every module output is a layer (containers, concat modules, wrappers included). A block
+    that returns a tuple or dict, or a module never called, is listed with an `error` that
+    says so: a reference to it fails with that line instead of "no such layer"."""
+    edges = graph.edges()
+    layers: list[dict[str, Any]] = []
+    for name in graph.order:
+        module = graph.modules[name]
+        shape = list(graph.shapes[name])
+        entry: dict[str, Any] = {
+            "name": name,
+            "type": type(module).__name__,
+            "shape": shape,
+            "units": int(shape[0]) if shape else 0,
+            "kernel_layer": is_kernel_layer(module),
+        }
+        if not shape:
+            entry["error"] = f"layer '{name}' returns a scalar, not a map or a vector"
+        elif name not in graph.node_of:
+            entry["error"] = f"layer '{name}' does not depend on the model's input"
+        else:
+            # The true dataflow, for the directives' checks before any analysis runs.
+            entry["inputs"] = edges.get(name, [])
+            entry["input_layer"] = graph.input_layer(name)
+            entry["output_layer"] = graph.output_layer(name)
+        layers.append(entry)
+    for name, what in graph.invalid.items():
+        if name not in graph.shapes:
+            layers.append(
+                {
+                    "name": name,
+                    "type": type(graph.modules[name]).__name__,
+                    "shape": None,
+                    "units": 0,
+                    "kernel_layer": False,
+                    "error": f"layer '{name}' returns {what}, not one tensor",
+                }
+            )
+    for name, module in graph.modules.items():
+        if name not in graph.shapes and name not in graph.invalid:
+            layers.append(
+                {
+                    "name": name,
+                    "type": type(module).__name__,
+                    "shape": None,
+                    "units": 0,
+                    "kernel_layer": False,
+                    "error": f"layer '{name}' produced no output in a forward pass "
+                    "(is it used in forward()?)",
+                }
+            )
+    return layers
 
 
-@torch.no_grad()
 def model_info(model: LoadedModel) -> dict[str, Any]:
     """The data of a ModelInfoRequest result for one loaded model."""
     h, w = model.input_size
     x = torch.full((1, 3, h, w), 0.5, device=model.device)
-    modules = dict(model.module.named_modules())
-    features = [name for name, sub in modules.items() if name and _is_feature_module(sub)]
-    with capture(model.module, watch=features) as cap:
-        cap.forward(model.normalize(x))
-    # A layer is a module whose output is a map [C, H, W] or a vector [C] (batch left out).
-    shapes = {name: list(shape) for name, shape in cap.shapes.items() if len(shape) >= 1}
-    layers = [
-        {
-            "name": name,
-            "type": type(sub).__name__,
-            "shape": shape,
-            "units": int(shape[0]),
-            "kernel_layer": is_kernel_layer(sub),
-        }
-        for name, sub in modules.items()
-        if name in shapes
-        for shape in [shapes[name]]
-    ]
+    graph = Dataflow.trace(model.module, model.normalize(x))
     return {
-        "layers": layers,
+        "layers": layer_facts(graph),
         "input_shape": [3, h, w],
         "classes": list(model.classes),
         "params": int(sum(p.numel() for p in model.module.parameters())),
