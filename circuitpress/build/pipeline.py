@@ -197,15 +197,6 @@ class SiteBuild:
     def all_planners(self, states: list[PageState]) -> list[PagePlanner]:
         return [s.planner for s in states] + list(self.followups.values())
 
-    def plan_units(self, units: dict[UnitRef, list[Mention]]) -> list[Request]:
-        from circuitpress.structure.units import thumbnail_request, unit_page_requests
-
-        requests: list[Request] = []
-        for ref in units:
-            requests.append(thumbnail_request(ref))
-            requests.extend(unit_page_requests(ref))
-        return requests
-
     def compute(self, states: list[PageState]) -> dict[UnitRef, list[Mention]]:
         """Validate, plan every round, then compute: one batch per layer, one pass per model.
 
@@ -216,19 +207,22 @@ class SiteBuild:
         Follow-ups also run before the first computation: directives then see the model
         facts (resolved by validation) and report mistakes such as a layer pair in the wrong
         order before any long analysis starts."""
-        from circuitpress.structure.units import unit_figure_aliases
+        from circuitpress.structure.units import UnitPagePlan, unit_figure_aliases
 
         collected = self.errors if self.options.collect_errors else None
         self.followups: dict[str, PagePlanner] = {}
         self.planner.validate((s.planner for s in states), collected)
         pending: list[Request] = [r for s in states for r in s.planner.requests]
         units: dict[UnitRef, list[Mention]] = {}
+        # Mentioned units and the units their pages name get pages (structure/units.py).
+        self.unit_pages = UnitPagePlan()
         try:
             for _ in range(MAX_FOLLOW_UP_ROUNDS):
                 new, needed = self.follow_ups(states)
                 self.planner.validate(self.followups.values(), collected)
                 current = self.unit_mentions(states)
-                fresh = {u: v for u, v in current.items() if u not in units}
+                page_requests, page_needed = self.unit_pages.plan(current, self.planner.results)
+                fresh = self.unit_pages.fresh()
                 # A page in content/units/ where a unit page goes: reported before its
                 # analyses run.
                 check_collisions(
@@ -242,9 +236,9 @@ class SiteBuild:
                 asked = [r for p in self.all_planners(states) for r in p.requests]
                 for default, figure in unit_figure_aliases(asked).items():
                     self.planner.alias(default, figure)
-                todo = pending + new + self.plan_units(fresh)
+                todo = pending + new + page_requests
                 pending = []
-                needed = [r for r in needed if r not in self.planner.results]
+                needed = [r for r in needed + page_needed if r not in self.planner.results]
                 if not self.options.compute:
                     needed = []  # `check`: what the cache has, and nothing more
                 if not todo and not needed:
@@ -255,7 +249,7 @@ class SiteBuild:
                 self.planner.flush()
         except UserError as err:
             self.fail(locate(err, self.all_planners(states)))
-        return units
+        return {ref: units.get(ref, []) for ref in self.unit_pages.pages()}
 
     def follow_ups(self, states: list[PageState]) -> tuple[list[Request], list[Request]]:
         """Give every directive with a `follow_up` the results so far; collect what it asks
@@ -365,7 +359,13 @@ class SiteBuild:
         for ref, mentions in units.items():
             links = backlinks([m.file for m in mentions], titles, self.theme.url)
             services = Services(self, f"units/{ref.model}/{ref.layer}/{ref.channel}")
-            context = unit_page_context(ref, services, links)
+            context = unit_page_context(
+                ref,
+                services,
+                links,
+                reached_from=self.unit_pages.reached_from(ref),
+                has_page=self.unit_pages.has_page,
+            )
             rel, owner = unit_claim(unit_page_path(ref) or "")
             self.claim(rel, owner)
             self.writer.write(rel, self.theme.render_template("unit.html", context))

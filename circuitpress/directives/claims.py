@@ -40,6 +40,7 @@ from circuitpress.extensions import (
     text,
 )
 from circuitpress.render import svg
+from circuitpress.render.numbers import percent, shared
 from circuitpress.requests import ClaimRequest, ModelInfoRequest, UnitRef, canonical_stimulus
 
 _EXPECT = re.compile(
@@ -66,8 +67,8 @@ class Expectation:
 
     def describe(self) -> str:
         if self.direction == "unchanged":
-            return f"stays within {svg.num(self.percent)}%"
-        amount = f" by at least {svg.num(self.percent)}%" if self.percent else ""
+            return f"stays within {percent(self.percent, trim=True)}"
+        amount = f" by at least {percent(self.percent, trim=True)}" if self.percent else ""
         return f"{self.direction}s{amount}"
 
 
@@ -285,7 +286,9 @@ class ClaimDirective(Directive):
                 call.line,
                 hint="fix the claim or the circuit it describes",
             )
-        pct = svg.num(change * 100)
+        # Before and after read as one pair: the same decimals; the change as a percentage.
+        before_text, after_text = (escape(t) for t in shared([before, after]))
+        pct = escape(percent(change * 100, signed=True))
         return (
             f'<figure class="cp-claim cp-claim-{status}" data-claim="{status}">'
             '<p class="cp-claim-title"><span class="cp-claim-badge">'
@@ -293,9 +296,9 @@ class ClaimDirective(Directive):
             f'<p class="cp-claim-prediction">Prediction: when we {"; ".join(edits)}, '
             f"{measured} {escape(expect.describe())}.</p>"
             '<dl class="cp-claim-numbers"><dt>before</dt>'
-            f'<dd data-value="{svg.num(before)}">{svg.num(before)}</dd>'
-            f'<dt>after</dt><dd data-value="{svg.num(after)}">{svg.num(after)}</dd>'
-            f"<dt>change</dt><dd>{'+' if change > 0 else ''}{pct}%</dd></dl>"
+            f'<dd data-value="{svg.num(before)}">{before_text}</dd>'
+            f'<dt>after</dt><dd data-value="{svg.num(after)}">{after_text}</dd>'
+            f'<dt>change</dt><dd data-value="{svg.num(change * 100)}">{pct}</dd></dl>'
             + ctx.caption(call)
             + "</figure>"
         )

@@ -1,7 +1,9 @@
 """`{tuning} REF`: a unit's response to swept synthetic stimuli, drawn as an SVG plot.
 
 `:stimulus:` is one of orientation, curvature, frequency, colour, or a pair such as
-`orientation x curvature` (a heat map). Stimulus thumbnails run along the first axis.
+`orientation x curvature` (a heat map). Stimulus thumbnails run along their own axis: under
+a curve's x axis; for a heat map, the first parameter's beside its rows and the second's under
+its columns.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from html import escape
 import numpy as np
 
 from circuitpress.directives.circuitry import unit_link
+from circuitpress.directives.figure_parts import caption_with_facts, page_models
 from circuitpress.extensions import (
     Directive,
     DirectiveCall,
@@ -21,6 +24,8 @@ from circuitpress.extensions import (
     integer,
 )
 from circuitpress.render import svg
+from circuitpress.render.numbers import fmt, shared
+from circuitpress.render.stimulus_plot import AxisStimuli, tuning_heatmap_svg
 from circuitpress.requests import TuningRequest, canonical_stimulus
 
 THUMBNAILS = 8
@@ -28,11 +33,9 @@ _UNITS = {"orientation": "°", "colour": "°", "curvature": "", "frequency": ""}
 
 
 def _label(axis: str, value: float) -> str:
-    if axis in ("orientation", "colour"):
-        return f"{value:.0f}°"
-    if axis == "curvature":
-        return f"{value:.2f}"
-    return f"{value:.1f}"
+    """A stimulus parameter as the reader sees it (the formatter of every number shown)."""
+    text = fmt(value, trim=True)
+    return f"{text}°" if axis in ("orientation", "colour") else text
 
 
 def _title(axis: dict) -> str:
@@ -56,6 +59,7 @@ class TuningDirective(Directive):
         ref = ctx.ref(call.argument, call.line)
         call.data["ref"] = ref
         call.data["request"] = TuningRequest(ref, call.options["stimulus"], call.options["steps"])
+        call.data["models"] = page_models(ctx, (ref.model,))
         ctx.request(call.data["request"])
 
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:
@@ -66,6 +70,8 @@ class TuningDirective(Directive):
         peak_at = [int(i) for i in result.data["peak"]]  # the strongest point, on each axis
         first = axes[0]
         label = f"tuning of {ref} to {call.options['stimulus']}"
+        stimuli = np.asarray(result.arrays["stimuli"])
+        thumbs = ""
         if len(axes) == 1:
             values = first["values"]
             every = max(1, len(values) // 6)
@@ -79,15 +85,30 @@ class TuningDirective(Directive):
                 label=label,
             )
             peak = f"peak at {escape(_label(first['name'], values[peak_at[0]]))}"
+            thumbs = self._strip(first, stimuli, ctx)
         else:
             second = axes[1]
-            plot = svg.heatmap_svg(
+            rows = AxisStimuli(
+                _title(first),
+                [_label(first["name"], v) for v in first["values"]],
+                self._urls(first, stimuli, ctx),
+            )
+            along_second = result.arrays.get("stimuli_second")
+            columns = AxisStimuli(
+                _title(second),
+                [_label(second["name"], v) for v in second["values"]],
+                self._urls(second, np.asarray(along_second), ctx)
+                if along_second is not None
+                else [],
+            )
+            texts = shared(response.ravel().tolist())
+            width = response.shape[1]
+            plot = tuning_heatmap_svg(
                 response.tolist(),
-                x_labels=[_label(second["name"], v) for v in second["values"]],
-                y_labels=[_label(first["name"], v) for v in first["values"]],
-                x_title=_title(second),
-                y_title=_title(first),
+                rows,
+                columns,
                 label=label,
+                value_text=[texts[i * width : (i + 1) * width] for i in range(response.shape[0])],
             )
             i, j = peak_at
             peak = (
@@ -95,28 +116,45 @@ class TuningDirective(Directive):
                 f"{escape(_label(first['name'], first['values'][i]))}, "
                 f"{escape(second['name'])} {escape(_label(second['name'], second['values'][j]))}"
             )
-        stimuli = np.asarray(result.arrays["stimuli"])
-        step = max(1, len(stimuli) // THUMBNAILS)
-        thumbs = []
-        for i in range(0, len(stimuli), step):
-            text = f"{first['name']} {_label(first['name'], first['values'][i])}"
-            url = ctx.image_url(stimuli[i], name=f"stim-{first['name']}-{i}")
-            thumbs.append(
-                f'<li><img src="{escape(url, quote=True)}" width="40" height="40" '
-                f'alt="{escape(text, quote=True)}">'
-                f"<span>{escape(_label(first['name'], first['values'][i]))}</span></li>"
-            )
+        variants = int(result.data.get("variants", 1))
+        best_of = (
+            f"each point the best response over {variants} variants of the stimulus"
+            if variants > 1
+            else "one stimulus per point"
+        )
+        facts = f"{unit_link(ref, ctx)} · {peak} · {best_of}, centred on the unit's receptive field"
         return (
             '<figure class="cp-tuning" '
             f'data-stimulus="{escape(call.options["stimulus"], quote=True)}">'
-            f'<div class="cp-tuning-plot">{plot}</div>'
+            f'<div class="cp-tuning-plot">{plot}</div>{thumbs}'
+            + caption_with_facts(call, ctx, facts)
+            + "</figure>"
+        )
+
+    def _urls(self, axis: dict, stimuli: np.ndarray, ctx: RenderContext) -> list[str | None]:
+        """A thumbnail URL per value of `axis`, from the stimuli along it."""
+        name = axis["name"]
+        return [
+            ctx.image_url(stimuli[i], name=f"stim-{name}-{i}") if i < len(stimuli) else None
+            for i in range(len(axis["values"]))
+        ]
+
+    def _strip(self, axis: dict, stimuli: np.ndarray, ctx: RenderContext) -> str:
+        """The stimuli of a curve, under its x axis (every k-th, at most THUMBNAILS)."""
+        step = max(1, len(stimuli) // THUMBNAILS)
+        items = []
+        for i in range(0, len(stimuli), step):
+            text = f"{axis['name']} {_label(axis['name'], axis['values'][i])}"
+            url = ctx.image_url(stimuli[i], name=f"stim-{axis['name']}-{i}")
+            items.append(
+                f'<li><img src="{escape(url, quote=True)}" width="40" height="40" '
+                f'alt="{escape(text, quote=True)}">'
+                f"<span>{escape(_label(axis['name'], axis['values'][i]))}</span></li>"
+            )
+        return (
             '<ol class="cp-tuning-stimuli" '
-            f'aria-label="stimuli along {escape(first["name"], quote=True)}">'
-            f"{''.join(thumbs)}</ol>"
-            f'<p class="cp-tuning-meta">{unit_link(ref, ctx)}: {peak}; '
-            "each point is the best response over "
-            f"{int(result.data.get('variants', 1))} variant(s), "
-            "stimuli centred on the unit's receptive field.</p>" + ctx.caption(call) + "</figure>"
+            f'aria-label="stimuli along {escape(axis["name"], quote=True)}">'
+            f"{''.join(items)}</ol>"
         )
 
 

@@ -18,6 +18,7 @@ from circuitpress.directives.circuitry import (
     thumb,
     unit_link,
 )
+from circuitpress.directives.figure_parts import caption_with_facts, page_models
 from circuitpress.extensions import (
     Directive,
     DirectiveCall,
@@ -30,6 +31,7 @@ from circuitpress.extensions import (
     integer,
 )
 from circuitpress.render import svg
+from circuitpress.render.numbers import fmt, shared
 from circuitpress.requests import POOLS, UniversalityRequest
 
 _POOL_WORDS = {
@@ -76,6 +78,7 @@ class UniversalityDirective(Directive):
         call.data["request"] = UniversalityRequest(
             model_a, layer_a, model_b, layer_b, call.options["pool"]
         )
+        call.data["models"] = page_models(ctx, (model_a, model_b))
         ctx.request(call.data["request"])
 
     def _pairs(self, call: DirectiveCall, ctx: Any) -> list[dict[str, Any]] | None:
@@ -119,33 +122,40 @@ class UniversalityDirective(Directive):
         req: UniversalityRequest = call.data["request"]
         result = ctx.result(req)
         rows = []
-        for pair in result.data["pairs"][: call.options["top"]]:
+        shown_pairs = result.data["pairs"][: call.options["top"]]
+        texts = shared([float(p["r"]) for p in shown_pairs])  # one column: same decimals
+        for pair, text in zip(shown_pairs, texts, strict=True):
             a = channel_ref(req.model_a, req.layer_a, pair["a"])
             b = channel_ref(req.model_b, req.layer_b, pair["b"])
-            r = svg.num(round(pair["r"], 2))
+            r = svg.num(round(pair["r"], 2))  # machine-readable, for scripts and tests
             label_a, label_b = f"{req.layer_a}:{pair['a']}", f"{req.layer_b}:{pair['b']}"
             width = max(0.0, min(100.0, pair["r"] * 100))
             rows.append(
                 f'<li class="cp-match" data-correlation="{r}">'
                 f'<span class="cp-match-unit">{thumb(a, ctx)}{unit_link(a, ctx, label_a)}</span>'
                 '<span class="cp-match-r">'
-                f'<span class="cp-match-bar" style="width:{width:.0f}%"></span>r = {r}</span>'
+                f'<span class="cp-match-bar" style="width:{width:.0f}%"></span>'
+                f"r\u202f=\u202f{escape(text)}</span>"
                 f'<span class="cp-match-unit">{thumb(b, ctx)}{unit_link(b, ctx, label_b)}'
                 "</span></li>"
             )
-        mean = svg.num(round(result.data["mean_matched"], 3))
+        mean_value = float(result.data["mean_matched"])
+        mean = svg.num(round(mean_value, 3))
         name_a = escape(f"{req.model_a}/{req.layer_a}")
         name_b = escape(f"{req.model_b}/{req.layer_b}")
+        images = int(result.data.get("images", result.data["samples"]))
+        facts = (
+            f"Mean correlation of all {len(result.data['pairs'])} matched pairs: "
+            f"<strong>{escape(fmt(mean_value))}</strong> · one-to-one matching of "
+            f"{_POOL_WORDS[req.pool]} on {images} images · the {len(rows)} strongest pairs shown"
+        )
         return (
             f'<figure class="cp-universality" data-mean-correlation="{mean}">'
             f'<p class="cp-universality-head"><span>{name_a}</span><span>correlation</span>'
             f"<span>{name_b}</span></p>"
             f'<ol class="cp-matches">{"".join(rows)}</ol>'
-            '<p class="cp-universality-meta">Mean correlation of all '
-            f"{len(result.data['pairs'])} matched pairs: "
-            f"<strong>{mean}</strong> (one-to-one matching of {_POOL_WORDS[req.pool]} on "
-            f"{int(result.data.get('images', result.data['samples']))} images; "
-            f"the {len(rows)} strongest pairs shown).</p>" + ctx.caption(call) + "</figure>"
+            + caption_with_facts(call, ctx, facts)
+            + "</figure>"
         )
 
 

@@ -8,21 +8,23 @@ feature visualizations; strongest input and output connections) and the template
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, Callable, Iterable, Sequence, cast
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 
 from circuitpress.extensions import PendingResult, RenderServices
 from circuitpress.render.images import kernel_heatmap
+from circuitpress.render.numbers import shared
 from circuitpress.requests import (
     ExamplesRequest,
     FeatureVisRequest,
     Request,
+    Result,
     TopConnectionsRequest,
     UnitRef,
 )
-from circuitpress.structure.unit_views import display_size, example_tiles, fmt
+from circuitpress.structure.unit_views import display_size, example_tiles, grid_size
 
 THUMB_SIZE = 64
 THUMB_STEPS = FeatureVisRequest.steps  # the defaults: a plain `{feature} REF` shares the thumbnail
@@ -31,6 +33,7 @@ CARD_EXAMPLES = 6
 DIVERSE = 4
 CONNECTIONS = 8
 KERNEL_PIXELS = 8  # each weight drawn as an 8x8 block: 3x3 kernels stay readable
+CONNECTION_THUMB = 64  # a connected unit's thumbnail on a unit page
 # --- the standard requests of a unit -------------------------------------------------------------
 
 
@@ -51,9 +54,115 @@ def unit_page_requests(ref: UnitRef) -> list[Request]:
         FeatureVisRequest(ref=ref, size=THUMB_SIZE, steps=THUMB_STEPS, seed=0, negative=True),
         FeatureVisRequest(ref=ref, size=THUMB_SIZE, steps=THUMB_STEPS, seed=0, diversity=DIVERSE),
         examples_request(ref),
+        *connection_requests(ref),
+    ]
+
+
+def connection_requests(ref: UnitRef) -> list[TopConnectionsRequest]:
+    """The strongest inputs and outputs a unit page lists."""
+    return [
         TopConnectionsRequest(ref=ref, n=CONNECTIONS, direction="inputs"),
         TopConnectionsRequest(ref=ref, n=CONNECTIONS, direction="outputs"),
     ]
+
+
+def neighbour_page_requests(ref: UnitRef) -> list[Request]:
+    """The page of a unit no article mentions but a mentioned unit's page names (one of its
+    strongest inputs or outputs): its thumbnail, dataset examples and connections. No
+    negative or diverse images: they are the cost of a page (five optimised images of six),
+    and a reader who follows a link one step from the article finds the unit's picture, its
+    examples and where it connects."""
+    return [thumbnail_request(ref), examples_request(ref), *connection_requests(ref)]
+
+
+def named_units(result: Result, ref: UnitRef) -> list[UnitRef]:
+    """The units a connections result names (channels of the layer it reports)."""
+    layer = str(result.data.get("layer", ""))
+    return [
+        UnitRef(ref.model, layer, ((int(u["channel"]), 1.0),))
+        for u in result.data.get("units", [])
+        if layer
+    ]
+
+
+@dataclass
+class UnitPagePlan:
+    """Which units get a page, so that every unit a unit page names is linked to a page and
+    shown with its thumbnail.
+
+    Mentioned units (articles, circuits, comparisons) get a full page. The units a full page
+    names (its strongest inputs and outputs) get a neighbour page (`neighbour_page_requests`).
+    The units a neighbour page names get their thumbnail, and a link where they have a page:
+    the pages stop one connection from what the articles mention, so the cost is bounded (at
+    most 2 x CONNECTIONS neighbour pages per mentioned unit, and their thumbnails) and
+    thumbnails of one layer still optimise as one batch. A site that wants every unit of a
+    layer lists it in `[atlas]`.
+
+    `plan` runs once per build round; it returns the requests to plan and the connections it
+    needs this round to go on (cheap: weights only)."""
+
+    full: set[UnitRef] = field(default_factory=set)
+    neighbours: dict[UnitRef, list[UnitRef]] = field(default_factory=dict)  # -> pages naming it
+    thumbnails: set[UnitRef] = field(default_factory=set)
+    _expanded: dict[UnitRef, bool] = field(default_factory=dict)  # unit -> expanded as full
+    _fresh: list[UnitRef] = field(default_factory=list)
+
+    def plan(
+        self, mentioned: Iterable[UnitRef], results: Mapping[Request, Result]
+    ) -> tuple[list[Request], list[Request]]:
+        requests: list[Request] = []
+        needed: list[Request] = []
+        self._fresh = []
+        for ref in mentioned:
+            if ref not in self.full:
+                self.full.add(ref)
+                if ref not in self.neighbours:
+                    self._fresh.append(ref)
+                requests += unit_page_requests(ref)
+        for ref in sorted(self.full | set(self.neighbours), key=_order):
+            full = ref in self.full
+            done = self._expanded.get(ref)
+            if done is not None and (done or not full):  # a neighbour made full expands again
+                continue
+            connections = connection_requests(ref)
+            missing = [r for r in connections if r not in results]
+            if missing:
+                needed += missing
+                continue
+            self._expanded[ref] = full
+            for other in (u for r in connections for u in named_units(results[r], ref)):
+                if other in self.full or other == ref:
+                    continue
+                if full:
+                    if other not in self.neighbours:
+                        self.neighbours[other] = []
+                        self._fresh.append(other)
+                        requests += neighbour_page_requests(other)
+                    if ref not in self.neighbours[other]:
+                        self.neighbours[other].append(ref)
+                elif other not in self.neighbours and other not in self.thumbnails:
+                    self.thumbnails.add(other)
+                    requests.append(thumbnail_request(other))
+        return requests, needed
+
+    def fresh(self) -> list[UnitRef]:
+        """The units that got a page in the last `plan`."""
+        return list(self._fresh)
+
+    def pages(self) -> list[UnitRef]:
+        """Every unit with a page, in model, layer, channel order."""
+        return sorted(self.full | set(self.neighbours), key=_order)
+
+    def has_page(self, ref: UnitRef) -> bool:
+        return ref in self.full or ref in self.neighbours
+
+    def reached_from(self, ref: UnitRef) -> list[UnitRef]:
+        """For a neighbour page: the mentioned units whose pages name it ([] for a full page)."""
+        return [] if ref in self.full else list(self.neighbours.get(ref, []))
+
+
+def _order(ref: UnitRef) -> tuple[str, str, int]:
+    return (ref.model, ref.layer, ref.channel or 0)
 
 
 def unit_figure_aliases(requests: Iterable[Request]) -> dict[Request, Request]:
@@ -79,7 +188,9 @@ def unit_figure_aliases(requests: Iterable[Request]) -> dict[Request, Request]:
     return {d: f for d, f in aliases.items() if d != f}
 
 
-def _connections(ctx: RenderServices, ref: UnitRef, direction: str) -> dict[str, Any] | None:
+def _connections(
+    ctx: RenderServices, ref: UnitRef, direction: str, has_page: Callable[[UnitRef], bool]
+) -> dict[str, Any] | None:
     result = ctx.result(TopConnectionsRequest(ref=ref, n=CONNECTIONS, direction=direction))
     units = list(result.data.get("units", []))
     if not units:
@@ -87,11 +198,11 @@ def _connections(ctx: RenderServices, ref: UnitRef, direction: str) -> dict[str,
     layer = str(result.data.get("layer", ""))
     kernels = result.arrays.get("kernels")
     scale = float(np.abs(kernels).max()) if kernels is not None and kernels.size else None
+    norms = shared([float(u.get("norm", 0.0)) for u in units])  # one column: same decimals
     rows = []
     for i, unit in enumerate(units):
         other = UnitRef(ref.model, layer, ((int(unit["channel"]), 1.0),))
         thumb = ctx.thumbnail_url(other)
-        # Only units mentioned somewhere have a page (and so a thumbnail): link those.
         kernel_url = None
         if kernels is not None and i < len(kernels):
             kernel_url = ctx.image_url(
@@ -102,9 +213,10 @@ def _connections(ctx: RenderServices, ref: UnitRef, direction: str) -> dict[str,
             {
                 "ref": str(other),
                 "name": f"{layer}:{unit['channel']}",
-                "url": ctx.unit_url(other) if thumb else None,
+                "url": ctx.unit_url(other) if has_page(other) else None,
                 "thumb": thumb,
-                "norm": fmt(float(unit.get("norm", 0.0))),
+                "thumb_size": CONNECTION_THUMB,
+                "norm": norms[i],
                 "sign": "excites" if float(unit.get("sign", 1)) >= 0 else "inhibits",
                 "kernel": kernel_url,
                 "kernel_size": (
@@ -120,29 +232,46 @@ def _connections(ctx: RenderServices, ref: UnitRef, direction: str) -> dict[str,
 def _vis(ctx: RenderServices, request: FeatureVisRequest, label: str) -> list[dict[str, Any]]:
     result = ctx.result(request)
     images = result.arrays["images"]
-    acts = list(result.data.get("activation", []))
+    acts = shared([float(a) for a in result.data.get("activation", [])])
     ref = request.ref
+    natural = int(images.shape[1])
     out = []
     for i in range(images.shape[0]):
         out.append(
             {
                 "url": ctx.image_url(images[i], name=f"{ref.layer}-{ref.unit_text}-{label}{i}"),
-                "size": display_size(request.size),
+                # Positive and negative at the same size, from the image itself (a model's
+                # visualizations may be optimised at its own input size).
+                "size": display_size(natural),
+                "natural": natural,
+                "small": grid_size(natural),  # diverse images: a row of units' size
+                "pixelated": display_size(natural) > natural,
                 "alt": f"{label} feature visualization of {ref}",
-                "activation": fmt(float(acts[i])) if i < len(acts) else "",
+                "activation": acts[i] if i < len(acts) else "",
             }
         )
     return out
 
 
 def unit_page_context(
-    ref: UnitRef, ctx: RenderServices, backlinks: Sequence[dict[str, Any]]
+    ref: UnitRef,
+    ctx: RenderServices,
+    backlinks: Sequence[dict[str, Any]],
+    *,
+    reached_from: Sequence[UnitRef] = (),
+    has_page: Callable[[UnitRef], bool] | None = None,
 ) -> dict[str, Any]:
     """Template data for `unit.html`: feature vis (positive, negative, diverse), examples,
-    strongest inputs and outputs, and the articles that mention the unit."""
+    strongest inputs and outputs, and the articles that mention the unit.
+
+    A neighbour page (`reached_from`: the mentioned units whose pages name this one) shows
+    what `neighbour_page_requests` planned. `has_page` says which units have a page (linked
+    from the connection lists); by default the units with a thumbnail."""
     standard = unit_page_requests(ref)
     positive, negative, diverse = (cast(FeatureVisRequest, r) for r in standard[:3])
     examples = cast(ExamplesRequest, standard[3])
+    neighbour = bool(reached_from)
+    linked = has_page or (lambda other: ctx.thumbnail_url(other) is not None)
     pending: list[str] = []
 
     def shown(section: str, make: Callable[[], Any], empty: Any) -> Any:
@@ -153,6 +282,13 @@ def unit_page_context(
             pending.append(section)
             return empty
 
+    def unit_entry(other: UnitRef) -> dict[str, Any]:
+        return {
+            "name": f"{other.layer}:{other.unit_text}",
+            "url": ctx.unit_url(other),
+            "thumb": ctx.thumbnail_url(other),
+        }
+
     return {
         "unit": {
             "ref": str(ref),
@@ -162,17 +298,20 @@ def unit_page_context(
             "title": f"{ref.model}/{ref.layer}:{ref.unit_text}",
         },
         "positive": shown("positive", lambda: _vis(ctx, positive, "positive"), []),
-        "negative": shown("negative", lambda: _vis(ctx, negative, "negative"), []),
-        "diverse": shown("diverse", lambda: _vis(ctx, diverse, "diverse"), []),
+        "negative": []
+        if neighbour
+        else shown("negative", lambda: _vis(ctx, negative, "negative"), []),
+        "diverse": [] if neighbour else shown("diverse", lambda: _vis(ctx, diverse, "diverse"), []),
         "examples": shown(
             "examples",
             lambda: example_tiles(ctx, ref, examples, PAGE_EXAMPLES, 96),
             [],
         ),
-        "inputs": shown("inputs", lambda: _connections(ctx, ref, "inputs"), None),
-        "outputs": shown("outputs", lambda: _connections(ctx, ref, "outputs"), None),
+        "inputs": shown("inputs", lambda: _connections(ctx, ref, "inputs", linked), None),
+        "outputs": shown("outputs", lambda: _connections(ctx, ref, "outputs", linked), None),
         "pending": pending,
         "backlinks": list(backlinks),
+        "reached_from": [unit_entry(u) for u in reached_from],
         "canonical_url": ctx.unit_url(ref),
     }
 

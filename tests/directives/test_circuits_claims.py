@@ -60,8 +60,8 @@ def run_claim(before: float, after: float, expect: str) -> tuple[str, Ctx]:
 def test_a_claim_that_holds() -> None:
     html, ctx = run_claim(2.0, 0.5, "decrease >= 50%")
     assert 'data-claim="held"' in html and not ctx.warnings
-    assert ">2<" in html and ">0.5<" in html and "-75%" in html
-    assert "decreases by at least 50%" in html
+    assert ">2.00<" in html and ">0.50<" in html and "\u221275.0\u202f%" in html
+    assert "decreases by at least 50\u202f%" in html
 
 
 def test_class_accuracy_says_how_many_images_of_the_class_it_measured() -> None:
