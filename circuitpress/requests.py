@@ -150,14 +150,20 @@ class ModelInfoRequest(Request):
 # --- features ---------------------------------------------------------------------------------
 
 
+MODEL_SIZE = 0  # a feature visualization at the model's own size (`FeatureVisRequest.size`)
+
+
 @dataclass(frozen=True)
 class FeatureVisRequest(Request):
-    """Feature visualization. Result arrays: {"images": float32 [N, size, size, 3] in 0..1}
-    (N = diversity, 1 by default); data: {"activation": [N floats], "loss_start", "loss_end"}."""
+    """Feature visualization. Result arrays: {"images": float32 [N, S, S, 3] in 0..1}
+    (N = diversity, 1 by default); data: {"activation": [N floats], "loss_start", "loss_end",
+    "size": S}. `size` 0 (`MODEL_SIZE`, the default) is the model's own size, which the engine
+    decides from the model (its input size): the model's fingerprint, part of the cache key,
+    covers everything that decides it. Another size is the author's, in pixels."""
 
     kind: ClassVar[str] = "featurevis"
     ref: UnitRef
-    size: int = 64
+    size: int = 0
     steps: int = 256
     seed: int = 0
     negative: bool = False

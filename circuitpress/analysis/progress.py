@@ -79,7 +79,7 @@ def plan_group(requests: Sequence[Request], sample_size: int) -> GroupPlan:
         fv = [r for r in requests if isinstance(r, FeatureVisRequest)]
         images = sum(r.diversity for r in fv)
         steps = max(r.steps for r in fv)
-        cost = sum(r.diversity * r.steps * (r.size / 64) ** 2 for r in fv)
+        cost = sum(r.diversity * r.steps * ((r.size or 64) / 64) ** 2 for r in fv)  # 0: own size
         return GroupPlan(first.kind, model, layer, len(fv), images, steps, cost)
     if isinstance(first, ExamplesRequest):
         return GroupPlan(first.kind, model, None, len(requests), sample_size, 0, sample_size)

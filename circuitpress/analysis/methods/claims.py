@@ -24,10 +24,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from circuitpress.analysis.methods.sweeps import sweep
-from circuitpress.analysis.methods.tuning import receptive_field, unit_position, unit_response
+from circuitpress.analysis.methods.tuning import (
+    receptive_field,
+    stimuli,
+    unit_position,
+    unit_response,
+)
 from circuitpress.analysis.methods.weights import LayerGraph, probe_input
-from circuitpress.analysis.models.capture import Edit, capture
+from circuitpress.analysis.models.capture import (
+    Edit,
+    as_maps,
+    capture,
+    execution_order,
+    unit_shape,
+)
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.requests import ClaimRequest, Request, Result, UnitRef
 
@@ -138,12 +148,14 @@ def evaluate(
                 continue
             ref = measure.ref
             (out,) = cap.run(normalize(x))
-            if out.dim() == 4 and position is None and reduce_max:
-                # Each image's strongest response over positions (directions by linearity).
+            if position is None and reduce_max:
+                # Each image's strongest response over positions or tokens (directions by
+                # linearity); a dense layer has one.
+                full = as_maps(out)
                 coef = torch.as_tensor(
-                    [c for _, c in ref.terms], dtype=out.dtype, device=out.device
+                    [c for _, c in ref.terms], dtype=full.dtype, device=full.device
                 )
-                maps = (out[:, list(ref.channels)] * coef[None, :, None, None]).sum(1)
+                maps = (full[:, list(ref.channels)] * coef[None, :, None, None]).sum(1)
                 values = maps.flatten(1).max(1).values
             else:
                 values = unit_response(out, ref, position)
@@ -170,11 +182,51 @@ class _Sample:
         return sum(len(x) for x, _ in self.batches)
 
 
+class Layers:
+    """The output shapes of a model's layers, from one pass on the probe that ends at the
+    last layer the claims name (a claim measuring accuracy runs the model to its head anyway),
+    and the layer graph of weight ablations, made only for those."""
+
+    def __init__(self, model: nn.Module, probe: torch.Tensor, requests: Sequence[ClaimRequest]):
+        self.model, self.probe = model, probe
+        named = dict(model.named_modules())
+        names: set[str] = set()
+        whole = False
+        for r in requests:
+            if isinstance(r.measure, UnitRef):
+                names.add(r.measure.layer)
+            else:
+                whole = True
+            names.update(u.layer for u in r.ablate)
+            names.update(u.layer for pair in r.ablate_weights for u in pair)
+        for name in sorted(names):
+            if name not in named or not name:
+                raise UserError(
+                    f"the model has no layer '{name}'",
+                    hint=choices_hint(name, [n for n in named if n]),
+                )
+        self.order, self.shapes = execution_order(model, probe, None if whole else names)
+        self._graph: LayerGraph | None = None
+
+    def shape(self, layer: str) -> tuple[int, ...]:
+        if layer not in self.shapes:
+            raise UserError(
+                f"layer '{layer}' produced no output in a forward pass",
+                hint="is it used in forward()?",
+            )
+        return self.shapes[layer]
+
+    def graph(self) -> LayerGraph:
+        if self._graph is None:
+            self._graph = LayerGraph.of(self.model, self.probe)
+        return self._graph
+
+
 def claim(
     request: ClaimRequest,
     loaded: Any,
     sample: Callable[[], _Sample],
-    graph: LayerGraph,
+    layers: Layers,
     probe: torch.Tensor,
     befores: dict[tuple[object, ...], float] | None = None,
 ) -> Result:
@@ -183,11 +235,10 @@ def claim(
     claims that edit different units of the same measure share its first pass."""
     model: nn.Module = loaded.module.eval()
     measure = measure_of(request.measure, list(getattr(loaded, "classes", ()) or ()))
-    if measure.ref is not None and measure.ref.layer not in graph.shapes:
-        graph.position(measure.ref.layer)  # raises with the valid names
+    if measure.ref is not None:
+        layers.shape(measure.ref.layer)
     for ref in request.ablate:
-        graph.position(ref.layer)
-        channels = graph.shapes[ref.layer][0]
+        channels = unit_shape(layers.shape(ref.layer))[0]
         bad = [c for c in ref.channels if not 0 <= c < channels]
         if bad:
             raise UserError(
@@ -198,9 +249,11 @@ def claim(
     if request.stimulus:
         if measure.ref is None:
             raise UserError("':stimulus:' needs a unit to measure, not accuracy")
-        position = unit_position(measure.ref, graph.shapes[measure.ref.layer])
-        center, _ = receptive_field(model, graph, measure.ref.layer, position, probe)
-        images = sweep(request.stimulus, 24, int(probe.shape[-1]), center).images
+        shape = layers.shape(measure.ref.layer)
+        image = (int(probe.shape[-2]), int(probe.shape[-1]))
+        position = unit_position(measure.ref, shape, image)
+        center, _ = receptive_field(model, measure.ref.layer, shape, position, probe)
+        images = stimuli(request.stimulus, 24, image, center).images
         flat = (
             torch.from_numpy(images.reshape(-1, *images.shape[-3:]))
             .permute(0, 3, 1, 2)
@@ -218,7 +271,11 @@ def claim(
     if unedited not in befores:
         befores[unedited] = evaluate(model, loaded.normalize, measure, batches, {}, position)
     before = befores[unedited]
-    edited = without_weights(model, graph, request.ablate_weights)
+    edited = (
+        without_weights(model, layers.graph(), request.ablate_weights)
+        if request.ablate_weights
+        else model
+    )
     after = evaluate(edited, loaded.normalize, measure, batches, edits, position)
     change = (
         (after - before) / abs(before)
@@ -266,11 +323,11 @@ def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result
     for name, group in by_model.items():
         loaded = env.models.get(name)
         probe = probe_input(loaded, env.device)
-        graph = LayerGraph.of(loaded.module.eval(), probe)
+        layers = Layers(loaded.module.eval(), probe, group)
         sample = _lazy_sample(loaded, int(env.sample_size), env.device)
         befores: dict[tuple[object, ...], float] = {}
         for i, request in enumerate(group):
-            results[request] = claim(request, loaded, sample, graph, probe, befores)
+            results[request] = claim(request, loaded, sample, layers, probe, befores)
             env.progress(f"claims {name}", i + 1, len(group))
     return results
 

@@ -371,13 +371,9 @@ class _Batch:
         tf: TransformSpec,
         device: torch.device,
         native: tuple[int, int] | None,
+        size: int,
     ):
-        self.size, self.lr, self.device, self.native = (
-            requests[0].size,
-            requests[0].lr,
-            device,
-            native,
-        )
+        self.size, self.lr, self.device, self.native = (size, requests[0].lr, device, native)
         self.requests = list(requests)
         self.specs, self.owner = specs, owner  # owner: index into self.requests
         steps = max(r.steps for r in requests)
@@ -450,9 +446,12 @@ def visualize(
     native_grid: tuple[int, int] | None = None,
     transforms: TransformSpec | None = None,
     progress: Progress | None = None,
+    size: int | None = None,
 ) -> dict[FeatureVisRequest, Result]:
     """Optimise every request's image(s) in one batch. All requests share size and lr; steps,
-    seeds, signs and diversity may differ (an image is taken at its own step count).
+    seeds, signs and diversity may differ (an image is taken at its own step count). `size`
+    is the image side for requests of the model's own size (`size` 0); the engine passes the
+    model's.
 
     `module` is the model, `layer` the name of the submodule whose output the units index
     (as in `module.named_modules()`); `normalize` maps 0..1 images to the model's input;
@@ -461,9 +460,12 @@ def visualize(
     """
     if not requests:
         return {}
-    size, lr = requests[0].size, requests[0].lr
-    if any((r.size, r.lr) != (size, lr) for r in requests):
+    asked, lr = requests[0].size, requests[0].lr
+    if any((r.size, r.lr) != (asked, lr) for r in requests):
         raise ValueError("a feature-vis batch must share size and lr")
+    size = asked or size or 0
+    if size <= 0:
+        raise ValueError("requests of the model's own size (0) need visualize(size=...)")
     device = torch.device(device)
     norm = normalize or (lambda x: x)
     # Fewest steps first: finished images leave the batch in order.
@@ -471,7 +473,7 @@ def visualize(
     ordered = [requests[i] for i in order]
     specs, owner = _expand(ordered)
     batch = _Batch(
-        specs, owner, ordered, transforms or TransformSpec.for_size(size), device, native_grid
+        specs, owner, ordered, transforms or TransformSpec.for_size(size), device, native_grid, size
     )
     total_work = sum(r.steps * r.diversity for r in ordered)
     done_work = 0
@@ -529,6 +531,7 @@ def visualize(
                         "activation": [activation[i] for i in rows],
                         "loss_start": start / len(rows),
                         "loss_end": end / len(rows),
+                        "size": size,
                     },
                     arrays={"images": np.ascontiguousarray(pixels[rows])},
                 )
@@ -570,9 +573,10 @@ def compute_group(
     model = env.models.get(ref.model)
     layer = ref.layer
     model.layer(layer)  # a clear error, naming the model, for a layer it does not have
-    native = _native_grid(model, layer, requests, env.device)
+    size = requests[0].size or model.visualization_size()
+    native = _native_grid(model, layer, requests, env.device, size)
     results: dict[FeatureVisRequest, Result] = {}
-    batches = chunks(requests, batch_limit(requests[0].size))
+    batches = chunks(requests, batch_limit(size))
     env.batches = len(batches)
     # Progress over the whole group in image-steps, batch after batch.
     group_work = sum(r.steps * r.diversity for r in requests)
@@ -593,6 +597,7 @@ def compute_group(
                     device=env.device,
                     native_grid=native,
                     progress=progress,
+                    size=size,
                 )
             )
         offset += sum(r.steps * r.diversity for r in batch)
@@ -600,16 +605,22 @@ def compute_group(
 
 
 def _native_grid(
-    model: Any, layer: str, requests: Sequence[FeatureVisRequest], device: torch.device
+    model: Any,
+    layer: str,
+    requests: Sequence[FeatureVisRequest],
+    device: torch.device,
+    size: int,
 ) -> tuple[int, int] | None:
     """The layer's output grid at the model's own input size, needed only to place neurons
-    `@Y,X` when the requested image size differs from it."""
-    size = getattr(model, "input_size", None)
-    if size is None or not any(r.ref.position is not None and r.size != size[0] for r in requests):
+    `@Y,X` when the image size optimised (`size`) differs from it."""
+    native = getattr(model, "input_size", None)
+    if native is None or not any(r.ref.position is not None for r in requests):
+        return None
+    if tuple(native) == (size, size):
         return None
     module: nn.Module = model.module
     normalize = model.normalize
     with torch.no_grad(), frozen(module), capture(module, [layer]) as cap:
-        (out,) = cap.run(normalize(torch.zeros(1, 3, *size, device=device)))
+        (out,) = cap.run(normalize(torch.zeros(1, 3, *native, device=device)))
     maps = as_maps(out)
     return int(maps.shape[2]), int(maps.shape[3])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pickle
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,13 @@ class LoadedModel:
     def input_size(self) -> tuple[int, int]:
         return self.preprocessing.input_size
 
+    def visualization_size(self) -> int:
+        """The side of the square images a feature visualization optimises when its request
+        asks for the model's own size (`FeatureVisRequest.size` 0): the input size (its
+        smaller side when it is not square). One place decides it, so a per-model choice of
+        display and optimisation size (issue #13) changes only this."""
+        return min(self.input_size)
+
     def layer(self, name: str) -> nn.Module:
         """The module named `name` in named_modules() (dotted names like features.2.0 work)."""
         modules = dict(self.module.named_modules())
@@ -140,16 +147,39 @@ class ModelRegistry:
         for p in module.parameters():
             p.requires_grad_(False)
         module.to(self.device)
+        preprocessing = sources.default_preprocessing(model)
+        if "input_size" not in model.preprocessing_keys and model.factory:
+            # A factory's model may say what it takes (torchvision's VisionTransformer
+            # asserts its `image_size`): better than a default it cannot run on.
+            own = module_input_size(module)
+            if own is not None:
+                preprocessing = replace(preprocessing, input_size=own)
         return LoadedModel(
             name=model.name,
             config=model,
             module=module,
-            preprocessing=sources.default_preprocessing(model),
+            preprocessing=preprocessing,
             classes=classes,
             device=self.device,
             site=self.config,
             _shared=self._datasets,
         )
+
+
+def module_input_size(module: nn.Module) -> tuple[int, int] | None:
+    """The image size a module declares as an attribute: `image_size` (torchvision's
+    VisionTransformer, many ViTs) or `input_size`, an int or an (H, W) pair; None without one."""
+    for attr in ("image_size", "input_size", "img_size"):
+        value = getattr(module, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 4096:
+            return value, value
+        if (
+            isinstance(value, (tuple, list))
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096 for v in value)
+        ):
+            return int(value[0]), int(value[1])
+    return None
 
 
 # --- sources -------------------------------------------------------------------------------------
