@@ -17,6 +17,7 @@ from circuitpress.extensions import PendingResult, RenderServices
 from circuitpress.render.images import kernel_heatmap
 from circuitpress.render.numbers import shared
 from circuitpress.requests import (
+    MODEL_SIZE,
     ExamplesRequest,
     FeatureVisRequest,
     Request,
@@ -26,7 +27,7 @@ from circuitpress.requests import (
 )
 from circuitpress.structure.unit_views import display_size, example_tiles, grid_size
 
-THUMB_SIZE = 64
+THUMB_SIZE = MODEL_SIZE  # 0: the model's own size (an MLP of 32x32 inputs takes no 64 px image)
 THUMB_STEPS = FeatureVisRequest.steps  # the defaults: a plain `{feature} REF` shares the thumbnail
 PAGE_EXAMPLES = 12
 CARD_EXAMPLES = 6
@@ -38,7 +39,8 @@ CONNECTION_THUMB = 64  # a connected unit's thumbnail on a unit page
 
 
 def thumbnail_request(ref: UnitRef) -> FeatureVisRequest:
-    """The standard feature visualization of a unit (size 64, default steps, seed 0)."""
+    """The standard feature visualization of a unit (the model's own size, default steps,
+    seed 0)."""
     return FeatureVisRequest(ref=ref, size=THUMB_SIZE, steps=THUMB_STEPS, seed=0)
 
 
