@@ -11,7 +11,7 @@ datasets are read by the analysis and never published, so they may live anywhere
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from circuitpress.errors import UserError
@@ -143,3 +143,38 @@ def is_link(path: Path) -> bool:
         return path.is_symlink()
     except OSError:
         return False
+
+
+def site_image(root: Path, target: str, page: str, used: str) -> tuple[str, Path]:
+    """Where an image a page names lies: ("static", its path in static/), published where the
+    build copies static/, or ("file", its path), for a file elsewhere in the site that the
+    build writes as a content-addressed asset. `page` is the page's site-relative file.
+
+    `/static/a.png` (root-relative, as MyST writes it) is a path from the site folder, then,
+    as before, from static/; `a.png` is a path in static/, then beside the page. Either way the
+    file must lie inside the site folder once its links are followed (`site_file`); `..` is
+    refused outright. A UserError without a location: the caller knows the line."""
+    rooted = target.startswith("/")
+    rel = PurePosixPath(target.lstrip("/"))
+    if ".." in rel.parts:
+        raise UserError(
+            f"image path '{target}' leaves the site folder", hint="keep images in static/"
+        )
+    static = PurePosixPath("static") / rel
+    beside = PurePosixPath(page).parent / rel
+    # Site-relative candidates in the order they are tried.
+    candidates = [rel, static] if rooted else [static, beside]
+    for candidate in dict.fromkeys(candidates):
+        path = root / candidate
+        if not is_file(path):
+            continue
+        site_file(root, path, used=used)
+        if candidate.parts[:1] == ("static",) and len(candidate.parts) > 1:
+            # Copied by the build with static/, which skips a link out of the site.
+            return "static", Path(candidate.as_posix())
+        return "file", path
+    looked = " and ".join(c.as_posix() for c in dict.fromkeys(candidates))
+    hint = f"looked for {looked}"
+    if rooted:
+        hint += "; a path starting with '/' is read from the site folder"
+    raise UserError(f"image '{target}' not found", hint=hint)

@@ -35,8 +35,8 @@ from circuitpress.errors import BuildWarning, UserError
 from circuitpress.extensions import Directive
 from circuitpress.paths import site_file, walk_files
 from circuitpress.requests import Request, UnitRef, unit_page_path
-from circuitpress.structure.index import newest_first
-from circuitpress.structure.series import series_navigation
+from circuitpress.structure.index import index_entries, newest_first
+from circuitpress.structure.series import series_navigation, series_warnings
 
 if TYPE_CHECKING:
     from circuitpress.markup import FrontMatter
@@ -278,6 +278,7 @@ class SiteBuild:
     def render(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
         self.claims = []
         nav = series_navigation(states, self.theme.url)
+        self.warnings.extend(series_warnings(states))
         index_state = None
         for s in states:
             rel, owner = page_claim(s)
@@ -291,8 +292,13 @@ class SiteBuild:
         articles = newest_first(states)
         if index_state is None:
             self.claim("index.html", generated("index.html"))
+            entries = index_entries(states)  # a series once, its parts in reading order
             self.writer.write(
-                "index.html", self.theme.render_index([(s.slug, s.page.meta) for s in articles])
+                "index.html",
+                self.theme.render_index(
+                    [(s.slug, s.page.meta) for e in entries for s in e.articles],
+                    [(e.series, [(s.slug, s.page.meta) for s in e.articles]) for e in entries],
+                ),
             )
         self.render_units(states, units)
         self.claim("404.html", generated("404.html"))

@@ -7,8 +7,10 @@
     :::
 
 The image path is relative to the site's `static/` folder (copied to `static/` in the output)
-or to the page's own folder (then written as a content-addressed asset); either may be a link,
-as long as it stays inside the site folder (circuitpress/paths.py). A full `https://` URL
+or to the page's own folder (then written as a content-addressed asset); a path starting with
+`/` (`/static/curves.png`, as MyST writes it) is read from the site folder first, then from
+`static/`. Any of them may be a link, as long as it stays inside the site folder
+(circuitpress/paths.py, `site_image`). A full `https://` URL
 is used as is, though a page that needs the network at view time is discouraged.
 """
 
@@ -28,7 +30,7 @@ from circuitpress.extensions import (
     RenderContext,
     text,
 )
-from circuitpress.paths import is_file, site_file
+from circuitpress.paths import site_file, site_image
 
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif"}
 _SIZE = re.compile(r"^\d+(\.\d+)?(px|%|em|rem)?$")
@@ -62,30 +64,12 @@ class Figure(Directive):
                 hint="use one of " + ", ".join(sorted(IMAGE_TYPES)),
             )
         root = ctx.site_root
-        rel = PurePosixPath(target.lstrip("/"))
-        if ".." in rel.parts:
-            raise call.error(
-                f"image path '{target}' leaves the site folder", hint="keep images in static/"
-            )
-        static = root / "static" / rel
-        beside = root / PurePosixPath(call.file).parent / rel
-        used = f"{call.file}:{call.line}"
-        if is_file(static):
-            # Copied by the build, which skips a link out of the site: the figure would break.
-            site_file(root, static, used=used)
-            call.data["src"] = ("static", f"static/{rel.as_posix()}")
-        elif is_file(beside):
-            site_file(root, beside, used=used)
-            call.data["src"] = ("file", str(beside))
-            call.data["site_root"] = str(root)
+        kind, path = site_image(root, target, call.file, used=f"{call.file}:{call.line}")
+        if kind == "static":
+            call.data["src"] = ("static", path.as_posix())
         else:
-            raise call.error(
-                f"image '{target}' not found",
-                hint=(
-                    f"looked for static/{rel.as_posix()} and "
-                    f"{PurePosixPath(call.file).parent / rel}"
-                ),
-            )
+            call.data["src"] = ("file", str(path))
+            call.data["site_root"] = str(root)
 
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:
         kind, where = call.data["src"]

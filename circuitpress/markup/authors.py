@@ -137,6 +137,9 @@ class AuthorParser:
 
     def link(self, path: tuple[Any, ...], value: Any, what: str) -> str | None:
         url = self.text(path, value, what)
+        if url is not None and url.lower().startswith("www."):
+            # Quarto's own example writes `url: www.brown.edu`: a host, not a path of this site.
+            url = "https://" + url
         if url is not None and not is_safe_link(url):
             raise self.error(path, f"{what} '{url}' is not a web link", LINK_HINT)
         return url

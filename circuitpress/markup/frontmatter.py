@@ -103,10 +103,16 @@ class FrontMatter:
     # Not errors, reported by the build (and fatal under --strict): unknown keys, a date in
     # the future. Kept on the page so that a page parsed once still reports them.
     warnings: tuple[BuildWarning, ...] = field(default=(), compare=False, repr=False)
+    # key -> the name the author wrote it under (`date` for `published`), where they differ
+    names: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def line_of(self, key: str) -> int:
         """Source line of a key (1 when absent), for errors found later (a missing .bib)."""
         return self.lines.get(key, 1)
+
+    def written(self, key: str) -> str:
+        """A key as the author wrote it (`order` for `series_order`), for messages."""
+        return self.names.get(key, key)
 
 
 class _Keys:
@@ -331,6 +337,7 @@ def parse_front_matter(
         tags=keys.strings("tags"),
         affiliations=affiliations,
         warnings=tuple(warnings),
+        names={k: v for k, v in names.items() if k != v},
     )
 
 
@@ -496,9 +503,19 @@ def _extra(keys: _Keys) -> dict[str, Any]:
                 "image", f"front matter 'image' '{image}' is not a web link or site path", LINK_HINT
             )
         extra["image"] = image
-    for key in ("toc", "citation"):
-        if key in keys.values:
-            extra[key] = keys.flag(key)
+    if "toc" in keys.values:
+        extra["toc"] = keys.flag("toc")
+    if isinstance(keys.values.get("citation"), dict):
+        # Quarto's `citation:` mapping (container-title, volume, ...) asks for a citation box,
+        # which circuitpress always shows, made from title, authors, published and doi.
+        extra["citation"] = keys.values["citation"]
+        keys.warn(
+            "citation",
+            "front matter 'citation' fields are not used by circuitpress (kept for themes)",
+            "the citation box is made from title, authors, published and doi",
+        )
+    elif "citation" in keys.values:
+        extra["citation"] = keys.flag("citation")
     return extra
 
 

@@ -19,6 +19,7 @@ def render_plugin(md: MarkdownIt) -> None:
     md.add_render_rule("cp_directive", _render_directive)
     md.add_render_rule("myst_role", _render_role)
     md.add_render_rule("heading_close", _render_heading_close)
+    md.add_render_rule("image", _render_image)
 
 
 def pending_figure(name: str, argument: str, pending: PendingResult) -> str:
@@ -31,6 +32,24 @@ def pending_figure(name: str, argument: str, pending: PendingResult) -> str:
         f'<div class="cp-pending-box" role="status">Computing {html.escape(what)}…</div>'
         "</figure>"
     )
+
+
+def _render_image(
+    self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]
+) -> str:
+    """markdown-it's image, with a root-relative static file under the base path (resolve.py
+    found it in the site folder)."""
+    token = tokens[idx]
+    site_path = token.meta.get("cp_site_path") if token.meta else None
+    ctx = env.get(RENDER_KEY)
+    if site_path is None or not isinstance(ctx, PageRenderContext):
+        return str(self.image(tokens, idx, options, env))
+    written = token.attrGet("src")
+    token.attrSet("src", ctx.url(site_path))
+    try:
+        return str(self.image(tokens, idx, options, env))
+    finally:  # the token is kept for the next render (the preview memoises parsed pages)
+        token.attrSet("src", written or "")
 
 
 def _context(env: dict[str, Any]) -> PageRenderContext:

@@ -20,6 +20,7 @@ from mdit_py_plugins.anchors.index import slugify
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.markup.math import convert_token
 from circuitpress.markup.state import Heading, PageEnv
+from circuitpress.paths import is_file, site_file
 
 if TYPE_CHECKING:
     from circuitpress.extensions import PlanContext
@@ -138,6 +139,25 @@ class Resolver:
                 line += child.content.count("\n")
             elif kind in ("code_inline", "html_inline"):
                 line += child.content.count("\n")
+            elif kind == "image" and self.ctx is not None:
+                self.image(child, line)
+
+    def image(self, token: Token, line: int) -> None:
+        """`![x](/static/a.png)`: a root-relative path names a file of the site folder, which
+        the page must link under the site's base path (a project site lives at /NAME/). Only
+        files of static/ are published at their own path; other images stay as written."""
+        src = token.attrGet("src")
+        if not isinstance(src, str) or not src.startswith("/") or src.startswith("//"):
+            return
+        path = src.split("#", 1)[0].split("?", 1)[0]
+        rel = path.lstrip("/")
+        if not rel.startswith("static/") or ".." in rel.split("/"):
+            return
+        root = self.ctx.site_root if self.ctx is not None else None
+        if root is None or not is_file(root / rel):
+            return  # a broken image: `check` and `publish` name it (publish/linkcheck.py)
+        site_file(root, root / rel, used=f"{self.page.file}:{line}")
+        token.meta["cp_site_path"] = rel + src[len(path) :]
 
     def undefined_footnote(self, text: str, line: int, source: str | None) -> None:
         """`[^label]` left as text means the label has no definition: a typo the reader would see

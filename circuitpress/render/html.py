@@ -247,10 +247,17 @@ class Theme:
             },
         )
 
-    def render_index(self, pages: list[tuple[str, Any]]) -> str:
-        """The front page: articles in the order given (the build sorts them newest first)."""
-        articles = [
-            {
+    def render_index(
+        self,
+        pages: list[tuple[str, Any]],
+        groups: list[tuple[str | None, list[tuple[str, Any]]]] | None = None,
+    ) -> str:
+        """The front page: `articles` in the order given, and `groups`: each series with its
+        parts in reading order, or one article alone (structure/index.py orders them). Without
+        `groups`, every article is its own group."""
+
+        def view(slug: str, meta: Any, series: str | None, part: int, parts: int) -> dict[str, Any]:
+            return {
                 "url": self.url(page_path(slug)),
                 "title": meta.title,
                 "description": meta.description or "",
@@ -258,12 +265,30 @@ class Theme:
                 "iso_date": meta.published.isoformat() if meta.published else "",
                 "authors": [a.name for a in meta.authors],
                 "draft": bool(meta.draft),
+                "series": series,
+                "part": part,
+                "parts": parts,
             }
-            for slug, meta in pages
-        ]
+
+        if groups is None:
+            groups = [(None, [page]) for page in pages]
+        views = {
+            slug: view(slug, meta, name, i + 1, len(members))
+            for name, members in groups
+            for i, (slug, meta) in enumerate(members)
+        }
         return self.render_template(
             "index.html",
-            {"articles": articles, "canonical_url": self.absolute_url("") or self.url("")},
+            {
+                "articles": [
+                    views.get(slug) or view(slug, meta, None, 1, 1) for slug, meta in pages
+                ],
+                "groups": [
+                    {"series": name, "articles": [views[slug] for slug, _ in members]}
+                    for name, members in groups
+                ],
+                "canonical_url": self.absolute_url("") or self.url(""),
+            },
         )
 
     def render_404(self) -> str:
@@ -352,7 +377,15 @@ class Theme:
         top = min((e.level for e in rendered.toc), default=0)  # TOC depth relative to its top level
         return {
             "authors": authors,
-            "has_affiliations": any(a.affiliation for a in authors),
+            "has_affiliations": any(a.all_affiliations() for a in authors),
+            # Google Scholar's citation_author_institution, after each citation_author.
+            "scholar_institutions": [
+                [", ".join(p for p in (f.department, f.name) if p) for f in a.all_affiliations()]
+                for a in authors
+            ],
+            "keywords": list(
+                dict.fromkeys([*getattr(meta, "keywords", ()), *getattr(meta, "tags", ())])
+            ),
             "published": long_date(published),
             "published_iso": published.isoformat() if published else "",
             "updated": long_date(meta.updated),
@@ -371,7 +404,9 @@ class Theme:
             "toc": [
                 {"level": e.level, "depth": e.level - top, "id": e.id, "html": Markup(e.html)}
                 for e in rendered.toc
-            ],
+            ]
+            if (meta.extra or {}).get("toc") is not False  # front matter `toc: false`
+            else [],
             "footnotes": [
                 {"id": f.id, "number": f.number, "html": _with_backrefs(f.html, list(f.backrefs))}
                 for f in rendered.footnotes
@@ -390,7 +425,11 @@ class Theme:
     def _series(self, meta: Any, nav: dict[str, Any] | None) -> dict[str, Any] | None:
         if not nav or not (nav.get("prev") or nav.get("next")):
             return None
-        out: dict[str, Any] = {"name": meta.series or ""}
+        out: dict[str, Any] = {
+            "name": meta.series or "",
+            "index": nav.get("index"),
+            "count": nav.get("count"),
+        }
         for side in ("prev", "next"):
             item = nav.get(side)
             if item:
