@@ -364,7 +364,7 @@ class CircuitDirective(Directive):
                     f"strength {svg.num(abs(e['weight']))}",
                 )
             )
-        diagram = svg.circuit_svg(svg_nodes, svg_edges, label=f"circuit of {root}")
+        diagram = svg.circuit_diagram(svg_nodes, svg_edges, label=f"circuit of {root}")
         return (
             f'<figure class="cp-circuit" data-root="{escape(str(root), quote=True)}">'
             f'<div class="cp-circuit-diagram">{diagram}</div>'

@@ -11,13 +11,17 @@ import math
 import re
 from dataclasses import dataclass, field
 from html import escape
-from typing import Mapping, Sequence
+from typing import Literal, Mapping, Sequence
 
 # Distill's red/blue: positive weights red, negative blue, zero white.
 POSITIVE = (178, 24, 43)
 NEGATIVE = (33, 102, 172)
 # A perceptually ordered sequential palette (viridis stops) for responses.
 _VIRIDIS = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)]
+# Series colours of line plots. Each element also carries the class cp-plot-color-N: the theme's
+# CSS (which beats presentation attributes) swaps in colours that read on a dark background;
+# the attributes remain for SVG shown outside the theme.
+PALETTE = ("#b2182b", "#2166ac", "#1b7837", "#762a83", "#b35806")
 FONT = "font-family=\"system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif\""
 
 
@@ -72,7 +76,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _svg_open(width: float, height: float, cls: str, label: str, role: str | None = "img") -> str:
+def _svg_open(
+    width: float, height: float, cls: str, label: str, role: str | None = "img", extra: str = ""
+) -> str:
     # Pictures are role="img"; a diagram with links inside keeps svg's own role (a graphics
     # document), so its links remain reachable by keyboard and assistive technology. ("group"
     # is not an allowed role of <svg> in HTML: the Nu checker rejects it.)
@@ -81,7 +87,7 @@ def _svg_open(width: float, height: float, cls: str, label: str, role: str | Non
         f'<svg xmlns="http://www.w3.org/2000/svg" class="{attr(cls)}" '
         f'viewBox="0 0 {num(width)} {num(height)}" '
         f'width="{num(width)}" height="{num(height)}"{role_attr} aria-label="{attr(label)}" '
-        f'{FONT} font-size="11">'
+        f'{FONT} font-size="11"{extra}>'
     )
 
 
@@ -128,13 +134,16 @@ def colorbar_svg(
     digits = next(
         (d for d in range(3, 10) if len({f"{v:.{d}g}" for _, v, _ in ends}) == 3 or lo == hi), 10
     )
+    # The labels take the page's text colour (currentColor of inline SVG): without a fill, SVG
+    # text is black, unreadable on a dark theme's background.
+    parts.append('<g class="cp-colorbar-labels" fill="currentColor">')
     for t, v, anchor in ends:
         label = f"{v:.{digits}g}"
         label = "0" if label == "-0" else label
         parts.append(
             f'<text x="{num(10 + bar_w * t)}" y="25" text-anchor="{anchor}">{attr(label)}</text>'
         )
-    parts.append("</svg>")
+    parts.append("</g></svg>")
     return "".join(parts)
 
 
@@ -212,25 +221,28 @@ def line_plot_svg(
             f'fill="currentColor">{attr(text)}</text>'
         )
     parts.append(_axis_titles(x_label, (left + pw / 2, height - 6), y_label, (14, top + ph / 2)))
-    palette = ["#b2182b", "#2166ac", "#1b7837", "#762a83", "#e08214"]
     for i, s in enumerate(series):
-        color = palette[i % len(palette)]
+        slot = i % len(PALETTE)
+        color = PALETTE[slot]
         # A series shorter or longer than x is drawn over the x values both have.
         pts = " ".join(
             f"{num(px(a))},{num(py(float(b)))}" for a, b in zip(xs, s.values, strict=False)
         )
         parts.append(
-            f'<polyline class="cp-series" data-series="{attr(s.label)}" points="{pts}" '
+            f'<polyline class="cp-series cp-plot-color-{slot}" data-series="{attr(s.label)}" '
+            f'points="{pts}" '
             f'fill="none" stroke="{color}" stroke-width="2"/>'
         )
         for a, b in zip(xs, s.values, strict=False):
             parts.append(
-                f'<circle cx="{num(px(a))}" cy="{num(py(float(b)))}" r="2.5" fill="{color}">'
+                f'<circle class="cp-plot-color-{slot}" cx="{num(px(a))}" cy="{num(py(float(b)))}" '
+                f'r="2.5" fill="{color}">'
                 f"<title>{attr(num(a))}: {attr(num(float(b)))}</title></circle>"
             )
         if len(series) > 1:
             parts.append(
-                f'<text x="{num(left + pw - 4)}" y="{num(top + 12 + 14 * i)}" text-anchor="end" '
+                f'<text class="cp-plot-color-{slot}" x="{num(left + pw - 4)}" '
+                f'y="{num(top + 12 + 14 * i)}" text-anchor="end" '
                 f'fill="{color}">{attr(s.label)}</text>'
             )
     parts.append("</svg>")
@@ -338,39 +350,118 @@ def _data_attrs(data: Mapping[str, str]) -> str:
     return "".join(f' data-{k}="{attr(v)}"' for k, v in sorted(data.items()))
 
 
-def circuit_svg(
-    nodes: Sequence[Node], edges: Sequence[Edge], *, node_size: float = 64, label: str = "circuit"
-) -> str:
-    """Inputs above, the output unit at the bottom; curved edges red (+) / blue (-), their width
-    proportional to strength. Every node with an href is an SVG link (works without JS and with
-    the keyboard); edges are focusable groups carrying their data attributes for the script."""
+# How far a diagram may shrink to fit its column: labels of 12 units stay over 10 px tall and
+# 64-unit thumbnails over 50 px. Narrower than that, the figure shows its tall layout (or
+# scrolls sideways when it has none): a phone never gets a diagram shrunk to a smudge.
+MIN_SCALE = 0.85
+# The text column of a 390 px phone (the theme's grid: 390 - 2 x 8 margin - 9 x 8 gaps + ...
+# = 358 px). A wide layout whose smallest size fits it needs no tall alternative.
+PHONE_COLUMN = 358.0
+# Container widths at which circuits.css switches a diagram to its tall layout: the figure
+# names the smallest step its wide layout fits (CSS cannot compare a width with a number
+# carried by the element, so the steps are fixed and each has its container query).
+FIT_STEPS = (360, 400, 440, 480, 560, 640, 720, 800, 880, 960, 1040, 1120, 1200, 1360, 1520, 1680)
+
+Layout = Literal["wide", "tall"]
+
+
+@dataclass(frozen=True)
+class _Placed:
+    width: float
+    height: float
+    pos: dict[str, tuple[float, float]]
+
+
+def _place(nodes: Sequence[Node], layout: Layout, node_size: float) -> _Placed:
+    """Top-left corner of every node's thumbnail. Wide: one row per level, inputs above, the
+    output at the bottom. Tall: one column per level, inputs on the left, the output on the
+    right (a phone scrolls down, not sideways). Each node sits in the middle of its share of
+    the row (column), so a parent stands over the inputs found after it."""
     levels: dict[int, list[Node]] = {}
     for n in nodes:
         levels.setdefault(n.level, []).append(n)
     depth = max(levels) if levels else 0
-    gap_x, gap_y, label_h = 26.0, 70.0, 18.0
     widest = max((len(v) for v in levels.values()), default=1)
-    width = widest * (node_size + gap_x) + gap_x
-    height = (depth + 1) * (node_size + label_h + gap_y) - gap_y + 16
+    label_h = 18.0
     pos: dict[str, tuple[float, float]] = {}
+    if layout == "wide":
+        gap_x, gap_y = 26.0, 70.0
+        width = widest * (node_size + gap_x) + gap_x
+        height = (depth + 1) * (node_size + label_h + gap_y) - gap_y + 16
+        for level, members in levels.items():
+            share = (width - gap_x) / len(members)
+            y = 8 + (depth - level) * (node_size + label_h + gap_y)
+            for i, n in enumerate(members):
+                pos[n.id] = (gap_x / 2 + (i + 0.5) * share - node_size / 2, y)
+        return _Placed(width, height, pos)
+    # Columns as far apart as a phone's column allows (edges need room to fan out), at least
+    # 28 units: three levels back still fit 358 px.
+    gap_y = 12.0
+    spare = PHONE_COLUMN - 8 - 16 - (depth + 1) * node_size
+    gap_x = max(28.0, min(100.0, spare / depth)) if depth else 0.0
+    width = (depth + 1) * node_size + depth * gap_x + 16
+    pitch = node_size + label_h + gap_y
+    height = widest * pitch - gap_y + 16
     for level, members in levels.items():
-        row_w = len(members) * (node_size + gap_x) - gap_x
-        x0 = (width - row_w) / 2
-        y = 8 + (depth - level) * (node_size + label_h + gap_y)
+        share = (height - 16 + gap_y) / len(members)
+        x = 8 + (depth - level) * (node_size + gap_x)
         for i, n in enumerate(members):
-            pos[n.id] = (x0 + i * (node_size + gap_x), y)
+            pos[n.id] = (x, 8 + (i + 0.5) * share - (node_size + label_h + gap_y) / 2)
+    return _Placed(width, height, pos)
+
+
+def circuit_size(
+    nodes: Sequence[Node], layout: Layout = "wide", node_size: float = 64
+) -> tuple[float, float]:
+    """(width, height) of the diagram `circuit_svg` draws for these nodes."""
+    placed = _place(nodes, layout, node_size)
+    return placed.width, placed.height
+
+
+def circuit_svg(
+    nodes: Sequence[Node],
+    edges: Sequence[Edge],
+    *,
+    node_size: float = 64,
+    label: str = "circuit",
+    layout: Layout = "wide",
+    css_class: str = "",
+) -> str:
+    """Inputs above and the output unit at the bottom (wide), or inputs left and the output
+    right (tall); curved edges red (+) / blue (-), their width proportional to strength. Every
+    node with an href is an SVG link (works without JS and with the keyboard); edges are
+    focusable groups carrying their data attributes for the script. Colours come from classes
+    the theme restyles (dark mode); the attributes are the light theme's."""
+    placed = _place(nodes, layout, node_size)
+    pos, width, height = placed.pos, placed.width, placed.height
     strongest = max((abs(e.weight) for e in edges), default=1.0) or 1.0
-    parts = [_svg_open(width, height, "cp-circuit-svg", label, role=None)]
+    # Never narrower than MIN_SCALE of its size: the figure's container scrolls instead.
+    style = f' style="min-width:{num(math.ceil(width * MIN_SCALE))}px"'
+    cls = f"cp-circuit-svg cp-circuit-{layout}" + (f" {css_class}" if css_class else "")
+    parts = [_svg_open(width, height, cls, label, role=None, extra=style)]
     parts.append('<g class="cp-edges">')
+    label_h = 18.0
     for e in edges:
         if e.src not in pos or e.dst not in pos:
             continue
         sx, sy = pos[e.src]
         dx, dy = pos[e.dst]
-        x1, y1 = sx + node_size / 2, sy + node_size + label_h
-        x2, y2 = dx + node_size / 2, dy
-        mid = (y1 + y2) / 2
-        d = f"M{num(x1)},{num(y1)}C{num(x1)},{num(mid)} {num(x2)},{num(mid)} {num(x2)},{num(y2)}"
+        if layout == "wide":
+            x1, y1 = sx + node_size / 2, sy + node_size + label_h
+            x2, y2 = dx + node_size / 2, dy
+            mid = (y1 + y2) / 2
+            d = (
+                f"M{num(x1)},{num(y1)}C{num(x1)},{num(mid)} {num(x2)},{num(mid)} "
+                f"{num(x2)},{num(y2)}"
+            )
+        else:
+            x1, y1 = sx + node_size, sy + node_size / 2
+            x2, y2 = dx, dy + node_size / 2
+            mid = (x1 + x2) / 2
+            d = (
+                f"M{num(x1)},{num(y1)}C{num(mid)},{num(y1)} {num(mid)},{num(y2)} "
+                f"{num(x2)},{num(y2)}"
+            )
         color = _hex(POSITIVE) if e.weight >= 0 else _hex(NEGATIVE)
         stroke = 1.0 + 7.0 * abs(e.weight) / strongest
         sign = "positive" if e.weight >= 0 else "negative"
@@ -409,8 +500,9 @@ def circuit_svg(
                 f'fill="currentColor" fill-opacity="0.08"/>'
             )
         inner += (
-            f'<text x="{num(x + node_size / 2)}" y="{num(y + node_size + 13)}" '
-            f'text-anchor="middle" fill="currentColor">{attr(n.label)}</text>'
+            f'<text class="cp-node-label" x="{num(x + node_size / 2)}" '
+            f'y="{num(y + node_size + 14)}" text-anchor="middle" font-size="12" '
+            f'fill="currentColor">{attr(n.label)}</text>'
         )
         common = (
             f'class="cp-node" data-node="{attr(n.id)}" data-level="{n.level}"{_data_attrs(n.data)}'
@@ -423,3 +515,26 @@ def circuit_svg(
             parts.append(f'<g {common} tabindex="0" aria-label="{attr(n.label)}">{inner}</g>')
     parts.append("</g></svg>")
     return "".join(parts)
+
+
+def fit_step(width: float) -> int | None:
+    """The smallest of FIT_STEPS that holds `width` at MIN_SCALE (None: wider than all)."""
+    need = width * MIN_SCALE
+    return next((step for step in FIT_STEPS if step >= need), None)
+
+
+def circuit_diagram(
+    nodes: Sequence[Node], edges: Sequence[Edge], *, node_size: float = 64, label: str = "circuit"
+) -> str:
+    """The wide diagram, and where it would not fit a phone's column at MIN_SCALE a tall one
+    after it: circuits.css shows the tall one in a container narrower than the wide one's
+    `data-fits` step (a CSS container query), so no layout is ever shrunk past MIN_SCALE."""
+    wide_w, _ = circuit_size(nodes, "wide", node_size)
+    if wide_w * MIN_SCALE <= PHONE_COLUMN:
+        return circuit_svg(nodes, edges, node_size=node_size, label=label)
+    step = fit_step(wide_w)
+    wide = circuit_svg(nodes, edges, node_size=node_size, label=label)
+    # The data attribute goes on the wide <svg> itself: its container query selects by it.
+    wide = wide.replace("<svg ", f'<svg data-fits="{step if step else "never"}" ', 1)
+    tall = circuit_svg(nodes, edges, node_size=node_size, label=label, layout="tall")
+    return wide + tall

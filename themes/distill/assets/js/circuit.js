@@ -27,16 +27,72 @@
     return grid;
   }
 
+  var MARGIN = 8; // px kept between a card and the window's edge
+
+  function overlap(a, b) {
+    var w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    var h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    return w > 0 && h > 0 ? w * h : 0;
+  }
+
+  /* The card's place in window coordinates: below, above, right or left of the target,
+     each moved inside the window, whichever covers least of the other units' pictures (and
+     of the target); ties go to the earlier. A card taller than the window starts at its top. */
+  function bestPlace(figure, anchor, width, height, skip) {
+    var viewW = document.documentElement.clientWidth;
+    var viewH = window.innerHeight;
+    var gap = 6;
+    var cx = (anchor.left + anchor.right) / 2;
+    var cy = (anchor.top + anchor.bottom) / 2;
+    var candidates = [
+      [cx - width / 2, anchor.bottom + gap],
+      [cx - width / 2, anchor.top - gap - height],
+      [anchor.right + gap, cy - height / 2],
+      [anchor.left - gap - width, cy - height / 2]
+    ];
+    var others = [];
+    figure.querySelectorAll(".cp-node").forEach(function (node) {
+      if (node === skip) return;
+      var r = node.getBoundingClientRect();
+      if (r.width && r.height) others.push(r);
+    });
+    var best = null;
+    candidates.forEach(function (c) {
+      var left = Math.max(MARGIN, Math.min(c[0], viewW - width - MARGIN));
+      var top = Math.max(MARGIN, Math.min(c[1], viewH - height - MARGIN));
+      var box = { left: left, top: top, right: left + width, bottom: top + height };
+      var cost = 4 * overlap(box, anchor);
+      others.forEach(function (r) { cost += overlap(box, r); });
+      if (!best || cost < best.cost) best = { left: left, top: top, cost: cost };
+    });
+    return best;
+  }
+
+  /* An edge's card goes beside the middle of its curve, not around its whole bounding box. */
+  function anchorOf(target) {
+    var line = target.querySelector && target.querySelector(".cp-edge-line");
+    if (line && line.getTotalLength && line.getScreenCTM()) {
+      var p = line.getPointAtLength(line.getTotalLength() / 2).matrixTransform(line.getScreenCTM());
+      return { left: p.x - 4, right: p.x + 4, top: p.y - 4, bottom: p.y + 4 };
+    }
+    var frame = target.querySelector && target.querySelector(".cp-node-frame");
+    return (frame || target).getBoundingClientRect();
+  }
+
   function show(figure, target, build) {
     var card = figure.querySelector(".cp-circuit-card");
     if (!card) return;
     card.textContent = "";
     build(card);
+    card.style.left = "0px";
+    card.style.top = "0px";
     card.hidden = false;
+    var place = bestPlace(figure, anchorOf(target), card.offsetWidth, card.offsetHeight, target);
+    // The card is positioned in the figure (position: relative): window coordinates minus the
+    // figure's, so it stays put when the page scrolls.
     var box = figure.getBoundingClientRect();
-    var r = target.getBoundingClientRect();
-    card.style.left = Math.max(0, r.left - box.left + r.width / 2 - 90) + "px";
-    card.style.top = (r.bottom - box.top + 6) + "px";
+    card.style.left = place.left - box.left + "px";
+    card.style.top = place.top - box.top + "px";
   }
 
   function hide(figure) {
@@ -75,8 +131,8 @@
           var img = document.createElement("img");
           img.src = u;
           img.alt = "dataset example";
-          img.width = 48;
-          img.height = 48;
+          img.width = 40;
+          img.height = 40;
           row.appendChild(img);
         });
         card.appendChild(row);

@@ -75,7 +75,10 @@
     var viewW = document.documentElement.clientWidth;
     var left = Math.min(Math.max(8, r.left + r.width / 2 - width / 2), viewW - width - 8);
     var below = r.bottom + 8;
-    var top = below + height > window.innerHeight && r.top - height - 8 > 0 ? r.top - height - 8 : below;
+    var viewH = window.innerHeight;
+    // Below the link unless it would run past the window's bottom and there is more room
+    // above; then above it, never past the window's top.
+    var top = below + height > viewH && r.top - 8 > viewH - below ? Math.max(8, r.top - height - 8) : below;
     c.style.left = Math.max(8, left) + window.scrollX + "px";
     c.style.top = top + window.scrollY + "px";
   }

@@ -2,7 +2,8 @@
  *
  * Without this script the card still shows on :hover and :focus-within (units.css). The
  * script adds what CSS cannot: a short delay (a pointer passing over a chip does not flash a
- * card), a grace period to move into the card, keeping the card inside the viewport, and
+ * card), a grace period to move into the card, keeping the card inside the viewport (above
+ * the chip near the window's bottom, shifted sideways near its edges), and
  * Escape to dismiss. It marks the page with .cp-js-units so CSS hands showing over to it.
  */
 (function () {
@@ -20,10 +21,33 @@
     var card = unit.querySelector(".cp-unit-card");
     var chip = unit.querySelector(".cp-unit-chip");
     if (chip) chip.setAttribute("aria-expanded", "true");
-    if (!card) return;
+    if (card) place(unit, card);
+  }
+
+  /* Inside the window: below the chip when it fits there, else above it (else on the side
+     with more room); shifted sideways by as much as it would stick out. Inline styles, reset
+     on every showing, so the stylesheet's own placement is the starting point. */
+  function place(unit, card) {
+    var margin = 4;
     card.classList.remove("cp-flip");
+    card.style.top = "";
+    card.style.bottom = "";
+    card.style.left = "";
+    card.style.right = "";
+    var chip = unit.getBoundingClientRect();
     var rect = card.getBoundingClientRect();
-    if (rect.right > document.documentElement.clientWidth - 4) card.classList.add("cp-flip");
+    var viewW = document.documentElement.clientWidth;
+    var viewH = window.innerHeight;
+    var below = viewH - chip.bottom - margin;
+    var above = chip.top - margin;
+    if (rect.bottom > viewH - margin && above > below) {
+      card.style.top = "auto";
+      card.style.bottom = "calc(100% + 4px)";
+    }
+    var shift = 0;
+    if (rect.right > viewW - margin) shift = viewW - margin - rect.right;
+    if (rect.left + shift < margin) shift = margin - rect.left;
+    if (shift) card.style.left = shift + "px";
   }
 
   function hide(unit) {
