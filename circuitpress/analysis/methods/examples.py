@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from circuitpress.analysis.models.capture import as_maps, capture
+from circuitpress.analysis.models.capture import as_maps, capture, token_grid
 from circuitpress.analysis.models.modes import channels_last, frozen
 from circuitpress.requests import ExamplesRequest, Result, UnitRef
 
@@ -40,6 +40,7 @@ class _LayerUnits:
 
     units: list[UnitRef] = field(default_factory=list)
     k: int = 1
+    tokens: bool = False  # a token sequence [B, T, C]: positions are tokens (t, 0)
 
     def prepare(self, channels: int, device: torch.device) -> None:
         plain = [
@@ -143,6 +144,7 @@ def stream_topk(
                 layer = state[name]
                 if name not in grids:
                     grids[name] = (acts.shape[2], acts.shape[3])
+                    layer.tokens = (out[0] if isinstance(out, (tuple, list)) else out).dim() == 3
                     layer.prepare(acts.shape[1], device)
                 values, positions = layer.batch_maxima(acts)
                 layer.merge(values, positions, start)
@@ -220,6 +222,49 @@ def receptive_field(
     )
 
 
+@dataclass(frozen=True)
+class TokenPatches:
+    """Where the tokens of a sequence layer lie in the image: the first `prefix` tokens (a
+    class token) are the whole image, the others a rows x cols grid of patches (`token_grid`).
+    Without a grid (tokens that do not tile the image) every token is the whole image."""
+
+    tokens: int
+    prefix: int
+    rows: int
+    cols: int
+    image: tuple[int, int]
+
+    @classmethod
+    def of(cls, tokens: int, image: tuple[int, int]) -> "TokenPatches":
+        grid = token_grid(tokens, image)
+        prefix, rows, cols = grid if grid is not None else (tokens, 0, 0)
+        return cls(tokens, prefix, rows, cols, image)
+
+    def box(self, token: int, minimum: int) -> tuple[int, int, int, int]:
+        """The crop [y0, x0, y1, x1) of the token's patch, grown about its centre to at least
+        `minimum` pixels a side (inside the image); the whole image for prefix tokens."""
+        ih, iw = self.image
+        if token < self.prefix or not self.rows:
+            return 0, 0, ih, iw
+        ph, pw = ih // self.rows, iw // self.cols
+        r, c = divmod(token - self.prefix, self.cols)
+        cy, cx = r * ph + ph / 2, c * pw + pw / 2
+        h, w = min(ih, max(ph, minimum)), min(iw, max(pw, minimum))
+        y0 = int(min(max(round(cy - h / 2), 0), ih - h))
+        x0 = int(min(max(round(cx - w / 2), 0), iw - w))
+        return y0, x0, y0 + h, x0 + w
+
+    def heatmap(self, values: torch.Tensor) -> torch.Tensor:
+        """[H, W]: each patch token's value over its patch (prefix tokens have no place; with
+        no grid, the mean of all tokens everywhere)."""
+        ih, iw = self.image
+        flat = values.reshape(-1)
+        if not self.rows:
+            return flat.mean().expand(ih, iw).clone()
+        grid = flat[self.prefix :].reshape(1, 1, self.rows, self.cols)
+        return F.interpolate(grid, size=(ih, iw), mode="nearest")[0, 0]
+
+
 def _as_nchw(images: Any) -> torch.Tensor:
     """Dataset images as a float NCHW tensor in 0..1 (accepts tensors or NumPy, NCHW or NHWC)."""
     t = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
@@ -283,11 +328,14 @@ def top_examples(
         n: _winner_maps(module, state[n], winners, n, pictures, where, norm, device) for n in names
     }
     image_size = (pictures.shape[2], pictures.shape[3])
-    fields = {
+    fields: dict[str, ReceptiveField | TokenPatches] = {
         n: receptive_field(module, n, image_size, normalize=norm, device=device)
         for n in names
-        if grids[n] != (1, 1)
+        if grids[n] != (1, 1) and not state[n].tokens
     }
+    for n in names:
+        if state[n].tokens:
+            fields[n] = TokenPatches.of(grids[n][0], image_size)
 
     results: dict[ExamplesRequest, Result] = {}
     for req in requests:
@@ -345,7 +393,7 @@ def _result(
     pictures: torch.Tensor,
     maps: dict[tuple[int, int], torch.Tensor],
     grid: tuple[int, int],
-    rf: ReceptiveField | None,
+    rf: ReceptiveField | TokenPatches | None,
 ) -> Result:
     """Crops, heatmaps and numbers for one request."""
     found = [
@@ -364,14 +412,20 @@ def _result(
     crops, heats, boxes = [], [], []
     for _value, index, flat in found:
         n = where[index]
-        unit_map = maps[(index, row)][None, None]
-        heat = F.interpolate(unit_map, size=(ih, iw), mode="bilinear", align_corners=False)[0, 0]
+        if isinstance(rf, TokenPatches):
+            heat = rf.heatmap(maps[(index, row)])
+        else:
+            unit_map = maps[(index, row)][None, None]
+            heat = F.interpolate(unit_map, size=(ih, iw), mode="bilinear", align_corners=False)
+            heat = heat[0, 0]
         if found[0][0] > 0:
             # One scale for all k examples (the top value), so their heatmaps compare.
             heat = (heat / top).clamp(0.0, 1.0)
         else:  # a unit that never goes above zero: show where it is least negative
             heat = (heat - heat.min()) / (heat.max() - heat.min()).clamp_min(1e-8)
-        if req.crop and rf is not None:
+        if req.crop and isinstance(rf, TokenPatches):
+            y0, x0, y1, x1 = rf.box(flat, minimum)  # the strongest token's patch
+        elif req.crop and rf is not None:
             y0, x0, y1, x1 = rf.box(flat // grid[1], flat % grid[1], (ih, iw), minimum)
         else:
             y0, x0, y1, x1 = 0, 0, ih, iw
