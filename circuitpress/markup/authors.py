@@ -38,7 +38,6 @@ Positions = dict[tuple[Any, ...], int]
 
 AUTHOR_KEYS = (
     "name",
-    "id",
     "url",
     "email",
     "orcid",
@@ -49,6 +48,7 @@ AUTHOR_KEYS = (
 )
 # Defined by MyST or Quarto, not shown by circuitpress: kept in `metadata` without a warning.
 AUTHOR_KEPT = (
+    "id",
     "roles",
     "role",
     "note",

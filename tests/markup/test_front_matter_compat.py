@@ -517,3 +517,11 @@ def test_a_root_relative_link_out_of_the_site_is_refused(tmp_path: Path) -> None
     assert lines[0].startswith("figures/leak.svg:1: links to "), lines
     assert "named in content/a.md:5" in lines[0]
     assert not (site / "_site").exists()  # nothing was published
+
+
+def test_every_key_is_documented() -> None:
+    from circuitpress.markup.frontmatter import ALIASES, EXTRA_KEYS, KNOWN_KEYS
+
+    doc = (Path(__file__).parents[2] / "docs" / "front-matter.md").read_text(encoding="utf-8")
+    for key in (*KNOWN_KEYS, *EXTRA_KEYS, *(a.replace("_", "-") for a in ALIASES)):
+        assert f"`{key}`" in doc, f"front matter key {key} missing from docs/front-matter.md"
