@@ -168,12 +168,17 @@ def tuning(
     best_variant = values.argmax(axis=-1)
     # The curve's peak: its strongest point's index on each axis (the first on ties).
     peak = [int(i) for i in np.unravel_index(int(best.argmax()), best.shape)]
-    # Thumbnails along the first axis: the best variant, at the second axis' best value.
+    # Thumbnails along each axis: the best variant, at the other axis' best value (a heat map
+    # shows each axis' stimuli along that axis).
+    arrays: dict[str, np.ndarray] = {}
     if best.ndim == 1:
         thumbs = [sw.images[i, best_variant[i]] for i in range(best.shape[0])]
     else:
-        j = peak[1]
+        i_peak, j = peak
         thumbs = [sw.images[i, j, best_variant[i, j]] for i in range(best.shape[0])]
+        second = [sw.images[i_peak, k, best_variant[i_peak, k]] for k in range(best.shape[1])]
+        arrays["stimuli_second"] = np.stack(second).astype(np.float32)
+    arrays["stimuli"] = np.stack(thumbs).astype(np.float32)
     return Result(
         data={
             "axes": [{"name": a.name, "values": list(a.values), "unit": a.unit} for a in sw.axes],
@@ -184,7 +189,7 @@ def tuning(
             "rf_box": list(box),
             "variants": int(grid[-1]),
         },
-        arrays={"stimuli": np.stack(thumbs).astype(np.float32)},
+        arrays=arrays,
     )
 
 
