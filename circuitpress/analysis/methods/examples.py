@@ -8,7 +8,9 @@ O(units x k), never O(images). The forward pass stops at the deepest requested l
 After the pass, only the winning images are fetched again and run once more to draw heatmaps
 (the unit's map upsampled to the image) and to crop each example around the receptive field of
 its maximum. Receptive fields are measured once per layer from input gradients, which works for
-any architecture (branches, dilations) without parsing its modules.
+any architecture (branches, dilations) without parsing its modules. A token layer [B, T, C] (a
+ViT's blocks) ranks each channel's strongest token and crops that token's image patch
+(`TokenPatches`).
 """
 
 from __future__ import annotations
@@ -425,7 +427,7 @@ def _result(
             heat = (heat - heat.min()) / (heat.max() - heat.min()).clamp_min(1e-8)
         if req.crop and isinstance(rf, TokenPatches):
             y0, x0, y1, x1 = rf.box(flat, minimum)  # the strongest token's patch
-        elif req.crop and rf is not None:
+        elif req.crop and isinstance(rf, ReceptiveField):
             y0, x0, y1, x1 = rf.box(flat // grid[1], flat % grid[1], (ih, iw), minimum)
         else:
             y0, x0, y1, x1 = 0, 0, ih, iw
