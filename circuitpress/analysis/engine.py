@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import importlib
 import random
+import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -40,6 +42,9 @@ HANDLERS: dict[str, str] = {
 SEED = 0
 ProgressFn = Callable[[str, int, int], None]
 Handler = Callable[[list[Any], "EngineEnv"], dict[Any, Result]]
+Deliver = Callable[[dict[Request, Result]], None]
+
+_GROUP_LOCK = threading.RLock()
 
 
 def _no_progress(label: str, done: int, total: int) -> None:
@@ -107,6 +112,17 @@ def group_requests(requests: Sequence[Request]) -> dict[tuple[Any, ...], list[Re
     return dict(groups)
 
 
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def seed_everything(seed: int = SEED) -> None:
     """Fixed seeds for every library a handler might draw from (per-group reproducibility)."""
     random.seed(seed)
@@ -121,25 +137,23 @@ def compute(
     device: str = "auto",
     progress: Progress | None = None,
     threads: int | None = None,
+    deliver: Deliver | None = None,
 ) -> dict[Request, Result]:
     """Compute one `Result` per request (duplicates computed once), group by group.
 
     `threads` caps torch's CPU threads for the computation (None: torch's default, one per
     core). On a machine shared with other busy processes, fewer threads can be much faster:
-    torch's worker threads spin while waiting for each other.
+    torch's worker threads spin while waiting for each other. `deliver` receives each
+    group's results as soon as the group finishes (the build stores them in the cache then,
+    so the preview server can show a figure without waiting for the rest, and a killed
+    build keeps what it finished).
     """
     env = EngineEnv(
         config=config,
         device=resolve_device(device if device != "auto" else config.build.device),
         sample_size=config.build.dataset_sample,
     )
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        return compute_with(requests, env, listener=progress)
-    finally:
-        torch.set_num_threads(before)
+    return compute_with(requests, env, listener=progress, deliver=deliver, threads=threads)
 
 
 def compute_with(
@@ -147,8 +161,14 @@ def compute_with(
     env: EngineEnv,
     handlers: dict[str, Handler] | None = None,
     listener: Progress | None = None,
+    deliver: Deliver | None = None,
+    threads: int | None = None,
 ) -> dict[Request, Result]:
-    """`compute` with a prepared environment (and optionally other handlers, for tests)."""
+    """`compute` with a prepared environment (and optionally other handlers, for tests).
+
+    Groups run one at a time in the whole process (`_GROUP_LOCK`): the preview server
+    computes in a background thread while its rebuilds may need a model's facts, and a
+    group's seeds and torch's thread count are process-wide."""
     listener = listener or _Silent()
     results: dict[Request, Result] = {}
     groups = list(group_requests(requests).values())
@@ -159,25 +179,27 @@ def compute_with(
         handler = (handlers or {}).get(kind) or load_handler(kind)
         # Each group starts from the same seeds, so a group's result does not depend on which
         # other groups ran before it (and so on what else the site asks for).
-        seed_everything()
-        listener.started(plan)
-        env.progress = _forward_to(listener)
-        env.batches = 1
-        cpu, wall = time.process_time(), time.perf_counter()
-        try:
-            out = handler(group, env)
-        except UserError as err:
-            if err.file is None:
-                err.requests = tuple(group)
-            raise
-        listener.finished(
-            GroupRecord(
+        with _GROUP_LOCK, _torch_threads(threads):
+            seed_everything()
+            listener.started(plan)
+            env.progress = _forward_to(listener)
+            env.batches = 1
+            cpu, wall = time.process_time(), time.perf_counter()
+            try:
+                out = handler(group, env)
+            except UserError as err:
+                if err.file is None:
+                    err.requests = tuple(group)
+                raise
+            record = GroupRecord(
                 plan, time.process_time() - cpu, time.perf_counter() - wall, batches=env.batches
             )
-        )
         missing = [r for r in group if r not in out]
         if missing:
             raise RuntimeError(f"handler for '{kind}' returned no result for {missing[0].key()}")
-        for req in group:
-            results[req] = out[req]
+        done = {req: out[req] for req in group}
+        results.update(done)
+        if deliver is not None:
+            deliver(done)
+        listener.finished(record)
     return results

@@ -37,6 +37,9 @@ class BuildReport:
     seconds: float = 0.0
     engine_imported: bool = False
     groups: int = 0  # analysis groups computed
+    # Pages (articles and unit pages) with a placeholder figure: only where nothing computes
+    # (check, the preview server's quick builds) and a result is not in the cache yet.
+    pending_pages: int = 0
     analysis_cpu_seconds: float = 0.0
     warnings: list[BuildWarning] = field(default_factory=list)
     files: list[str] = field(default_factory=list)

@@ -65,6 +65,7 @@ class SiteBuild:
             check_output_folder(self.root, self.out, shown)
         self.warnings: list[BuildWarning] = []
         self.errors: list[UserError] = []  # with options.collect_errors (see fail)
+        self.pending_pages = 0  # pages rendered with a placeholder figure
         self.cache = Cache(
             self.root / CACHE_DIR, warnings=self.warnings, read_only=not self.options.compute
         )
@@ -240,11 +241,15 @@ class SiteBuild:
                 pending = []
                 needed = [r for r in needed + page_needed if r not in self.planner.results]
                 if not self.options.compute:
-                    needed = []  # `check`: what the cache has, and nothing more
+                    # `check` and the preview: what the cache has, and nothing more; another
+                    # round only if the cache had something a follow-up was waiting for.
+                    self.planner.resolve(needed, defer=True)
+                    needed = [r for r in needed if r in self.planner.results]
                 if not todo and not needed:
                     break
                 self.planner.resolve(todo, defer=True)
-                self.planner.resolve(needed)
+                if self.options.compute:
+                    self.planner.resolve(needed)
             if self.options.compute:
                 self.planner.flush()
         except UserError as err:
@@ -353,7 +358,9 @@ class SiteBuild:
         html = self.theme.render_page(
             s.page.meta, rendered, slug=s.slug, series_nav=nav, draft=bool(s.page.meta.draft)
         )
-        if not services.pending:  # a page with placeholders is rendered again when complete
+        if services.pending:  # a page with placeholders is rendered again when complete
+            self.pending_pages += 1
+        else:
             self.memo.rendered[s.page.file] = (key, html, services.assets)
         self.memo.renders += 1
         return html
@@ -372,6 +379,7 @@ class SiteBuild:
                 reached_from=self.unit_pages.reached_from(ref),
                 has_page=self.unit_pages.has_page,
             )
+            self.pending_pages += services.pending
             rel, owner = unit_claim(unit_page_path(ref) or "")
             self.claim(rel, owner)
             self.writer.write(rel, self.theme.render_template("unit.html", context))
@@ -466,6 +474,7 @@ class SiteBuild:
             cached=self.cache.hits,
             engine_imported=self.planner.engine_imported,
             groups=len(self.planner.records),
+            pending_pages=self.pending_pages,
             analysis_cpu_seconds=sum(r.cpu_seconds for r in self.planner.records),
             warnings=list(self.warnings),
             files=self.writer.paths(),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from circuitpress.commands.console import handle_errors
+from circuitpress.commands.console import DEVICE, handle_errors
 
 
 @click.command()
@@ -19,10 +19,38 @@ from circuitpress.commands.console import handle_errors
 )
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--drafts/--no-drafts", default=True, help="Show drafts while previewing.")
+@click.option(
+    "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="CPU threads for the analysis (default: [build] jobs, one per core).",
+)
+@click.option("--strict", is_flag=True, help="Show warnings and failed claims as errors.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @handle_errors
-def serve(site: Path, host: str, port: int, drafts: bool, quiet: bool) -> None:
-    """Preview the site with live reload."""
+def serve(
+    site: Path,
+    host: str,
+    port: int,
+    drafts: bool,
+    device: str | None,
+    jobs: int | None,
+    strict: bool,
+    quiet: bool,
+) -> None:
+    """Preview the site with live reload; figures fill in as they compute."""
     from circuitpress.serve.server import serve_site
 
-    serve_site(site, host=host, port=port, drafts=drafts, quiet=quiet)
+    serve_site(
+        site,
+        host=host,
+        port=port,
+        drafts=drafts,
+        quiet=quiet,
+        device=device,
+        jobs=jobs,
+        strict=strict,
+    )

@@ -1,13 +1,22 @@
 """`circuitpress serve`: build in memory, serve it, rebuild on change, reload open pages.
 
-Threads: the HTTP server (one thread per connection), the watcher (watchfiles → a queue), and
-one builder that turns each batch of changes into a new in-memory snapshot. Requests that come
-in while a rebuild runs wait for it, so a half-built site is never served; a failed build keeps
-the last good site on screen with the error over it.
+Threads: the HTTP server (one thread per connection), the watcher (watchfiles → a queue), one
+builder that turns each batch of changes into a new in-memory snapshot, and one computer that
+runs the analyses. Requests that come in while a rebuild runs wait for it, so a half-built
+site is never served; a failed build keeps the last good site on screen with the error over it.
+
+Preview at once: the builder's builds never run an analysis (they take results from the cache,
+as `check` does), so the first page answers in seconds even on a cold cache, each missing
+figure a "computing" placeholder. The computer then runs a full build's analyses in the
+background; the engine stores each group's results in the cache as the group finishes, and
+each time the builder rebuilds from the cache and open pages reload, figures filling in as
+they finish. Only the builder publishes snapshots, so what a URL shows is always a whole page
+built from one state of the sources.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import secrets
 import sys
@@ -30,6 +39,11 @@ from circuitpress.serve.watch import Watcher
 
 Builder = Callable[[], Snapshot]
 
+# The changes-queue entry of the computer: new results are in the cache.
+RESULTS = "<analysis results>"
+# At most this often does an open page hear how far the background computation is.
+PROGRESS_EVERY_S = 0.5
+
 # How long a request waits for a running rebuild before it gets the last good site: long
 # enough for any prose rebuild, short enough that a first-time model run does not hang tabs.
 REBUILD_WAIT_S = 120.0
@@ -38,20 +52,42 @@ KEEPALIVE_S = 10.0
 
 class SiteBuilder:
     """Builds the site in memory (nothing written), keeping a BuildMemo across builds so a
-    rebuild re-renders only what changed and a fully cached site never imports torch."""
+    rebuild re-renders only what changed and a fully cached site never imports torch.
+
+    Calling it is the quick build: results come from the cache only, and a figure whose
+    result is missing is a placeholder (`Snapshot.pending` counts such pages). `fill_cache`
+    is the slow part: a build that computes everything missing (and keeps nothing else)."""
 
     def __init__(
-        self, root: Path, *, drafts: bool = True, progress: Progress | None = None
+        self,
+        root: Path,
+        *,
+        drafts: bool = True,
+        progress: Progress | None = None,
+        device: str | None = None,
+        jobs: int | None = None,
+        strict: bool = False,
     ) -> None:
         self.root = root
         self.drafts = drafts
         self.progress = progress
+        self.device, self.jobs, self.strict = device, jobs, strict
         self.memo = BuildMemo()
+        # The computer's own: builds in two threads share no parser, page or result memo.
+        self.compute_memo = BuildMemo()
 
     def __call__(self) -> Snapshot:
         from circuitpress.build.pipeline import SiteBuild
 
-        options = BuildOptions(drafts=self.drafts, write=False, progress=self.progress)
+        options = BuildOptions(
+            drafts=self.drafts,
+            write=False,
+            compute=False,
+            progress=self.progress,
+            device=self.device,
+            jobs=self.jobs,
+            strict=self.strict,
+        )
         build = SiteBuild(self.root, options, memo=self.memo)
         report = build.run()
         return Snapshot(
@@ -61,7 +97,17 @@ class SiteBuilder:
             warnings=tuple(w.format() for w in report.warnings),
             seconds=report.seconds,
             stamp=copies_stamp(build.writer.copies),
+            pending=report.pending_pages,
         )
+
+    def fill_cache(self, progress: Progress | None) -> int:
+        """Compute every analysis of the site that is not in the cache; how many it ran."""
+        from circuitpress.build.pipeline import SiteBuild
+
+        options = BuildOptions(
+            drafts=self.drafts, write=False, progress=progress, device=self.device, jobs=self.jobs
+        )
+        return SiteBuild(self.root, options, memo=self.compute_memo).run().computed
 
 
 class PreviewServer:
@@ -77,12 +123,19 @@ class PreviewServer:
         quiet: bool = False,
         builder: Builder | None = None,
         watch: bool = True,
+        display: Callable[[], Any] | None = None,
     ) -> None:
         self.root = Path(site).resolve()
         self.host, self.port = host, port
         self.quiet = quiet
         self.builder: Builder = builder or SiteBuilder(self.root, drafts=drafts)
         self.watch = watch
+        # The terminal's progress display of one background computation (None: nothing
+        # shown); it has the engine listener's methods and a stop().
+        self.display = display
+        self.computes = 0  # finished background computations (tests wait on it)
+        self.current_display: Any = None
+        self._compute_wanted = threading.Event()
         self.state = PreviewState(secrets.token_hex(4))
         self.changes: "queue.Queue[list[str]]" = queue.Queue()
         self.builds = 0  # finished builds, good or bad (tests wait on it)
@@ -123,12 +176,18 @@ class PreviewServer:
         )
         builder = threading.Thread(target=self._build_loop, name="circuitpress-build", daemon=True)
         self._threads = [serve, builder]
+        if hasattr(self.builder, "fill_cache"):
+            computer = threading.Thread(
+                target=self._compute_loop, name="circuitpress-compute", daemon=True
+            )
+            self._threads.append(computer)
         for thread in self._threads:
             thread.start()
         return self
 
     def stop(self) -> None:
         self.state.stop()
+        self._compute_wanted.set()  # wake the computer
         if self._watcher is not None:
             self._watcher.stop()
         self.changes.put([])  # wake the builder
@@ -137,7 +196,13 @@ class PreviewServer:
                 self._httpd.shutdown()
             self._httpd.server_close()
         for thread in self._threads + ([self._watcher] if self._watcher else []):
+            # The computer stops at its engine's next progress report (see _Cancelled).
             thread.join(5)
+
+    @property
+    def computing(self) -> bool:
+        """Whether a background computation is still running (after stop: not yet ended)."""
+        return any(t.name == "circuitpress-compute" and t.is_alive() for t in self._threads)
 
     def __enter__(self) -> "PreviewServer":
         return self.start()
@@ -149,6 +214,19 @@ class PreviewServer:
         """Block until `count` builds have finished (tests and the benchmark use it)."""
         with self._built:
             return self._built.wait_for(lambda: self.builds >= count, timeout)
+
+    def wait_until_complete(self, timeout: float) -> bool:
+        """Block until the served site has no placeholder and no computation is wanted."""
+        deadline = time.monotonic() + timeout
+        with self._built:
+            return self._built.wait_for(
+                lambda: (
+                    (snapshot := self.state.peek().snapshot) is not None
+                    and snapshot.pending == 0
+                    and not self._compute_wanted.is_set()
+                ),
+                max(0.0, deadline - time.monotonic()),
+            )
 
     # -- building ------------------------------------------------------------------------------
 
@@ -177,10 +255,54 @@ class PreviewServer:
             error = f"internal error: {type(exc).__name__}: {exc} (please report it)"
         reload = self.state.finish_build(snapshot, error)
         seconds = time.perf_counter() - start
+        if snapshot is not None and snapshot.pending and hasattr(self.builder, "fill_cache"):
+            self._compute_wanted.set()
         with self._built:
             self.builds += 1
             self._built.notify_all()
+        if changed == [RESULTS]:
+            return  # the computer's display tells what finished
         self._report(initial, changed, snapshot, error, reload, seconds)
+
+    # -- computing -----------------------------------------------------------------------------
+
+    def _compute_loop(self) -> None:
+        """Run the analyses that builds left as placeholders, one computation at a time; an
+        edit during one that needs more asks for another, which starts when it ends."""
+        while not self.state.stopping:
+            self._compute_wanted.wait()
+            if self.state.stopping:
+                return
+            self._compute_wanted.clear()
+            display = self.display() if self.display is not None else None
+            self.current_display = display
+            listener = _PreviewProgress(self, display)
+            start = time.perf_counter()
+            try:
+                computed = self.builder.fill_cache(listener)  # type: ignore[attr-defined]
+            except _Cancelled:
+                return
+            except UserError as err:
+                self.state.report_error(err.format())
+                _say(err.format(), err=True)
+                computed = -1
+            except Exception as exc:  # noqa: BLE001 - the server must outlive a broken run
+                message = f"internal error: {type(exc).__name__}: {exc} (please report it)"
+                self.state.report_error(message)
+                _say(message, err=True)
+                computed = -1
+            finally:
+                if display is not None:
+                    display.stop()
+                self.state.set_progress(None)
+            if computed >= 0:
+                self.changes.put([RESULTS])  # the last results; the builder shows them all
+                if computed and not self.quiet:
+                    seconds = time.perf_counter() - start
+                    _say(f"computed {computed} analyses in {_clock(seconds)}; pages reloaded")
+            with self._built:
+                self.computes += 1
+                self._built.notify_all()
 
     def _report(
         self,
@@ -237,7 +359,7 @@ class PreviewServer:
             return
         kind = content_type(rel or "")
         if kind.startswith("text/html"):
-            body = inject(body, view.generation, view.error)
+            body = inject(body, view.generation, view.error, view.progress)
         handler.send_body(HTTPStatus.OK, kind, body, head)
 
     def _file(self, snapshot: Snapshot, rel: str) -> bytes | None:
@@ -264,7 +386,7 @@ class PreviewServer:
         handler.send_body(
             HTTPStatus.NOT_FOUND,
             "text/html; charset=utf-8",
-            inject(body, view.generation, view.error),
+            inject(body, view.generation, view.error, view.progress),
             head,
         )
 
@@ -282,15 +404,19 @@ class PreviewServer:
             handler.wfile.write(
                 b"retry: 500\n\n"
                 + sse("hello", {"generation": view.generation, "message": view.error})
+                + (sse("progress", {"text": view.progress}) if view.progress else b"")
             )
             handler.wfile.flush()
-            seen = view.version
+            seen, ticks = view.version, view.ticks
             while not self.state.stopping:
-                nxt = self.state.next_change(seen, KEEPALIVE_S)
+                nxt = self.state.next_change(seen, KEEPALIVE_S, ticks)
                 if self.state.stopping:
                     return
                 if nxt is None:
                     handler.wfile.write(b": keep-alive\n\n")  # also detects a closed tab
+                elif nxt.version == seen:  # only the background computation moved on
+                    handler.wfile.write(sse("progress", {"text": nxt.progress}))
+                    ticks = nxt.ticks
                 elif nxt.error is not None:
                     handler.wfile.write(sse("builderror", {"message": nxt.error}))
                     seen = nxt.version
@@ -302,6 +428,82 @@ class PreviewServer:
                 handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
             return
+
+
+class _Quiet:
+    """A stream that keeps nothing: the page's progress text needs Display's arithmetic,
+    not its lines."""
+
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _Cancelled(BaseException):
+    """Raised into the engine from the listener once the server stops: the computation
+    ends at its next progress report rather than outlive the process (a BaseException, so
+    that no handler's `except Exception` swallows it)."""
+
+
+class _PreviewProgress:
+    """The engine's listener during a background computation: the terminal's display, the
+    pages' status box, and a rebuild from the cache after each finished group."""
+
+    def __init__(self, server: PreviewServer, display: Any) -> None:
+        from circuitpress.commands.console import Display
+
+        self.server = server
+        self.display = display
+        self.counts = Display(stream=_Quiet(), terminal=False)
+        self.shown = 0.0
+
+    def planned(self, groups: Any) -> None:
+        self._check()
+        self.counts.planned(groups)
+        if self.display is not None:
+            self.display.planned(groups)
+        self._show(force=True)
+
+    def started(self, group: Any) -> None:
+        self._check()
+        self.counts.started(group)
+        if self.display is not None:
+            self.display.started(group)
+        self._show(force=True)
+
+    def advanced(self, done: float, total: float) -> None:
+        self._check()
+        self.counts.advanced(done, total)
+        if self.display is not None:
+            self.display.advanced(done, total)
+        self._show()
+
+    def finished(self, record: Any) -> None:
+        self.counts.finished(record)
+        if self.display is not None:
+            self.display.finished(record)
+        self._show(force=True)
+        # The group's results are in the cache already (the engine delivers them first).
+        self.server.changes.put([RESULTS])
+
+    def _check(self) -> None:
+        if self.server.state.stopping:
+            raise _Cancelled
+
+    def _show(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.shown >= PROGRESS_EVERY_S:
+            self.shown = now
+            current = self.counts.current
+            text = self.counts.overall_text()
+            if current is not None:
+                text += f"; now {current.label}"
+            self.server.state.set_progress(text)
 
 
 class PreviewHandler(BaseHTTPRequestHandler):
@@ -396,6 +598,11 @@ def _configured_base(root: Path) -> str:
         return "/"
 
 
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def _say(message: str, *, err: bool = False) -> None:
     stream = sys.stderr if err else sys.stdout
     print(message, file=stream, flush=True)
@@ -408,6 +615,9 @@ def serve_site(
     port: int = 8000,
     drafts: bool = True,
     quiet: bool = False,
+    device: str | None = None,
+    jobs: int | None = None,
+    strict: bool = False,
 ) -> None:
     """Serve SITE with live reload until Ctrl-C."""
     root = Path(site)
@@ -419,12 +629,20 @@ def serve_site(
             f"no {CONFIG_NAME} in {site}",
             hint="run circuitpress serve in a site folder, or circuitpress new DIR",
         )
-    from circuitpress.commands.console import progress_bars
+    from circuitpress.commands.console import Display, progress_bars
 
-    builder = SiteBuilder(root.resolve(), drafts=drafts)
-    server = PreviewServer(root, host=host, port=port, drafts=drafts, quiet=quiet, builder=builder)
-    # The first build may run models (minutes on a new site): show its progress bars; later
-    # rebuilds are quick and only print one line each.
+    builder = SiteBuilder(root.resolve(), drafts=drafts, device=device, jobs=jobs, strict=strict)
+    server = PreviewServer(
+        root,
+        host=host,
+        port=port,
+        drafts=drafts,
+        quiet=quiet,
+        builder=builder,
+        display=None if quiet else Display,
+    )
+    # The first build runs no analysis, but it may load a model for its facts (a few
+    # seconds): show that; the analyses then run in the background.
     try:
         if not quiet:
             _say(f"Building {root} …")
@@ -434,6 +652,13 @@ def serve_site(
         builder.progress = None
         if not quiet:
             _say(f"Serving {server.url} (watching for changes; Ctrl-C to stop)")
+            snapshot = server.state.peek().snapshot
+            if snapshot is not None and snapshot.pending:
+                pages = f"{snapshot.pending} page{'s' if snapshot.pending != 1 else ''}"
+                _say(
+                    f"computing the figures of {pages} in the background: "
+                    "open pages fill in as they finish"
+                )
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -442,3 +667,13 @@ def serve_site(
             _say("stopped")
     finally:
         server.stop()
+    if server.computing:
+        # An analysis group that reports no progress for a while is still running: leave
+        # now rather than wait for it. Nothing is lost (each finished group is in the cache;
+        # cache entries are written to a temporary name and renamed), and exiting through the
+        # interpreter's shutdown with torch's threads busy would abort the process.
+        if server.current_display is not None:
+            server.current_display.stop()  # give the terminal its cursor back
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

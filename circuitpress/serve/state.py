@@ -25,6 +25,8 @@ class Snapshot:
     # (path, size, mtime) of the static files when built: they are read at request time, so an
     # edited image changes the site without changing `copies`.
     stamp: tuple[tuple[str, int, int], ...] = ()
+    # Pages with a "computing" placeholder: their analyses are not in the cache yet.
+    pending: int = 0
 
     def has(self, rel: str) -> bool:
         return rel in self.files or rel in self.copies
@@ -59,6 +61,8 @@ class View:
     error: str | None
     generation: str
     version: int
+    progress: str | None = None  # what the background computation is doing, in words
+    ticks: int = 0  # changes of `progress`
 
 
 class PreviewState:
@@ -72,10 +76,15 @@ class PreviewState:
         self._good = 0  # successful builds that changed the output
         self._version = 0  # any change a browser should hear about (reload or error)
         self._building = False
+        self._progress: str | None = None
+        self._ticks = 0
         self.stopping = False
 
     def _view(self) -> View:
-        return View(self._snapshot, self._error, f"{self._token}-{self._good}", self._version)
+        generation = f"{self._token}-{self._good}"
+        return View(
+            self._snapshot, self._error, generation, self._version, self._progress, self._ticks
+        )
 
     def begin_build(self) -> None:
         with self._cond:
@@ -108,6 +117,23 @@ class PreviewState:
             self._cond.notify_all()
             return reload
 
+    def report_error(self, error: str) -> None:
+        """An error from outside a build (the background computation): shown over the last
+        good site until the next build succeeds."""
+        with self._cond:
+            if error != self._error:
+                self._error = error
+                self._version += 1
+                self._cond.notify_all()
+
+    def set_progress(self, text: str | None) -> None:
+        """What the background computation is doing; open pages show it."""
+        with self._cond:
+            if text != self._progress:
+                self._progress = text
+                self._ticks += 1
+                self._cond.notify_all()
+
     def current(self, timeout: float) -> View:
         """The state once no rebuild is running (or after `timeout` seconds: the last good site)."""
         with self._cond:
@@ -118,10 +144,18 @@ class PreviewState:
         with self._cond:
             return self._view()
 
-    def next_change(self, seen: int, timeout: float) -> View | None:
-        """The state after the next change past version `seen`; None on timeout or stop."""
+    def next_change(self, seen: int, timeout: float, ticks: int | None = None) -> View | None:
+        """The state after the next change past version `seen` (or past progress `ticks`,
+        when given); None on timeout or stop."""
         with self._cond:
-            ok = self._cond.wait_for(lambda: self._version != seen or self.stopping, timeout)
+            ok = self._cond.wait_for(
+                lambda: (
+                    self._version != seen
+                    or (ticks is not None and self._ticks != ticks)
+                    or self.stopping
+                ),
+                timeout,
+            )
             if self.stopping or not ok:
                 return None
             return self._view()
