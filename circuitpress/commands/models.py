@@ -1,5 +1,8 @@
 """`circuitpress models`: each model, its source, its layers and its dataset.
 
+Every module output is listed (containers and concat blocks too), with the layer that feeds
+it in the model's dataflow: the layer a unit page's strongest inputs come from.
+
 Layer facts come through the cache like every analysis, so an unchanged model is described
 without importing torch.
 """
@@ -7,6 +10,7 @@ without importing torch.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -40,15 +44,34 @@ def describe_models(site: str | Path, *, device: str | None = None) -> str:
             lines.append(f"  parameters: {info['params']:,}")
         if info.get("input_shape"):
             lines.append("  input: " + "x".join(str(d) for d in info["input_shape"]))
-        lines.append(f"  {'layer':<24} {'output shape':<16} units")
-        for layer in info["layers"]:
-            shape = "x".join(str(d) for d in layer.get("shape") or [])
-            lines.append(f"  {layer['name']:<24} {shape:<16} {layer.get('units', '')}")
+        lines.extend(_layer_table(info["layers"]))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
-@click.command()
+def _layer_table(layers: list[dict[str, Any]]) -> list[str]:
+    """Every module that ran (containers and concat blocks too): its output shape, units, and
+    the layer its connections come from; '*' marks conv and linear layers, whose weights are
+    kernels between features; a module that is no layer says why."""
+    width = max([24, *(len(str(layer["name"])) + 2 for layer in layers)])
+    rows = [f"  {'layer':<{width}} {'type':<22} {'output shape':<16} {'units':<6} inputs from"]
+    for layer in layers:
+        name = str(layer["name"]) + (" *" if layer.get("kernel_layer") else "")
+        kind = str(layer.get("type", ""))
+        if layer.get("error"):
+            rows.append(f"  {name:<{width}} {kind:<22} ({layer['error']})")
+            continue
+        shape = "x".join(str(d) for d in layer.get("shape") or [])
+        feeds = layer.get("input_layer", "")
+        source = "image" if feeds is None else feeds
+        rows.append(
+            f"  {name:<{width}} {kind:<22} {shape:<16} {layer.get('units', ''):<6} {source}"
+        )
+    rows.append("  (* conv or linear layer: its weights are kernels between features)")
+    return rows
+
+
+@click.command(short_help="List each model: its source, layers, units and dataset.")
 @click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."

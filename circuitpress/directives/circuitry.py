@@ -84,24 +84,58 @@ def layer_info(ctx: ResultSource, model: str) -> dict[str, dict[str, Any]] | Non
     return {layer["name"]: layer for layer in result.data["layers"]}
 
 
+def _computed_from(layers: dict[str, dict[str, Any]], src: str, dst: str) -> bool | None:
+    """Whether `dst` is computed from `src` by the model facts' dataflow (None: the facts
+    have no dataflow, as those cached before it was recorded)."""
+    if "inputs" not in layers[dst]:
+        return None
+    seen, todo = {dst}, [dst]
+    while todo:
+        for name in layers.get(todo.pop(), {}).get("inputs", []):
+            if name == src:
+                return True
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return False
+
+
 def check_order(
     ctx: ResultSource, src: UnitRef, dst: UnitRef, call: DirectiveCall, line: int, what: str
 ) -> None:
-    """An error naming the file, line and option when `src`'s layer does not come first."""
+    """An error naming the file, line and option when `src`'s layer does not come first, or
+    when the two layers lie on parallel branches (neither is computed from the other)."""
     layers = layer_info(ctx, src.model)
-    if layers is None:
+    if layers is None or src.layer not in layers or dst.layer not in layers:
         return
     names = list(layers)
-    if (
-        src.layer in layers
-        and dst.layer in layers
-        and names.index(src.layer) > names.index(dst.layer)
-    ):
+    forward = _computed_from(layers, src.layer, dst.layer)
+    backward = _computed_from(layers, dst.layer, src.layer)
+    if backward or (forward is None and names.index(src.layer) > names.index(dst.layer)):
         raise call.error(
             f"{what}: layer '{src.layer}' comes after '{dst.layer}' in {src.model}",
             hint=f"the earlier layer goes first: {dst} -> {src}",
             line=line,
         )
+    if forward is False:
+        feeds = layers[dst.layer].get("input_layer")
+        raise call.error(
+            f"{what}: layer '{dst.layer}' does not depend on '{src.layer}' in {src.model} "
+            "(they are on parallel branches)",
+            hint=f"its input is {feeds}" if feeds else "pick layers on one path of the model",
+            line=line,
+        )
+
+
+def input_layer(layers: dict[str, dict[str, Any]], layer: str) -> str | None:
+    """The layer whose units feed `layer`'s (the model facts' dataflow; facts cached before it
+    was recorded: the last conv or linear layer before it)."""
+    info = layers[layer]
+    if "input_layer" in info:
+        return info["input_layer"]
+    names = list(layers)
+    earlier = [n for n in names[: names.index(layer)] if is_kernel_layer(layers[n])]
+    return earlier[-1] if earlier else None
 
 
 def unit_link(ref: UnitRef, ctx: RenderServices, text: str | None = None) -> str:

@@ -23,7 +23,7 @@ from circuitpress.directives.circuitry import (
     check_order,
     check_same_model,
     check_units,
-    is_kernel_layer,
+    input_layer,
     kernel_cell,
     kernel_json,
     layer_info,
@@ -277,22 +277,22 @@ class CircuitDirective(Directive):
         return nodes, edges, missing
 
     def _check_units(self, call: DirectiveCall, ctx: Any) -> None:
-        """`:units:` against the input layer, from model facts alone: before any analysis runs."""
+        """`:units:` against the layer that feeds the root (the model facts' dataflow), from
+        model facts alone: before any analysis runs."""
         chosen: tuple[int, ...] | None = call.options.get("units")
         root: UnitRef = call.data["root"]
         layers = layer_info(ctx, root.model)
         if chosen is None or layers is None or root.layer not in layers:
             return
-        names = list(layers)
-        earlier = [n for n in names[: names.index(root.layer)] if is_kernel_layer(layers[n])]
-        if not earlier:
+        feeds = input_layer(layers, root.layer)
+        if feeds is None:
             return
         check_units(
             call,
             chosen,
             layers,
             root.model,
-            earlier[-1],
+            feeds,
             line=call.option_line("units"),
             what="{circuit} option ':units:'",
         )

@@ -253,7 +253,7 @@ class Dataflow:
     # -- names -------------------------------------------------------------------------------
 
     def check(self, layer: str) -> None:
-        """A UserError unless `layer` is a layer with one tensor output that depends on the input."""
+        """A UserError unless `layer` has one tensor output that depends on the input."""
         if layer in self.invalid:
             raise UserError(
                 f"layer '{layer}' returns {self.invalid[layer]}, not one tensor",
@@ -512,4 +512,3 @@ def _depths(preds: dict[int, tuple[int, ...]]) -> dict[int, int]:
             depth[n] = 1 + max((depth[p] for p in preds.get(n, ())), default=-1)
             stack.pop()
     return depth
-

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from circuitpress.analysis.methods.dataflow import (
+from circuitpress.analysis.methods.dataflow import (  # noqa: F401 (re-exported for analyses)
     KERNEL_LAYERS,
     Dataflow,
     is_kernel_layer,
@@ -134,14 +134,20 @@ def _center(shape: tuple[int, ...]) -> tuple[int, int] | None:
     return (shape[1] // 2, shape[2] // 2) if len(shape) == 3 else None
 
 
-def _select(
+def _one_hots(
     out: torch.Tensor, channels: Sequence[int], pos: tuple[int, int] | None
 ) -> torch.Tensor:
-    idx = torch.arange(len(channels), device=out.device)
-    ch = torch.as_tensor(list(channels), device=out.device)
-    if pos is None:
-        return out[idx, ch] if out.dim() == 2 else out[idx, ch].flatten(1).mean(1)
-    return out[idx, ch, pos[0], pos[1]]
+    """[n, *out.shape]: row b picks channel channels[b] of the batch-1 output `out` at `pos`
+    (without a position: a dense unit, or the mean over the map)."""
+    grads = torch.zeros((len(channels), *out.shape), device=out.device, dtype=out.dtype)
+    for b, c in enumerate(channels):
+        if out.dim() == 2:
+            grads[b, 0, c] = 1.0
+        elif pos is None:
+            grads[b, 0, c] = 1.0 / float(out.shape[2] * out.shape[3])
+        else:
+            grads[b, 0, c, pos[0], pos[1]] = 1.0
+    return grads
 
 
 def gradient_rows(
@@ -156,24 +162,38 @@ def gradient_rows(
     """d dst[channels[b]] at `position` (default: the map's centre) / d src output, batched.
 
     `src` None means the model's input. Returns [len(channels), *src_shape]. Run it on a
-    `linearized` model to get expanded weights."""
+    `linearized` model to get expanded weights. One forward pass at batch 1 serves every
+    row: the rows are backward passes only (vectorised over rows where autograd can)."""
     pos = position if position is not None else _center(graph.shapes[dst])
-    n = len(channels)
     shape = graph.shapes[src] if src is not None else tuple(probe.shape[1:])
     linear = _LinearFunctions() if getattr(model, _LINEAR_FLAG, False) else contextlib.nullcontext()
     with torch.inference_mode(False), torch.enable_grad(), linear:
-        free = torch.zeros((n, *shape), device=probe.device, requires_grad=True)
-        batch = probe.expand(n, *probe.shape[1:]).clone() if src is not None else free
+        free = torch.zeros((1, *shape), device=probe.device, requires_grad=True)
+        start = probe[:1].clone() if src is not None else free
         with capture(model, [dst], replace={src: free} if src is not None else None) as cap:
-            (out,) = cap.run(batch)
-        picked = _select(out, channels, pos)
-        if picked.requires_grad:
-            picked.sum().backward()
-    if free.grad is None:
+            (out,) = cap.run(start)
+        if not out.requires_grad:
+            raise UserError(
+                f"layer '{dst}' does not depend on '{src}'",
+                hint="pick layers on one path of the model",
+            )
+        grads = _one_hots(out, channels, pos)
+        rows: torch.Tensor | None
+        try:
+            (rows,) = torch.autograd.grad(
+                out, free, grads, is_grads_batched=True, allow_unused=True, retain_graph=True
+            )
+        except RuntimeError:  # an op vmap cannot batch: one backward pass per row
+            each = [
+                torch.autograd.grad(out, free, g, allow_unused=True, retain_graph=True)[0]
+                for g in grads
+            ]
+            rows = None if any(r is None for r in each) else torch.stack(each)
+    if rows is None:
         raise UserError(
             f"layer '{dst}' does not depend on '{src}'", hint="pick layers on one path of the model"
         )
-    return free.grad.detach()
+    return rows.detach().reshape(len(channels), *shape)
 
 
 def _summed_rows(
@@ -220,6 +240,7 @@ class Connections:
     probe: torch.Tensor
     graph: Dataflow = field(init=False)
     _lin: nn.Module | None = field(default=None, init=False)
+    _abs: nn.Module | None = field(default=None, init=False)
     _footprints: dict[tuple[str, str], tuple[slice, slice]] = field(
         default_factory=dict, init=False
     )
@@ -246,7 +267,9 @@ class Connections:
             if len(self.graph.shapes[src]) != 3:
                 self._footprints[key] = (slice(0, 1), slice(0, 1))
             else:
-                absolute = linearized(self.model, absolute=True)
+                if self._abs is None:
+                    self._abs = linearized(self.model, absolute=True)
+                absolute = self._abs
                 every = range(self.graph.shapes[dst][0])
                 grad = _summed_rows(absolute, self.graph, src, dst, every, self.probe)
                 support = grad.abs().sum(0) > 0

@@ -14,6 +14,7 @@ from circuitpress.analysis.methods.dataflow import Dataflow, is_kernel_layer
 from circuitpress.analysis.models.registry import LoadedModel, ModelRegistry
 from circuitpress.requests import ModelInfoRequest, Request, Result
 
+
 class Env(Protocol):
     models: ModelRegistry
     device: torch.device
