@@ -11,7 +11,7 @@ import click
 from circuitpress.commands.console import err, handle_errors
 
 
-@click.command()
+@click.command(short_help="Find every mistake in the site; compute and write nothing.")
 @click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--external", is_flag=True, help="Also check external links (needs network).")
 @click.option("--drafts", is_flag=True, help="Include articles marked draft.")

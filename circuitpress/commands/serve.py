@@ -9,7 +9,7 @@ import click
 from circuitpress.commands.console import DEVICE, handle_errors
 
 
-@click.command()
+@click.command(short_help="Preview with live reload; figures fill in as they finish.")
 @click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--host",

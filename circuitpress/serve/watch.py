@@ -18,9 +18,15 @@ import watchfiles
 from circuitpress.config import CONFIG_NAME
 
 WATCHED_DIRS = ("content", "static", "themes")
+# Names editors and tools give the files they write beside the one being saved: vim (.swp,
+# 4913, ~), emacs (.#x, #x#, flycheck_x), JetBrains (___jb_tmp___), Kate, LibreOffice, nano
+# (.save), gedit (.goutputstream-X), sed -i (sedXXXXXX), atomic writers (x.tmp, x.tmp123,
+# x.tmp.abc, tmpXXXXXXXX), merge tools (.orig, .rej), backups (.bak, x~, x.~1~), browsers'
+# partial downloads and macOS' .DS_Store.
 _EDITOR_TEMP = re.compile(
-    r"(^\.#|^#.*#$|~$|\.sw[a-p]$|\.swx$|^4913$|\.tmp$|\.part$|\.crdownload$|^\.DS_Store$|"
-    r"\.kate-swp$|^\.~lock\.|___jb_(tmp|old)___$)"
+    r"(^\.#|^#.*#$|~$|\.sw[a-p]$|\.swx$|^4913$|\.tmp\d*$|\.tmp\.\w+$|^tmp[a-z0-9_]{8}$|"
+    r"\.part$|\.crdownload$|^\.DS_Store$|\.kate-swp$|^\.~lock\.|___jb_(tmp|old)___$|"
+    r"\.save$|\.bak$|\.orig$|\.rej$|goutputstream-|^sed[A-Za-z0-9]{6}$|^flycheck_)"
 )
 
 

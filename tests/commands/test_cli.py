@@ -194,3 +194,18 @@ def test_config_not_utf8(prose_site):
     result = CliRunner().invoke(cli, ["build", str(site)])
     assert result.exit_code == 1
     assert result.output.startswith("circuitpress.toml:2: the file is not UTF-8")
+
+
+def test_help_lists_every_command_without_truncating():
+    result = CliRunner().invoke(cli, ["--help"], terminal_width=80)
+    assert result.exit_code == 0
+    commands = result.output.split("Commands:", 1)[1]
+    for name in ("build", "check", "models", "new", "publish", "serve"):
+        assert f"  {name} " in commands, name
+    assert "..." not in commands and "…" not in commands, commands
+
+
+def test_serve_takes_the_build_options():
+    result = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=100)
+    for option in ("--device", "--jobs", "--strict", "--drafts", "--port", "--host"):
+        assert option in result.output, option
