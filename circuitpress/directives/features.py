@@ -36,7 +36,7 @@ from circuitpress.extensions import (
     integer,
     number,
 )
-from circuitpress.render.numbers import fmt, shared
+from circuitpress.render.numbers import shared
 from circuitpress.requests import ExamplesRequest, FeatureVisRequest, UnitRef
 from circuitpress.structure.unit_views import (
     display_size,
@@ -195,16 +195,18 @@ class FeatureDirective(Directive):
     ) -> str:
         models = {r.ref.model for r in requests}
         layers = {(r.ref.model, r.ref.layer) for r in requests}
+        shown = [self._pictures(request, ctx, grid_size) for request in requests]
+        # One activation per unit, all with the same decimals: the row reads evenly.
+        firsts = shared([acts[0] for _, acts in shown if acts])
+        values = iter(firsts)
         cells = []
-        for request in requests:
+        for request, (pictures, activations) in zip(requests, shown, strict=True):
             ref = request.ref
-            pictures, activations = self._pictures(request, ctx, grid_size)
             name = str(ref) if len(models) > 1 else f"{ref.layer}:{ref.unit_text}"
             if len(layers) == 1:
                 name = ref.unit_text  # the caption names the layer once
             value = (
-                f' <span class="cp-feature-cell-value" title="activation">'
-                f"{e(fmt(activations[0]))}</span>"
+                f' <span class="cp-feature-cell-value" title="activation">{e(next(values))}</span>'
                 if activations
                 else ""
             )

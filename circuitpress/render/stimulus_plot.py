@@ -36,7 +36,7 @@ def tuning_heatmap_svg(
     rows: AxisStimuli,
     columns: AxisStimuli,
     *,
-    cell: float = 22,
+    cell: float = 34,
     thumb: float = 30,
     label: str = "heat map",
     value_text: Sequence[Sequence[str]] | None = None,
@@ -57,7 +57,8 @@ def tuning_heatmap_svg(
     thumbs_y = base + 18
     x_title_y = thumbs_y + thumb + 16
     bar_y = x_title_y + 8
-    width = left + w * cell + 10
+    # Room for the x title, centred under the grid (about 6.5 px a character at 11 px).
+    width = max(left + w * cell + 10, left + w * cell / 2 + 3.3 * len(columns.title) + 10)
     height = bar_y + 36
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="cp-plot cp-heatmap cp-tuning-heatmap" '

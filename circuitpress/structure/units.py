@@ -121,7 +121,11 @@ class UnitPagePlan:
                 if ref not in self.neighbours:
                     self._fresh.append(ref)
                 requests += unit_page_requests(ref)
-        for ref in sorted(self.full | set(self.neighbours), key=_order):
+        # Pages made in this pass are looked at in it too: their connections are asked for
+        # this round, not the next (the rounds of a build are few).
+        work = sorted(self.full | set(self.neighbours), key=_order)
+        while work:
+            ref = work.pop(0)
             full = ref in self.full
             done = self._expanded.get(ref)
             if done is not None and (done or not full):  # a neighbour made full expands again
@@ -140,6 +144,7 @@ class UnitPagePlan:
                         self.neighbours[other] = []
                         self._fresh.append(other)
                         requests += neighbour_page_requests(other)
+                        work.append(other)
                     if ref not in self.neighbours[other]:
                         self.neighbours[other].append(ref)
                 elif other not in self.neighbours and other not in self.thumbnails:

@@ -36,9 +36,10 @@ def fake_result(request: Request) -> Result:
     rng = np.random.default_rng(len(request.key()))
     if isinstance(request, FeatureVisRequest):
         n = request.diversity
+        size = request.size or 64  # 0: the model's own size, 64 px for the zoo's models
         return Result(
             data={"activation": [1.5 + i for i in range(n)], "loss_start": 0.0, "loss_end": -1.0},
-            arrays={"images": rng.random((n, request.size, request.size, 3), dtype=np.float32)},
+            arrays={"images": rng.random((n, size, size, 3), dtype=np.float32)},
         )
     if isinstance(request, ExamplesRequest):
         k = request.k
