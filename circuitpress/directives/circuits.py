@@ -121,7 +121,9 @@ class WeightsDirective(Directive):
     def _render_pair(self, call: DirectiveCall, ctx: RenderContext) -> str:
         src: UnitRef = call.data["src"]
         dst: UnitRef = call.data["dst"]
-        result = ctx.result(call.data["request"])
+        # No request when the follow-up's check failed: `check` collects that error and still
+        # renders the page, where the figure is a placeholder (PendingResult).
+        result = ctx.result(call.data.get("request") or WeightsRequest(src, dst))
         kernel = np.asarray(result.arrays["kernel"])
         scale = symmetric_scale([kernel])
         expanded = bool(result.data["expanded"])

@@ -8,6 +8,8 @@ by hand from the weight tensors.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -336,21 +338,29 @@ def test_lucent_inceptionv1_units_in_a_branch() -> None:
     assert np.isfinite(results[outputs].arrays["kernels"]).all()
 
 
-def test_models_command_lists_blocks_with_their_inputs(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from circuitpress.cli import cli
-
-    (tmp_path / "nets").mkdir()
-    (tmp_path / "nets" / "__init__.py").write_text("")
-    (tmp_path / "nets" / "res.py").write_text(
+def _resnet_site(root: Path, page: str = "") -> Path:
+    (root / "nets").mkdir(parents=True)
+    (root / "nets" / "__init__.py").write_text("")
+    (root / "nets" / "res.py").write_text(
         "import torch, torchvision\n\n"
         "def build():\n"
         "    torch.manual_seed(0)\n"
         "    return torchvision.models.resnet18(weights=None, num_classes=3)\n"
     )
-    (tmp_path / "circuitpress.toml").write_text(
+    (root / "circuitpress.toml").write_text(
         '[site]\ntitle = "t"\n\n[models.res]\nfactory = "nets.res:build"\n'
         'input_size = [64, 64]\ndataset = "shapes"\n'
     )
+    if page:
+        (root / "content").mkdir()
+        (root / "content" / "a.md").write_text(page)
+    return root
+
+
+def test_models_command_lists_blocks_with_their_inputs(tmp_path: Path) -> None:
+    from circuitpress.cli import cli
+
+    _resnet_site(tmp_path)
     result = CliRunner().invoke(cli, ["models", str(tmp_path)])
     assert result.exit_code == 0, result.output
     rows = {
@@ -362,3 +372,46 @@ def test_models_command_lists_blocks_with_their_inputs(tmp_path, monkeypatch) ->
     assert rows["layer3"][1:4] == ["Sequential", "256x4x4", "256"]
     assert rows["conv1"][-1] == "image"
     assert "layer2.0.conv2 *" in result.output
+
+
+class _Tokens(nn.Module):
+    """A patch embedding and a linear layer on its tokens: [B, 16, 8] outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patches = nn.Conv2d(3, 8, 4, stride=4)
+        self.mix = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(self.patches(x).flatten(2).transpose(1, 2))
+
+
+def test_token_layers_count_channels_and_refuse_kernels_in_one_line() -> None:
+    torch.manual_seed(0)
+    net = _Tokens().eval()
+    facts = {f["name"]: f for f in layer_facts(Dataflow.trace(net, torch.zeros(1, 3, 16, 16)))}
+    assert facts["mix"]["shape"] == [16, 8] and facts["mix"]["units"] == 8  # channels, not tokens
+    assert facts["mix"]["input_layer"] == "patches"
+    with pytest.raises(UserError, match=r"layer 'mix' has output shape 16x8") as err:
+        Connections(net, torch.zeros(1, 3, 16, 16)).rows("patches", "mix", [0])
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_check_locates_weights_across_parallel_branches(tmp_path: Path) -> None:
+    """`{weights}` between the residual branch and the parallel downsample: one located line
+    and exit 1 from the model facts alone (the analysis crashed on such pairs: exit 3)."""
+    from circuitpress.cli import cli
+
+    page = (
+        "---\ntitle: A\n---\n\nText.\n\n"
+        "```{weights} res/layer2.0.downsample.0:1 -> res/layer2.0.conv2:3\n```\n"
+    )
+    site = _resnet_site(tmp_path, page)
+    result = CliRunner().invoke(cli, ["check", str(site)])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if "content/a.md" in line]
+    assert lines == [
+        "content/a.md:7: {weights}: layer 'layer2.0.conv2' does not depend on "
+        "'layer2.0.downsample.0' in res (they are on parallel branches) "
+        "(its input is layer2.0.conv1)"
+    ]

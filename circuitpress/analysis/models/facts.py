@@ -11,6 +11,7 @@ from typing import Any, Protocol, Sequence
 import torch
 
 from circuitpress.analysis.methods.dataflow import Dataflow, is_kernel_layer
+from circuitpress.analysis.models.capture import unit_shape
 from circuitpress.analysis.models.registry import LoadedModel, ModelRegistry
 from circuitpress.requests import ModelInfoRequest, Request, Result
 
@@ -35,7 +36,8 @@ def layer_facts(graph: Dataflow) -> list[dict[str, Any]]:
             "name": name,
             "type": type(module).__name__,
             "shape": shape,
-            "units": int(shape[0]) if shape else 0,
+            # Units are channels: tokens [T, C] have C of them (capture.unit_shape).
+            "units": int(unit_shape(shape)[0]) if shape else 0,
             "kernel_layer": is_kernel_layer(module),
         }
         if not shape:
