@@ -132,3 +132,16 @@ def test_lucent_inception_at_128_px_tunes_without_a_full_forward(tmp_path: Path)
     request = TuningRequest(ref, "orientation", steps=4)
     result = compute([request], config, device="cpu", threads=1)[request]
     assert len(result.data["response"]) == 4 and result.arrays["stimuli"].shape[1:] == (128, 128, 3)
+
+
+@pytest.mark.slow
+def test_a_vit_site_builds_with_the_unit_page_of_a_token_layer(tmp_path: Path) -> None:
+    # The unit page's default connections on a token-shaped layer used to fail the build
+    # ("weights and connections need a map"); the page now shows no connections instead.
+    layer = "encoder.layers.encoder_layer_1"
+    root = site(tmp_path, f":::{{feature}} vit/{layer}:5\n:steps: 8\n:::\n")
+    result = CliRunner().invoke(cli, ["build", str(root), "--quiet"])
+    assert result.exit_code == 0, result.output
+    page = root / "_site" / "units" / "vit" / layer / "5" / "index.html"
+    assert page.is_file()
+    assert "<img" in page.read_text(encoding="utf-8")

@@ -373,7 +373,14 @@ def connections_result(conn: Connections, request: TopConnectionsRequest) -> Res
     other = request.other_layer or (
         graph.input_layer(ref.layer) if inputs else graph.output_layer(ref.layer)
     )
-    if other is None:
+    # A unit page's default connections on a token-shaped layer (a ViT block): there is no
+    # kernel between channels, so the page shows none rather than fail the build; an
+    # author's explicit layer pair still gets _check_shape's error.
+    tokens = request.other_layer is None and any(
+        layer is not None and len(graph.shapes.get(layer, ())) not in (1, 3)
+        for layer in (ref.layer, other)
+    )
+    if other is None or tokens:
         return Result(
             data={"layer": None, "expanded": False, "units": []},
             arrays={"kernels": np.zeros((0, 1, 1), np.float32)},
