@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where arrays are made: a prose build never needs it
+    import numpy as np
 
 
 def _fmt_coef(c: float) -> str:

@@ -21,8 +21,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
 from circuitpress.errors import BuildWarning
 from circuitpress.requests import Request, Result
 
@@ -127,6 +125,8 @@ class Cache:
             return
         path = self.path_of(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        import numpy as np  # here, not at the top: a prose build never reads or writes results
+
         buf = io.BytesIO()
         meta = json.dumps(result.data, sort_keys=True, separators=(",", ":")).encode("utf-8")
         arrays = {name: np.ascontiguousarray(arr) for name, arr in result.arrays.items()}
@@ -147,6 +147,8 @@ class Cache:
 
 
 def _read(path: Path) -> Result:
+    import numpy as np
+
     with np.load(path, allow_pickle=False) as npz:
         meta = json.loads(bytes(npz[_META]).decode("utf-8"))
         arrays = {name: npz[name] for name in npz.files if name != _META}

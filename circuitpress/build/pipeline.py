@@ -525,16 +525,22 @@ def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildRe
 
 
 def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
-    from circuitpress.analysis.models.fingerprint import dataset_fingerprint, model_fingerprint
     from circuitpress.build import stamp
 
-    try:
-        fingerprints = [
-            f(model, config)
-            for _, model in sorted(config.models.items())
-            for f in (model_fingerprint, dataset_fingerprint)
-        ]
-    except UserError:
-        return None  # the build itself reports it, where a page uses the model
+    fingerprints: list[str] = []
+    if config.models:  # (a prose site does not even import the fingerprints' NumPy)
+        from circuitpress.analysis.models.fingerprint import (
+            dataset_fingerprint,
+            model_fingerprint,
+        )
+
+        try:
+            fingerprints = [
+                f(model, config)
+                for _, model in sorted(config.models.items())
+                for f in (model_fingerprint, dataset_fingerprint)
+            ]
+        except UserError:
+            return None  # the build itself reports it, where a page uses the model
     settings = {"strict": options.strict, "drafts": options.drafts, "device": options.device}
     return stamp.input_stamp(config.root, out, settings, fingerprints)
