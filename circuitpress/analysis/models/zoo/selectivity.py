@@ -100,3 +100,44 @@ def selective_fraction(
     tuning = orientation_tuning(model, normalize, colors=colors)
     passed = (selectivity_ratios(tuning) >= threshold) & (relative_strength(tuning) >= min_strength)
     return float(passed.mean())
+
+
+@torch.no_grad()
+def class_responses(
+    model: nn.Module,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    layer: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    n_classes: int,
+    batch: int = 200,
+) -> np.ndarray:
+    """[units, classes]: each unit's strongest response over positions in an image, averaged
+    over the images of each class (what a claim's unit measure and dataset examples rank by).
+
+    `images` are float NCHW in 0..1; a class without images gets NaN."""
+    device = next(model.parameters()).device
+    peaks = []
+    with capture(model, [layer]) as cap:  # the forward pass stops at `layer`
+        for start in range(0, len(images), batch):
+            (out,) = cap.run(normalize(images[start : start + batch].to(device)))
+            peaks.append(out.flatten(2).amax(2) if out.dim() == 4 else out)
+    act = torch.cat(peaks).double().cpu()  # [images, units]
+    means = torch.full((act.shape[1], n_classes), float("nan"), dtype=torch.float64)
+    for c in range(n_classes):
+        chosen = labels == c
+        if bool(chosen.any()):
+            means[:, c] = act[chosen].mean(0)
+    return means.numpy()
+
+
+def class_selectivity(responses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit of `class_responses`: its preferred class and how much more it responds to that
+    class than to the next best one (preferred / runner-up; infinite when the runner-up is <= 0
+    and the preferred class > 0). A unit that never fires scores 0."""
+    order = np.argsort(-np.nan_to_num(responses, nan=-np.inf), axis=1)
+    rows = np.arange(len(responses))
+    best, second = responses[rows, order[:, 0]], responses[rows, order[:, 1]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(second > 0, best / second, np.where(best > 0, np.inf, 0.0))
+    return order[:, 0], ratio

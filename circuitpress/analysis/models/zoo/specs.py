@@ -23,6 +23,13 @@ class ZooSpec:
     name: str
     seed: int
     widths: tuple[int, ...] = (16, 32, 48)  # output channels of conv1, conv2, conv3, ...
+    # "chain" (ShapesNet: a chain of convs) or "branch" (BranchNet: conv1, conv2, an Inception
+    # block `mixed3`, a max-pool, a residual block `block4`); see models.py.
+    architecture: str = "chain"
+    # BranchNet only: output channels of mixed3's branches (1x1, 3x3, 5x5, pool projection)
+    # and of the 1x1 reductions before its 3x3 and 5x5 convs.
+    branches: tuple[int, int, int, int] = (12, 16, 12, 8)
+    reductions: tuple[int, int] = (16, 8)
     kernel1: int = 7  # conv1's kernel: 7x7 gives elongated, sharply oriented edge detectors
     global_pool: str = "max"  # "max" or "avg" over the last conv layer
     conv1_init_scale: float = 1.0  # multiplies conv1's default (Kaiming-uniform) initial weights
@@ -43,7 +50,19 @@ class ZooSpec:
 
     @property
     def layers(self) -> tuple[str, ...]:
-        return tuple(f"conv{i + 1}" for i in range(len(self.widths)))
+        """The conv layers (pre-activation outputs), in the order the data flows."""
+        chain = tuple(f"conv{i + 1}" for i in range(len(self.widths)))
+        if self.architecture == "chain":
+            return chain
+        block = (
+            "mixed3.conv1x1",
+            "mixed3.conv3x3_reduce",
+            "mixed3.conv3x3",
+            "mixed3.conv5x5_reduce",
+            "mixed3.conv5x5",
+            "mixed3.pool_proj",
+        )
+        return (*chain, *block, "block4.conv_a", "block4.conv_b")
 
 
 ZOO: dict[str, ZooSpec] = {
@@ -56,6 +75,17 @@ ZOO: dict[str, ZooSpec] = {
         seed=3,
         widths=(16, 32, 48, 64),
         description="4 conv layers (16, 32, 48, 64 channels): a deeper relative of shapes-a",
+    ),
+    "shapes-branch": ZooSpec(
+        "shapes-branch",
+        seed=4,
+        widths=(16, 32),
+        architecture="branch",
+        description=(
+            "conv1 and conv2 as in shapes-a, then an Inception block (1x1, 3x3, 5x5 and pool "
+            "branches concatenated to 48 channels), a max-pool and a residual block of two 3x3 "
+            "convs"
+        ),
     ),
 }
 

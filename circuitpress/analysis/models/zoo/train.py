@@ -30,7 +30,13 @@ from torch.nn import functional as F
 from circuitpress.analysis.models.capture import capture
 from circuitpress.analysis.models.procedural import HELDOUT_SEED, make_dataset
 from circuitpress.analysis.models.zoo import WEIGHTS_DIR
-from circuitpress.analysis.models.zoo.models import ZOO, ZOO_PREPROCESSING, ZooSpec, get_spec
+from circuitpress.analysis.models.zoo.models import (
+    ZOO,
+    ZOO_PREPROCESSING,
+    ZooSpec,
+    build_architecture,
+    get_spec,
+)
 from circuitpress.analysis.models.zoo.selectivity import (
     CUBE_DIAGONALS,
     orientation_tuning,
@@ -162,12 +168,8 @@ def train(
 
 
 def _build(spec: ZooSpec) -> torch.nn.Module:
-    from circuitpress.analysis.models.zoo.models import ShapesNet
-
-    torch.manual_seed(spec.seed)  # the same initialisation as models.build_model(spec.name)
-    return ShapesNet(
-        spec.widths, len(spec.classes), spec.kernel1, spec.global_pool, spec.conv1_init_scale
-    )
+    # Seeded inside: the same initialisation as models.build_model(spec.name).
+    return build_architecture(spec)
 
 
 def save(
