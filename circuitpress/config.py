@@ -76,12 +76,14 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One `[models.NAME]` table. Exactly one of zoo, lucent, factory is set."""
+    """One `[models.NAME]` table. Exactly one of zoo, lucent, factory, transformers is set."""
 
     name: str
     zoo: str | None = None
     lucent: str | None = None
     factory: str | None = None
+    # A local Hugging Face folder (config, safetensors, tokenizer), absolute: a language model.
+    transformers: Path | None = None
     weights: Path | None = None  # absolute path, resolved against the site folder
     dataset: str | None = None  # a procedural dataset name, or a folder (absolute) of images
     preprocessing: Preprocessing | None = None  # None: the source's defaults
@@ -96,6 +98,8 @@ class ModelConfig:
             return f"zoo:{self.zoo}"
         if self.lucent:
             return f"lucent:{self.lucent}"
+        if self.transformers is not None:
+            return f"transformers:{self.transformers.name}"
         return f"factory:{self.factory}"
 
 
@@ -411,6 +415,7 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
         "zoo",
         "lucent",
         "factory",
+        "transformers",
         "weights",
         "dataset",
         "input_range",
@@ -419,11 +424,11 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
         "input_size",
     }
     r = _Reader(text, path, table, data, keys)
-    sources = [k for k in ("zoo", "lucent", "factory") if k in data]
+    sources = [k for k in ("zoo", "lucent", "factory", "transformers") if k in data]
     line = _line_of(text, table, None)
     if len(sources) != 1:
         raise UserError(
-            f"model '{name}' needs exactly one of zoo, lucent, factory"
+            f"model '{name}' needs exactly one of zoo, lucent, factory, transformers"
             + (f" (has {', '.join(sources)})" if sources else ""),
             file=CONFIG_NAME,
             line=line,
@@ -435,6 +440,13 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
             "factory", f"factory '{factory}' must be 'module:callable'", 'e.g. "mypkg.nets:build"'
         )
     weights = r.str("weights")
+    folder = r.str("transformers")
+    if folder is not None and weights is not None:
+        raise r.error(
+            "weights",
+            "a transformers model reads its weights from its folder",
+            "drop 'weights'; the folder holds model.safetensors",
+        )
     dataset = r.str("dataset")
     if dataset is not None and ("/" in dataset or dataset.startswith(".")):
         dataset = str((root / dataset).resolve())
@@ -455,6 +467,7 @@ def _parse_model(text: str, path: Path, root: Path, name: str, data: Any) -> Mod
         zoo=r.str("zoo"),
         lucent=r.str("lucent"),
         factory=factory,
+        transformers=(root / folder).resolve() if folder else None,
         weights=(root / weights).resolve() if weights else None,
         dataset=dataset,
         preprocessing=pre,

@@ -28,13 +28,15 @@ def _fmt_coef(c: float) -> str:
 class UnitRef:
     """A feature of a model: a channel, one neuron (`@Y,X`), or a direction of channels.
 
-    `terms` are (channel, coefficient) pairs; a plain channel is `((7, 1.0),)`.
+    `terms` are (channel, coefficient) pairs; a plain channel is `((7, 1.0),)`. `head` marks
+    an attention head of a language model (`blocks.1.attn:H3`): its one term is the head's index.
     """
 
     model: str
     layer: str
     terms: tuple[tuple[int, float], ...]
     position: tuple[int, int] | None = None
+    head: bool = False
 
     @property
     def channel(self) -> int | None:
@@ -53,7 +55,9 @@ class UnitRef:
 
     @property
     def unit_text(self) -> str:
-        """The part after the colon: '7', '7@3,4', '0.7*3-0.2*7'."""
+        """The part after the colon: '7', '7@3,4', '0.7*3-0.2*7', 'H3' (a head)."""
+        if self.head:
+            return f"H{self.terms[0][0]}"
         if self.channel is not None:
             text = str(self.channel)
         else:
@@ -74,29 +78,33 @@ class UnitRef:
         """The plain channel this reference lives in (neurons map to their channel)."""
         if self.channel is None:
             return None
-        return UnitRef(self.model, self.layer, ((self.channel, 1.0),))
+        return UnitRef(self.model, self.layer, ((self.channel, 1.0),), head=self.head)
 
     def __str__(self) -> str:
         return f"{self.model}/{self.layer}:{self.unit_text}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "model": self.model,
             "layer": self.layer,
             "terms": [[c, w] for c, w in self.terms],
             "position": list(self.position) if self.position else None,
         }
+        if self.head:  # only heads carry it: every other request keeps its cache key
+            data["head"] = True
+        return data
 
 
 def unit_page_path(ref: UnitRef) -> str | None:
-    """Site-relative path of the unit page ('units/MODEL/LAYER/UNIT/'), channels only.
+    """Site-relative path of the unit page ('units/MODEL/LAYER/UNIT/'), channels and heads
+    ('units/toy/blocks.1.attn/H3/').
 
     Neurons link to their channel's page; directions have no page.
     """
     ch = ref.channel_ref()
     if ch is None:
         return None
-    return f"units/{ch.model}/{ch.layer}/{ch.channel}/"
+    return f"units/{ch.model}/{ch.layer}/{ch.unit_text}/"
 
 
 def _canon(value: Any) -> Any:
@@ -335,6 +343,85 @@ class UniversalityRequest(Request):
         return (self.model_a, self.model_b)
 
 
+# --- language models (analysis/lm, analysis/methods/lm_*) ----------------------------------------
+
+HEAD_SCORES = ("induction", "previous-token", "duplicate-token")
+LM_MEASURES = ("loss", "loss:repeated", "induction-score", "previous-token-score")
+
+
+@dataclass(frozen=True)
+class HeadScoresRequest(Request):
+    """Every head's scores as TransformerLens' `head_detector` computes them ("mul": the share of
+    attention on the detection pattern), averaged over seeded repeated random token sequences.
+    Result data: {"layers": [names], "heads": H, "sequences": N, "length": L, "scores":
+    {score: [[float] * H] * layers}}: one cached pass serves every score."""
+
+    kind: ClassVar[str] = "lm-heads"
+    model: str
+
+
+@dataclass(frozen=True)
+class AttentionRequest(Request):
+    """A head's attention pattern on a prompt. Result data: {"tokens": [str], "pattern":
+    [[float]] (query x key, lower triangular)}."""
+
+    kind: ClassVar[str] = "lm-attention"
+    ref: UnitRef
+    prompt: str
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.ref.model,)
+
+
+@dataclass(frozen=True)
+class LogitsRequest(Request):
+    """Direct logit attribution of a unit, head or direction: its output direction through the
+    unembedding. Result data: {"top": [{"token", "value"}], "bottom": [...]}."""
+
+    kind: ClassVar[str] = "lm-logits"
+    ref: UnitRef
+    k: int = 10
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.ref.model,)
+
+
+@dataclass(frozen=True)
+class CompositionRequest(Request):
+    """Q-, K- and V-composition scores (Elhage et al. 2021) of a head with every earlier head.
+    Result data: {"inputs": [{"layer", "head", "q", "k", "v"}] (strongest first by max),
+    "baseline": float (the score of random matrices of the same shapes)}."""
+
+    kind: ClassVar[str] = "lm-composition"
+    ref: UnitRef
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.ref.model,)
+
+
+@dataclass(frozen=True)
+class LMClaimRequest(Request):
+    """A language model's measure before and after ablating heads or neurons (`mode` "zero" or
+    "mean"). `measure` is one of LM_MEASURES; `head` names the head of a head score (None: the
+    model's best head). With `compare`, "before" is the other model's unablated measure.
+    Result data: {"before", "after", "change", "measure", "samples"}."""
+
+    kind: ClassVar[str] = "lm-claim"
+    model: str
+    measure: str
+    head: UnitRef | None = None
+    ablate: tuple[UnitRef, ...] = ()
+    mode: str = "zero"
+    compare: str | None = None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.model,) if self.compare is None else (self.model, self.compare)
+
+
 @dataclass(frozen=True)
 class Result:
     """What analysis returns: JSON-able `data` and named NumPy `arrays` (no objects, no torch)."""
@@ -354,5 +441,10 @@ REQUEST_KINDS: dict[str, type[Request]] = {
         TuningRequest,
         ClaimRequest,
         UniversalityRequest,
+        HeadScoresRequest,
+        AttentionRequest,
+        LogitsRequest,
+        CompositionRequest,
+        LMClaimRequest,
     )
 }

@@ -37,6 +37,23 @@ HANDLERS: dict[str, str] = {
     "tuning": "circuitpress.analysis.methods.tuning:compute_group",
     "claim": "circuitpress.analysis.methods.claims:compute_group",
     "universality": "circuitpress.analysis.methods.universality:compute_group",
+    "lm-heads": "circuitpress.analysis.methods.heads:compute_group",
+    "lm-attention": "circuitpress.analysis.methods.heads:compute_attention",
+    "lm-logits": "circuitpress.analysis.methods.lm_logits:compute_group",
+    "lm-composition": "circuitpress.analysis.methods.lm_logits:compute_composition",
+    "lm-claim": "circuitpress.analysis.methods.lm_claims:compute_group",
+}
+# The shared kinds of a language model's group (analysis/lm: its facts, token examples, the
+# pictures of its units' chips and pages) are computed by these handlers instead.
+LM_HANDLERS: dict[str, str] = {
+    "model-info": "circuitpress.analysis.lm.facts:compute_group",
+    "examples": "circuitpress.analysis.methods.lm_examples:compute_group",
+    "featurevis": "circuitpress.analysis.methods.lm_examples:compute_pictures",
+    "connections": "circuitpress.analysis.methods.lm_examples:compute_connections",
+    "weights": "circuitpress.analysis.methods.lm_examples:compute_unsupported",
+    "tuning": "circuitpress.analysis.methods.lm_examples:compute_unsupported",
+    "claim": "circuitpress.analysis.methods.lm_examples:compute_unsupported",
+    "universality": "circuitpress.analysis.methods.lm_examples:compute_unsupported",
 }
 
 SEED = 0
@@ -92,9 +109,18 @@ def _forward_to(listener: Progress) -> ProgressFn:
     return progress
 
 
-def load_handler(kind: str) -> Handler:
-    """The `compute_group` function of a request kind, imported on demand."""
+def load_handler(
+    kind: str, group: Sequence[Request] = (), config: SiteConfig | None = None
+) -> Handler:
+    """The `compute_group` function of a request kind, imported on demand (a language model's
+    group of a shared kind gets the LM handler)."""
     target = HANDLERS.get(kind)
+    if config is not None and group and kind in LM_HANDLERS:
+        from circuitpress.analysis.lm.sources import is_lm
+
+        models = [config.models.get(m) for m in group[0].models]
+        if any(m is not None and is_lm(m) for m in models):
+            target = LM_HANDLERS[kind]
     if target is None:
         raise ValueError(f"no analysis handler for request kind '{kind}'")
     module_name, func = target.split(":")
@@ -176,7 +202,7 @@ def compute_with(
     listener.planned(plans)
     for plan, group in zip(plans, groups, strict=True):
         kind = group[0].kind
-        handler = (handlers or {}).get(kind) or load_handler(kind)
+        handler = (handlers or {}).get(kind) or load_handler(kind, group, env.config)
         # Each group starts from the same seeds, so a group's result does not depend on which
         # other groups ran before it (and so on what else the site asks for).
         with _GROUP_LOCK, _torch_threads(threads):

@@ -1,7 +1,7 @@
 """The feature-reference grammar, parsed without torch.
 
     REF       := [MODEL "/"] LAYER ":" UNIT ["@" Y "," X]
-    UNIT      := INT | TERM (("+" | "-") TERM)*
+    UNIT      := INT | TERM (("+" | "-") TERM)* | "H" INT   (an attention head)
     TERM      := [NUMBER "*"] INT
 
 `shapes-a/conv2:7`, `conv2:7@3,4`, `features.2.0:0.7*3-0.2*7`. The model may be left out where
@@ -40,6 +40,11 @@ def parse_ref(text: str, default_model: str | None = None) -> UnitRef:
             f"feature reference '{text}' names no model",
             hint="write MODEL/LAYER:UNIT, or set 'model:' in the front matter",
         )
+    head = re.fullmatch(r"H(\d+)", m.group("unit"))
+    if head is not None:  # an attention head of a language model: `blocks.1.attn:H3`
+        if m.group("y") is not None:
+            raise UserError(f"'{text}': a head has no position", hint="drop '@Y,X'")
+        return UnitRef(model, m.group("layer"), ((int(head.group(1)), 1.0),), head=True)
     terms = _parse_unit(m.group("unit"), text)
     position = (int(m.group("y")), int(m.group("x"))) if m.group("y") is not None else None
     return UnitRef(model=model, layer=m.group("layer"), terms=terms, position=position)
@@ -102,6 +107,22 @@ def resolve_ref(
         )
     if info.get("error"):  # a block returning a tuple, a module never called (model facts)
         raise UserError(str(info["error"]), hint="name a module inside it that returns a tensor")
+    heads = info.get("heads")
+    if ref.head and not heads:
+        raise UserError(
+            f"'{ref}': layer '{ref.layer}' has no attention heads",
+            hint=choices_hint(ref.layer, [n for n, i in layers.items() if i.get("heads")]),
+        )
+    if heads and not ref.head:
+        raise UserError(
+            f"'{ref}': the units of '{ref.layer}' are attention heads",
+            hint=f"name a head as {ref.layer}:H0 to H{int(heads) - 1}",
+        )
+    if ref.head and not 0 <= ref.terms[0][0] < int(heads):
+        raise UserError(
+            f"head H{ref.terms[0][0]} out of range for {ref.model}/{ref.layer}",
+            hint=f"it has heads H0 to H{int(heads) - 1}",
+        )
     units = int(info["units"])
     for ch in ref.channels:
         if not 0 <= ch < units:

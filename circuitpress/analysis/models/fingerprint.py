@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from circuitpress.analysis.lm import sources as lm_sources
 from circuitpress.analysis.models import sources
 from circuitpress.analysis.models.procedural import HELDOUT_SEED, get_dataset
 from circuitpress.analysis.models.zoo.specs import ZOO
@@ -49,6 +50,8 @@ def _factory_source(model: ModelConfig, config: SiteConfig) -> str:
 
 def model_fingerprint(model: ModelConfig, config: SiteConfig) -> str:
     """Changes whenever the weights' bytes, the source, the architecture or the preprocessing do."""
+    if lm_sources.is_lm(model):
+        return lm_sources.model_fingerprint(model, config)
     parts: dict[str, object] = {"source": model.source}
     if model.zoo:
         spec = ZOO[sources.check_zoo_name(model)]
@@ -76,6 +79,8 @@ def model_fingerprint(model: ModelConfig, config: SiteConfig) -> str:
 
 def dataset_fingerprint(model: ModelConfig, config: SiteConfig) -> str:
     """Changes whenever the images the model is analysed on could change."""
+    if lm_sources.is_lm(model):
+        return lm_sources.dataset_fingerprint(model, config)
     kind, folder = sources.check_dataset(model, config)
     size = list(sources.default_preprocessing(model).input_size)
     sample = config.build.dataset_sample
