@@ -133,7 +133,8 @@ def test_selectivity_measure_can_fail() -> None:
 
 
 @pytest.mark.slow
-def test_same_seed_same_weights(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["shapes-a", "shapes-branch"])
+def test_same_seed_same_weights(tmp_path: Path, name: str) -> None:
     """Training is reproducible: the training command, run twice from the same seed in fresh
     processes (as a user runs it), writes identical bytes; another seed does not.
 
@@ -148,7 +149,7 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
             sys.executable,
             "-m",
             "circuitpress.analysis.models.zoo.train",
-            "shapes-a",
+            name,
             "--images",
             "256",
             "--epochs",
@@ -159,7 +160,7 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}  # each process hashes strings its own way
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         assert done.returncode == 0, done.stderr[-2000:]
-        return hashlib.sha256((out / "shapes-a.safetensors").read_bytes()).hexdigest()
+        return hashlib.sha256((out / f"{name}.safetensors").read_bytes()).hexdigest()
 
     first, second = run(tmp_path / "one", "1"), run(tmp_path / "two", "2")
     assert first == second
