@@ -16,6 +16,7 @@ from circuitpress.urls import BASE_URL_HINT, WEB_LINK_HINT, is_base_url, is_web_
 
 CONFIG_NAME = "circuitpress.toml"
 DEVICES = ("auto", "cpu", "cuda", "mps")
+EXECUTORS = ("local", "ray")
 # The largest input side a model may declare: a batch of 64 images of 4096 x 4096 pixels is
 # already 12 GB of float32.
 MAX_INPUT_SIDE = 4096
@@ -120,6 +121,19 @@ class BuildSettings:
     theme: str = "distill"
     jobs: int = 0  # CPU threads for the analysis; 0: one per core
     dataset_sample: int = 2048  # images per model used by examples / universality / claims
+    executor: str = "local"  # where the analysis runs: "local" or "ray" (issue #15)
+    # The Ray cluster to join: None starts a local Ray for the build, "auto" joins the one
+    # `ray start` made on this machine, HOST:PORT any other.
+    ray_address: str | None = None
+
+
+@dataclass(frozen=True)
+class AtlasLayer:
+    """One `[atlas] layers` entry: every unit of MODEL/LAYER gets a page (structure/atlas.py)."""
+
+    model: str
+    layer: str
+    line: int = 1  # of the entry in circuitpress.toml, for errors
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,7 @@ class SiteConfig:
     site: SiteSettings = field(default_factory=SiteSettings)
     models: dict[str, ModelConfig] = field(default_factory=dict)
     build: BuildSettings = field(default_factory=BuildSettings)
+    atlas: tuple[AtlasLayer, ...] = ()
 
     @property
     def base_path(self) -> str:
@@ -294,8 +309,8 @@ def parse_config(text: str, root: Path, path: Path) -> SiteConfig:
             line=line,
             hint="see https://toml.io for the syntax",
         ) from None
-    top = _Reader(text, path, None, data, {"site", "models", "build"})
-    for section in ("site", "models", "build"):
+    top = _Reader(text, path, None, data, {"site", "models", "build", "atlas"})
+    for section in ("site", "models", "build", "atlas"):
         if section in data and not isinstance(data[section], dict):
             raise top.error(section, f"'{section}' must be a table", f"write [{section}]")
     site = _parse_site(text, path, data.get("site", {}))
@@ -304,7 +319,8 @@ def parse_config(text: str, root: Path, path: Path) -> SiteConfig:
         for name, table in data.get("models", {}).items()
     }
     build = _parse_build(text, path, data.get("build", {}))
-    return SiteConfig(root=root, path=path, site=site, models=models, build=build)
+    atlas = _parse_atlas(text, path, data.get("atlas", {}))
+    return SiteConfig(root=root, path=path, site=site, models=models, build=build, atlas=atlas)
 
 
 def _parse_site(text: str, path: Path, data: dict[str, Any]) -> SiteSettings:
@@ -494,7 +510,13 @@ def _check_preprocessing(r: _Reader, pre: Preprocessing, declared: frozenset[str
 
 
 def _parse_build(text: str, path: Path, data: dict[str, Any]) -> BuildSettings:
-    r = _Reader(text, path, "build", data, {"device", "theme", "jobs", "dataset_sample"})
+    r = _Reader(
+        text,
+        path,
+        "build",
+        data,
+        {"device", "theme", "jobs", "dataset_sample", "executor", "ray_address"},
+    )
     device = r.str("device", "auto") or "auto"
     if device not in DEVICES:
         raise r.error("device", f"unknown device '{device}'", choices_hint(device, DEVICES))
@@ -512,4 +534,60 @@ def _parse_build(text: str, path: Path, data: dict[str, Any]) -> BuildSettings:
         theme=theme,
         jobs=r.int("jobs", 0, 0, 256),
         dataset_sample=r.int("dataset_sample", BuildSettings.dataset_sample, 16, 1_000_000),
+        executor=_executor(r),
+        ray_address=_ray_address(r),
     )
+
+
+def _executor(r: _Reader) -> str:
+    executor = r.str("executor", "local") or "local"
+    if executor not in EXECUTORS:
+        raise r.error(
+            "executor", f"unknown executor '{executor}'", choices_hint(executor, EXECUTORS)
+        )
+    return executor
+
+
+def _ray_address(r: _Reader) -> str | None:
+    address = r.str("ray_address")
+    if address is not None and not is_ray_address(address):
+        raise r.error(
+            "ray_address",
+            f"'ray_address' {address[:80]!r} is not a Ray address",
+            'use "auto" (the cluster `ray start` made on this machine) or HOST:PORT',
+        )
+    return address
+
+
+def is_ray_address(address: str) -> bool:
+    """ "auto", HOST:PORT or ray://HOST:PORT (a Ray client server)."""
+    if address == "auto":
+        return True
+    return bool(re.fullmatch(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}", address))
+
+
+def _parse_atlas(text: str, path: Path, data: dict[str, Any]) -> tuple[AtlasLayer, ...]:
+    """`[atlas] layers = ["MODEL/LAYER", ...]`: layers are checked against the model facts by
+    the build (structure/atlas.py); here only their form."""
+    r = _Reader(text, path, "atlas", data, {"layers"})
+    value = data.get("layers", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise r.error(
+            "layers", "'layers' must be a list of \"MODEL/LAYER\" strings", f"got {value!r}"
+        )
+    out: list[AtlasLayer] = []
+    for entry in value:
+        line = _value_line(text, "atlas", "layers", f'"{entry}"')
+        model, sep, layer = entry.partition("/")
+        if not sep or not model or not layer or control_character(entry):
+            raise UserError(
+                f"atlas layer {entry[:80]!r} is not MODEL/LAYER",
+                file=CONFIG_NAME,
+                line=line,
+                hint='e.g. layers = ["shapes-a/conv2"]',
+            )
+        item = AtlasLayer(model, layer, line)
+        if any((a.model, a.layer) == (model, layer) for a in out):
+            raise UserError(f"atlas layer '{entry}' is listed twice", file=CONFIG_NAME, line=line)
+        out.append(item)
+    return tuple(out)
