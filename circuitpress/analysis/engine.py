@@ -17,16 +17,19 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from circuitpress.analysis.models.registry import resolve_device
-from circuitpress.analysis.progress import GroupRecord, Progress, plan_group
+from circuitpress.analysis.progress import Progress
 from circuitpress.config import SiteConfig
 from circuitpress.errors import UserError
 from circuitpress.requests import Request, Result
+
+if TYPE_CHECKING:
+    from circuitpress.analysis.executors import Executor
 
 HANDLERS: dict[str, str] = {
     "model-info": "circuitpress.analysis.models.facts:compute_group",
@@ -164,6 +167,7 @@ def compute(
     progress: Progress | None = None,
     threads: int | None = None,
     deliver: Deliver | None = None,
+    executor: Executor | None = None,
 ) -> dict[Request, Result]:
     """Compute one `Result` per request (duplicates computed once), group by group.
 
@@ -172,14 +176,17 @@ def compute(
     torch's worker threads spin while waiting for each other. `deliver` receives each
     group's results as soon as the group finishes (the build stores them in the cache then,
     so the preview server can show a figure without waiting for the rest, and a killed
-    build keeps what it finished).
+    build keeps what it finished). `executor` runs the groups (analysis/executors.py: this
+    process by default, or a Ray cluster).
     """
     env = EngineEnv(
         config=config,
         device=resolve_device(device if device != "auto" else config.build.device),
         sample_size=config.build.dataset_sample,
     )
-    return compute_with(requests, env, listener=progress, deliver=deliver, threads=threads)
+    return compute_with(
+        requests, env, listener=progress, deliver=deliver, threads=threads, executor=executor
+    )
 
 
 def compute_with(
@@ -189,43 +196,55 @@ def compute_with(
     listener: Progress | None = None,
     deliver: Deliver | None = None,
     threads: int | None = None,
+    executor: Executor | None = None,
 ) -> dict[Request, Result]:
     """`compute` with a prepared environment (and optionally other handlers, for tests).
 
     Groups run one at a time in the whole process (`_GROUP_LOCK`): the preview server
     computes in a background thread while its rebuilds may need a model's facts, and a
     group's seeds and torch's thread count are process-wide."""
-    listener = listener or _Silent()
-    results: dict[Request, Result] = {}
     groups = list(group_requests(requests).values())
-    plans = [plan_group(group, env.sample_size) for group in groups]
-    listener.planned(plans)
-    for plan, group in zip(plans, groups, strict=True):
-        kind = group[0].kind
-        handler = (handlers or {}).get(kind) or load_handler(kind, group, env.config)
-        # Each group starts from the same seeds, so a group's result does not depend on which
-        # other groups ran before it (and so on what else the site asks for).
-        with _GROUP_LOCK, _torch_threads(threads):
-            seed_everything()
-            listener.started(plan)
-            env.progress = _forward_to(listener)
-            env.batches = 1
-            cpu, wall = time.process_time(), time.perf_counter()
-            try:
-                out = handler(group, env)
-            except UserError as err:
-                if err.file is None:
-                    err.requests = tuple(group)
-                raise
-            record = GroupRecord(
-                plan, time.process_time() - cpu, time.perf_counter() - wall, batches=env.batches
-            )
-        missing = [r for r in group if r not in out]
-        if missing:
-            raise RuntimeError(f"handler for '{kind}' returned no result for {missing[0].key()}")
-        done = {req: out[req] for req in group}
-        results.update(done)
-        if deliver is not None:
-            deliver(done)
-        listener.finished(record)
-    return results
+    if executor is None:
+        from circuitpress.analysis.executors import LocalExecutor
+
+        executor = LocalExecutor()
+    return executor.run(
+        groups,
+        env,
+        handlers=handlers or {},
+        listener=listener or _Silent(),
+        deliver=deliver,
+        threads=threads,
+    )
+
+
+def run_group(
+    group: list[Request],
+    env: EngineEnv,
+    handler: Handler,
+    threads: int | None,
+    started: Callable[[], None] | None = None,
+) -> tuple[dict[Request, Result], float, float]:
+    """One group through its handler, from the engine's fixed seeds: (its results in the
+    group's order, CPU seconds, wall seconds). The same steps in this process and on a Ray
+    worker, so that a group's result does not depend on where it ran."""
+    kind = group[0].kind
+    # Each group starts from the same seeds, so a group's result does not depend on which
+    # other groups ran before it (and so on what else the site asks for).
+    with _GROUP_LOCK, _torch_threads(threads):
+        seed_everything()
+        if started is not None:
+            started()
+        env.batches = 1
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            out = handler(group, env)
+        except UserError as err:
+            if err.file is None:
+                err.requests = tuple(group)
+            raise
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    missing = [r for r in group if r not in out]
+    if missing:
+        raise RuntimeError(f"handler for '{kind}' returned no result for {missing[0].key()}")
+    return {req: out[req] for req in group}, cpu, wall
