@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from circuitpress.directives import lm
 from circuitpress.directives.circuitry import (
     channel_ref,
     check_order,
@@ -205,6 +206,9 @@ class CircuitDirective(Directive):
 
     def plan(self, call: DirectiveCall, ctx: PlanContext) -> None:
         root = ctx.ref(call.argument, call.line)
+        if root.head:  # a language model's head: composition with earlier heads
+            lm.plan_head_circuit(call, ctx, root)
+            return
         if root.is_direction:
             raise call.error(
                 f"{{circuit}} needs a channel or a neuron, got the direction '{root}'",
@@ -223,6 +227,9 @@ class CircuitDirective(Directive):
 
         The build calls this again every round and keeps only the last round's requests and
         mentions, so it re-requests the whole walk each time."""
+        if call.data.get("lm"):
+            ctx.request(call.data["request"])
+            return
         self._check_units(call, ctx)
         nodes, edges, missing = self._walk(call, ctx)
         for ref in nodes[1:]:
@@ -321,6 +328,8 @@ class CircuitDirective(Directive):
         return inputs
 
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:
+        if call.data.get("lm"):
+            return lm.render_head_circuit(call, ctx)
         nodes, edges, _ = self._walk(call, ctx)
         root = nodes[0]
         scale = symmetric_scale([e["kernel"] for e in edges])

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from circuitpress.directives import lm
 from circuitpress.directives.circuitry import (
     check_same_model,
     check_units,
@@ -37,6 +38,7 @@ from circuitpress.extensions import (
     PlanContext,
     Registry,
     RenderContext,
+    choice,
     text,
 )
 from circuitpress.render import svg
@@ -124,6 +126,8 @@ class ClaimDirective(Directive):
         "expect": Option(
             expectation, None, "decrease, increase or unchanged, e.g. 'decrease >= 50%'"
         ),
+        "compare": Option(text, None, "a language model whose unablated measure is 'before'"),
+        "ablation": Option(choice("zero", "mean"), "zero", "a language model's ablation"),
     }
 
     def plan(self, call: DirectiveCall, ctx: PlanContext) -> None:
@@ -132,6 +136,9 @@ class ClaimDirective(Directive):
                 raise call.error(
                     f"{{claim}} needs the option ':{key}:'", hint=self.options[key].help
                 )
+        if lm.is_lm_claim(call.options):  # heads, loss, head scores: directives/lm.py
+            lm.plan_claim(call, ctx)
+            return
         ablate = _ablated_units(call, ctx)
         pairs: list[tuple[UnitRef, UnitRef]] = []
         if call.options.get("ablate-weights"):
@@ -184,6 +191,9 @@ class ClaimDirective(Directive):
         ctx.request(ModelInfoRequest(model))
 
     def follow_up(self, call: DirectiveCall, ctx: FollowUpContext) -> None:
+        if call.data.get("lm"):
+            ctx.request(call.data["request"])
+            return
         info = result_or_none(ctx, ModelInfoRequest(call.data["model"]))
         layers = layer_info(ctx, call.data["model"])
         if info is None or layers is None:
@@ -247,6 +257,8 @@ class ClaimDirective(Directive):
         )
 
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:
+        if call.data.get("lm"):
+            return lm.render_claim(call, ctx, call.options["expect"])
         result = ctx.result(call.data.get("request") or self._request(call))
         expect: Expectation = call.options["expect"]
         before, after, change = (float(result.data[k]) for k in ("before", "after", "change"))

@@ -20,6 +20,7 @@ import html
 import re
 from typing import Any, Callable
 
+from circuitpress.directives import lm
 from circuitpress.directives.circuitry import unit_link
 from circuitpress.directives.figure_parts import caption_with_facts, page_models
 from circuitpress.extensions import (
@@ -254,6 +255,7 @@ class ExamplesDirective(Directive):
     options = {
         "k": Option(integer(1, 64), ExamplesRequest.k, "number of examples"),
         "crop": Option(flag, True, "crop around the receptive field of the maximum"),
+        "context": Option(integer(1, 16), 8, "a text model's tokens each side of the strongest"),
     }
 
     def plan(self, call: DirectiveCall, ctx: PlanContext) -> None:
@@ -269,6 +271,9 @@ class ExamplesDirective(Directive):
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:
         request: ExamplesRequest = call.data["request"]
         ref = request.ref
+        result = ctx.result(request)
+        if result.data.get("tokens"):  # a language model: token contexts (directives/lm.py)
+            return lm.render_examples(call, ctx, ref, result)
         tiles = example_tiles(ctx, ref, request, request.k, 96)
         crop = (
             "cropped around the receptive field of the strongest position, " if request.crop else ""
