@@ -69,10 +69,14 @@ class Services:
         return self.build.theme.url(path) if path else None
 
     def thumbnail_url(self, ref: UnitRef) -> str | None:
-        from circuitpress.structure.units import thumbnail_request
+        from circuitpress.structure.units import neighbour_thumbnail_request, thumbnail_request
 
         # Neurons share their channel's thumbnail; a direction has one only if a page asked.
-        request = thumbnail_request(ref.channel_ref() or ref)
+        # A unit with only a neighbour page has the quicker thumbnail of those pages.
+        unit = ref.channel_ref() or ref
+        request = thumbnail_request(unit)
+        if request not in self.build.planner.results:
+            request = neighbour_thumbnail_request(unit)
         if request not in self.build.planner.results:
             return None
         images = self.result(request).arrays["images"]

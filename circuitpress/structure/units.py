@@ -33,6 +33,9 @@ PAGE_EXAMPLES = 12
 CARD_EXAMPLES = 6
 DIVERSE = 4
 CONNECTIONS = 8
+# Steps of a neighbour page's thumbnail (see neighbour_page_requests): a quarter of the
+# standard, since a first build optimises several hundred of them on the example site.
+NEIGHBOUR_STEPS = 64
 KERNEL_PIXELS = 8  # each weight drawn as an 8x8 block: 3x3 kernels stay readable
 CONNECTION_THUMB = 64  # a connected unit's thumbnail on a unit page
 # --- the standard requests of a unit -------------------------------------------------------------
@@ -42,6 +45,11 @@ def thumbnail_request(ref: UnitRef) -> FeatureVisRequest:
     """The standard feature visualization of a unit (the model's own size, default steps,
     seed 0)."""
     return FeatureVisRequest(ref=ref, size=THUMB_SIZE, steps=THUMB_STEPS, seed=0)
+
+
+def neighbour_thumbnail_request(ref: UnitRef) -> FeatureVisRequest:
+    """The thumbnail of a unit that has only a neighbour page: fewer steps (NEIGHBOUR_STEPS)."""
+    return FeatureVisRequest(ref=ref, size=THUMB_SIZE, steps=NEIGHBOUR_STEPS, seed=0)
 
 
 def examples_request(ref: UnitRef) -> ExamplesRequest:
@@ -70,11 +78,14 @@ def connection_requests(ref: UnitRef) -> list[TopConnectionsRequest]:
 
 def neighbour_page_requests(ref: UnitRef) -> list[Request]:
     """The page of a unit no article mentions but a mentioned unit's page names (one of its
-    strongest inputs or outputs): its thumbnail, dataset examples and connections. No
-    negative or diverse images: they are the cost of a page (five optimised images of six),
-    and a reader who follows a link one step from the article finds the unit's picture, its
-    examples and where it connects."""
-    return [thumbnail_request(ref), examples_request(ref), *connection_requests(ref)]
+    strongest inputs or outputs): its thumbnail and dataset examples. No negative or diverse
+    images, and no connection lists: every unit a page names is shown with its thumbnail,
+    so a neighbour page that listed its own connections would need the thumbnails of units
+    two steps from the article (on the example site that quadrupled the feature-vis work of
+    a first build). A reader who follows a link one step from the article finds the unit's
+    picture, its examples and the mentioned units it connects to; `[atlas]` gives a layer
+    full pages. Its thumbnail optimises for NEIGHBOUR_STEPS (the page says so)."""
+    return [neighbour_thumbnail_request(ref), examples_request(ref)]
 
 
 def named_units(result: Result, ref: UnitRef) -> list[UnitRef]:
@@ -93,19 +104,17 @@ class UnitPagePlan:
     shown with its thumbnail.
 
     Mentioned units (articles, circuits, comparisons) get a full page. The units a full page
-    names (its strongest inputs and outputs) get a neighbour page (`neighbour_page_requests`).
-    The units a neighbour page names get their thumbnail, and a link where they have a page:
-    the pages stop one connection from what the articles mention, so the cost is bounded (at
-    most 2 x CONNECTIONS neighbour pages per mentioned unit, and their thumbnails) and
-    thumbnails of one layer still optimise as one batch. A site that wants every unit of a
-    layer lists it in `[atlas]`.
+    names (its strongest inputs and outputs) get a neighbour page (`neighbour_page_requests`:
+    thumbnail and examples, no connection lists). The pages stop one connection from what
+    the articles mention, so the cost is bounded (at most 2 x CONNECTIONS neighbour pages per
+    mentioned unit) and thumbnails of one layer still optimise as one batch. A site that
+    wants every unit of a layer lists it in `[atlas]`.
 
     `plan` runs once per build round; it returns the requests to plan and the connections it
     needs this round to go on (cheap: weights only)."""
 
     full: set[UnitRef] = field(default_factory=set)
     neighbours: dict[UnitRef, list[UnitRef]] = field(default_factory=dict)  # -> pages naming it
-    thumbnails: set[UnitRef] = field(default_factory=set)
     _expanded: dict[UnitRef, bool] = field(default_factory=dict)  # unit -> expanded as full
     _fresh: list[UnitRef] = field(default_factory=list)
 
@@ -123,12 +132,12 @@ class UnitPagePlan:
                 requests += unit_page_requests(ref)
         # Pages made in this pass are looked at in it too: their connections are asked for
         # this round, not the next (the rounds of a build are few).
-        work = sorted(self.full | set(self.neighbours), key=_order)
+        work = sorted(self.full, key=_order)
         while work:
             ref = work.pop(0)
             full = ref in self.full
             done = self._expanded.get(ref)
-            if done is not None and (done or not full):  # a neighbour made full expands again
+            if not full or done:  # a neighbour page names no units (see above)
                 continue
             connections = connection_requests(ref)
             missing = [r for r in connections if r not in results]
@@ -144,12 +153,8 @@ class UnitPagePlan:
                         self.neighbours[other] = []
                         self._fresh.append(other)
                         requests += neighbour_page_requests(other)
-                        work.append(other)
                     if ref not in self.neighbours[other]:
                         self.neighbours[other].append(ref)
-                elif other not in self.neighbours and other not in self.thumbnails:
-                    self.thumbnails.add(other)
-                    requests.append(thumbnail_request(other))
         return requests, needed
 
     def fresh(self) -> list[UnitRef]:
@@ -278,6 +283,8 @@ def unit_page_context(
     positive, negative, diverse = (cast(FeatureVisRequest, r) for r in standard[:3])
     examples = cast(ExamplesRequest, standard[3])
     neighbour = bool(reached_from)
+    if neighbour:
+        positive = neighbour_thumbnail_request(ref)
     linked = has_page or (lambda other: ctx.thumbnail_url(other) is not None)
     pending: list[str] = []
 
@@ -314,8 +321,15 @@ def unit_page_context(
             lambda: example_tiles(ctx, ref, examples, PAGE_EXAMPLES, 96),
             [],
         ),
-        "inputs": shown("inputs", lambda: _connections(ctx, ref, "inputs", linked), None),
-        "outputs": shown("outputs", lambda: _connections(ctx, ref, "outputs", linked), None),
+        "inputs": None
+        if neighbour
+        else shown("inputs", lambda: _connections(ctx, ref, "inputs", linked), None),
+        "outputs": None
+        if neighbour
+        else shown("outputs", lambda: _connections(ctx, ref, "outputs", linked), None),
+        "neighbour": neighbour,
+        "positive_steps": positive.steps,
+        "full_steps": THUMB_STEPS,
         "pending": pending,
         "backlinks": list(backlinks),
         "reached_from": [unit_entry(u) for u in reached_from],

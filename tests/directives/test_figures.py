@@ -24,7 +24,6 @@ from circuitpress.structure.units import (
     UnitPagePlan,
     connection_requests,
     neighbour_page_requests,
-    thumbnail_request,
     unit_page_context,
     unit_page_requests,
 )
@@ -175,8 +174,9 @@ def connections_result(ref: UnitRef, layer: str, channels: list[int]) -> Result:
 
 
 def test_unit_page_plan_links_every_named_unit() -> None:
-    """Mentioned units get full pages, the units they name neighbour pages, and the units
-    those name thumbnails; each round asks only for the connections it needs to go on."""
+    """Mentioned units get full pages and the units they name neighbour pages (thumbnail and
+    examples, no connection lists, so nothing two steps away is computed); each round asks
+    only for the connections it needs to go on."""
     a = UnitRef("m", "conv2", ((3, 1.0),))
     results: dict[Request, Result] = {}
     plan = UnitPagePlan()
@@ -196,21 +196,19 @@ def test_unit_page_plan_links_every_named_unit() -> None:
     assert plan.fresh() == [c0, c1, c4]
     assert requests == [r for u in (c0, c1, c4) for r in neighbour_page_requests(u)]
     assert FeatureVisRequest(c0, negative=True) not in requests  # neighbour pages stay light
-    assert set(needed) == {r for u in (c0, c1, c4) for r in connection_requests(u)}
+    assert not any(isinstance(r, type(inputs)) for r in requests)  # and list no connections
+    assert needed == []
     assert plan.reached_from(c0) == [a] and plan.reached_from(a) == []
-    # The neighbours' connections: their named units get thumbnails, not pages.
-    far = UnitRef("m", "conv2", ((9, 1.0),))
-    for unit in (c0, c1, c4):
-        ins, outs = connection_requests(unit)
-        results[ins] = connections_result(unit, "conv1" if unit is c4 else "x", [])
-        results[outs] = connections_result(unit, "conv2", [3, 9])
-    requests, needed = plan.plan([a], results)
-    assert requests == [thumbnail_request(far)] and needed == []
-    assert plan.pages() == [c0, c1, a, c4] and not plan.has_page(far)
+    assert plan.pages() == [c0, c1, a, c4]
     assert plan.plan([a], results) == ([], [])  # nothing new: the rounds end
     # A neighbour mentioned later by an article becomes a full page and names its own.
-    requests, _ = plan.plan([a, c0], results)
+    requests, needed = plan.plan([a, c0], results)
     assert set(unit_page_requests(c0)) <= set(requests)
+    assert set(needed) == set(connection_requests(c0))
+    ins, outs = connection_requests(c0)
+    results[ins] = connections_result(c0, "x", [])
+    results[outs] = connections_result(c0, "conv2", [3, 9])
+    plan.plan([a, c0], results)
     assert UnitRef("m", "conv2", ((9, 1.0),)) in plan.neighbours
 
 
@@ -237,6 +235,8 @@ def test_neighbour_page_shows_where_it_was_reached_from(tmp_path: Path) -> None:
     page = Theme(load_config(tmp_path)).render_template("unit.html", context)
     assert "No article mentions this unit" in page
     assert 'href="/units/m/conv2/5/"' in page
+    assert context["inputs"] is None and context["outputs"] is None
+    assert "Strongest inputs" not in page and "[atlas]" in page
 
 
 # --- tuning heat maps -------------------------------------------------------------------------
