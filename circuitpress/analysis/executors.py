@@ -10,6 +10,7 @@ make a retried or duplicated task harmless); a `UserError` of a handler reaches 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Protocol
 
 from circuitpress.analysis.engine import (
@@ -71,7 +72,7 @@ class LocalExecutor:
             handler = handlers.get(kind) or load_handler(kind, group, env.config)
             env.progress = _forward_to(listener)
             done, cpu, wall = run_group(
-                group, env, handler, threads, started=lambda plan=plan: listener.started(plan)
+                group, env, handler, threads, started=partial(listener.started, plan)
             )
             self.tasks += 1
             results.update(done)
@@ -81,7 +82,9 @@ class LocalExecutor:
         return results
 
 
-def make_executor(name: str, config: SiteConfig, address: str | None = None) -> Executor:
+def make_executor(
+    name: str, config: SiteConfig, address: str | None = None, device: str = "auto"
+) -> Executor:
     """The executor a build asked for (`--executor`, `[build] executor`). Ray is imported only
     here, only for `ray`: a local build never imports it."""
     if name == "local":
@@ -89,5 +92,5 @@ def make_executor(name: str, config: SiteConfig, address: str | None = None) -> 
     if name == "ray":
         from circuitpress.analysis.ray_executor import RayExecutor
 
-        return RayExecutor(config, address)
+        return RayExecutor(config, address, device)
     raise UserError(f"unknown executor '{name}'", hint=f"use one of: {', '.join(EXECUTORS)}")

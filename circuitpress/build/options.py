@@ -16,6 +16,8 @@ class BuildOptions:
     strict: bool = False
     drafts: bool = False
     jobs: int | None = None
+    executor: str | None = None  # default: [build] executor ("local" or "ray")
+    ray_address: str | None = None  # default: [build] ray_address (None: a local Ray)
     progress: Progress | None = None
     write: bool = True  # False for `check`: parse, resolve, render in memory, write nothing
     # False for `check`: no analysis runs (model facts may load a model); figures whose
@@ -41,6 +43,8 @@ class BuildReport:
     # (check, the preview server's quick builds) and a result is not in the cache yet.
     pending_pages: int = 0
     analysis_cpu_seconds: float = 0.0
+    executor: str = "local"  # where the analysis ran
+    tasks: int = 0  # groups (or chunks of one) the executor ran
     warnings: list[BuildWarning] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     up_to_date: bool = False  # nothing had changed: the previous output was kept

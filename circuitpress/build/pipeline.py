@@ -30,7 +30,7 @@ from circuitpress.build.memo import BuildMemo, Tools, content_hash, input_signat
 from circuitpress.build.options import BuildOptions, BuildReport
 from circuitpress.build.plan import Mention, PagePlanner, Planner, locate
 from circuitpress.build.write import SiteWriter, check_output_folder
-from circuitpress.config import SiteConfig, load_config
+from circuitpress.config import AtlasLayer, SiteConfig, load_config
 from circuitpress.errors import BuildWarning, UserError
 from circuitpress.extensions import Directive
 from circuitpress.paths import site_file, walk_files
@@ -77,6 +77,8 @@ class SiteBuild:
             progress=self.options.progress,
             memory=self.memo.results,
             threads=self.options.jobs or self.config.build.jobs or None,
+            executor=self.options.executor or self.config.build.executor,
+            ray_address=self.options.ray_address or self.config.build.ray_address,
         )
         # A build that writes its own output keeps a manifest of it; an in-memory one (check,
         # serve, publish) is bound by whoever commits it (publish to a folder does).
@@ -215,13 +217,18 @@ class SiteBuild:
         self.planner.validate((s.planner for s in states), collected)
         pending: list[Request] = [r for s in states for r in s.planner.requests]
         units: dict[UnitRef, list[Mention]] = {}
-        # Mentioned units and the units their pages name get pages (structure/units.py).
+        # Mentioned units and the units their pages name get pages (structure/units.py); so
+        # does every unit of the atlas' layers (structure/atlas.py).
         self.unit_pages = UnitPagePlan()
+        self.atlas = self.atlas_units()
         try:
             for _ in range(MAX_FOLLOW_UP_ROUNDS):
                 new, needed = self.follow_ups(states)
                 self.planner.validate(self.followups.values(), collected)
                 current = self.unit_mentions(states)
+                for atlas_units in self.atlas.values():
+                    for unit in atlas_units:
+                        current.setdefault(unit, [])
                 page_requests, page_needed = self.unit_pages.plan(current, self.planner.results)
                 fresh = self.unit_pages.fresh()
                 # A page in content/units/ where a unit page goes: reported before its
@@ -255,6 +262,19 @@ class SiteBuild:
         except UserError as err:
             self.fail(locate(err, self.all_planners(states)))
         return {ref: units.get(ref, []) for ref in self.unit_pages.pages()}
+
+    def atlas_units(self) -> dict[AtlasLayer, list[UnitRef]]:
+        """Every unit of the `[atlas]` layers, checked against the model facts."""
+        from circuitpress.structure.atlas import atlas_units
+
+        if not self.config.atlas:
+            return {}
+        known = [e.model for e in self.config.atlas if e.model in self.config.models]
+        try:
+            return atlas_units(self.config.atlas, self.planner.layers_of(known))
+        except UserError as err:
+            self.fail(err)
+            return {}
 
     def follow_ups(self, states: list[PageState]) -> tuple[list[Request], list[Request]]:
         """Give every directive with a `follow_up` the results so far; collect what it asks
@@ -306,6 +326,7 @@ class SiteBuild:
                 ),
             )
         self.render_units(states, units)
+        self.render_atlas()
         self.claim("404.html", generated("404.html"))
         self.writer.write("404.html", self.theme.render_404())
         self.copy_static()
@@ -384,6 +405,32 @@ class SiteBuild:
             self.claim(rel, owner)
             self.writer.write(rel, self.theme.render_template("unit.html", context))
 
+    def render_atlas(self) -> None:
+        """`atlas/index.html` and a page per atlas layer (structure/atlas.py)."""
+        from circuitpress.structure.atlas import (
+            ATLAS_INDEX,
+            atlas_path,
+            index_context,
+            layer_page_context,
+        )
+
+        if not self.atlas:
+            return
+        facts = self.planner.layers_of({e.model for e in self.atlas})
+        for entry, refs in self.atlas.items():
+            rel = atlas_path(entry.model, entry.layer) + "index.html"
+            services = Services(self, rel)
+            context = layer_page_context(entry, refs, services, facts[entry.model])
+            self.pending_pages += services.pending
+            self.claim(rel, Output("generated", f"the atlas page {rel}"))
+            self.writer.write(rel, self.theme.render_template("atlas.html", context))
+        services = Services(self, ATLAS_INDEX)
+        self.claim(ATLAS_INDEX, Output("generated", f"the generated {ATLAS_INDEX}"))
+        self.writer.write(
+            ATLAS_INDEX,
+            self.theme.render_template("atlas.html", index_context(self.atlas, services)),
+        )
+
     def static_files(self, warn: bool = False) -> Iterator[tuple[str, Path]]:
         """(output path `static/REL`, file) of every file of static/ that is published; with
         `warn`, a warning for each one that is not: a link that leads out of the site folder
@@ -425,7 +472,8 @@ class SiteBuild:
 
         records = [r.to_json() for r in self.planner.records]
         report = {
-            "executor": "local",
+            "executor": self.planner.executor_name,
+            "tasks": self.planner.tasks,
             "seconds": round(seconds, 3),
             "computed": self.planner.computed,
             "cached": self.cache.hits,
@@ -476,6 +524,8 @@ class SiteBuild:
             groups=len(self.planner.records),
             pending_pages=self.pending_pages,
             analysis_cpu_seconds=sum(r.cpu_seconds for r in self.planner.records),
+            executor=self.planner.executor_name,
+            tasks=self.planner.tasks,
             warnings=list(self.warnings),
             files=self.writer.paths(),
         )
@@ -543,4 +593,5 @@ def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
         except UserError:
             return None  # the build itself reports it, where a page uses the model
     settings = {"strict": options.strict, "drafts": options.drafts, "device": options.device}
+    # Where the analysis runs changes no result a page shows: not part of the stamp.
     return stamp.input_stamp(config.root, out, settings, fingerprints)

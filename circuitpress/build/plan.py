@@ -78,8 +78,13 @@ class Planner:
         progress: Progress | None,
         memory: dict[str, Result] | None = None,
         threads: int | None = None,
+        executor: str = "local",
+        ray_address: str | None = None,
     ):
         self.config = config
+        # Where misses are computed (analysis/executors.py), made on the first miss.
+        self.executor_name, self.ray_address = executor, ray_address
+        self._executor: Any = None
         self.threads = threads
         self.memory = memory if memory is not None else {}  # results by key, kept across builds
         self.cache = cache
@@ -181,6 +186,12 @@ class Planner:
         from circuitpress.analysis import engine  # torch enters here, and only here
 
         self.engine_imported = True
+        if self._executor is None:
+            from circuitpress.analysis.executors import make_executor
+
+            self._executor = make_executor(
+                self.executor_name, self.config, self.ray_address, self.device
+            )
 
         def store(done: dict[Request, Result]) -> None:
             # Each group's results are in the cache as soon as the group ends: the preview
@@ -199,8 +210,14 @@ class Planner:
             progress=_Recording(self.records, self.progress),
             threads=self.threads,
             deliver=store,
+            executor=self._executor,
         )
         return list(todo)
+
+    @property
+    def tasks(self) -> int:
+        """Groups (or chunks) the executor ran for this build."""
+        return self._executor.tasks if self._executor is not None else 0
 
     def result(self, request: Request) -> Result:
         try:

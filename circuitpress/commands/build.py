@@ -27,6 +27,19 @@ from circuitpress.commands.console import DEVICE, err, handle_errors, progress_b
     default=None,
     help="CPU threads for the analysis (default: [build] jobs, one per core).",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where the analysis runs (default: [build] executor, local).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDR",
+    help="The Ray cluster for --executor ray: auto (the one 'ray start' made here) or "
+    "HOST:PORT (default: [build] ray_address, else a local Ray for the build).",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @handle_errors
 def build(
@@ -36,16 +49,31 @@ def build(
     strict: bool,
     drafts: bool,
     jobs: int | None,
+    executor: str | None,
+    ray_address: str | None,
     quiet: bool,
 ) -> None:
     """Build the site in SITE (default: the current folder)."""
     from circuitpress.build.pipeline import BuildOptions, build_site
+    from circuitpress.config import is_ray_address
+
+    if ray_address is not None and not is_ray_address(ray_address):
+        raise click.BadParameter(
+            f"{ray_address!r} is not a Ray address (auto or HOST:PORT)", param_hint="--ray-address"
+        )
 
     with progress_bars(quiet) as progress:
         report = build_site(
             site,
             BuildOptions(
-                out=out, device=device, strict=strict, drafts=drafts, jobs=jobs, progress=progress
+                out=out,
+                device=device,
+                strict=strict,
+                drafts=drafts,
+                jobs=jobs,
+                executor=executor,
+                ray_address=ray_address,
+                progress=progress,
             ),
         )
     for warning in report.warnings:
@@ -55,7 +83,8 @@ def build(
     elif not quiet:
         computed = (
             f"{report.computed} analyses computed in {report.groups} group(s), "
-            f"CPU {report.analysis_cpu_seconds:.1f} s"
+            f"CPU {report.analysis_cpu_seconds:.1f} s, {report.tasks} task(s) "
+            f"on the {report.executor} executor"
             if report.computed
             else "0 analyses computed"
         )
