@@ -42,7 +42,12 @@ def describe_models(site: str | Path, *, device: str | None = None) -> str:
         lines.append(f"  dataset: {info.get('dataset', cfg.dataset or 'default')}")
         if info.get("params") is not None:
             lines.append(f"  parameters: {info['params']:,}")
-        if info.get("input_shape"):
+        if info.get("kind") == "lm":
+            lines.append(
+                f"  tokens: context {info['n_ctx']}, vocabulary {info['vocab']}, "
+                f"{info['n_layers']} layers of {info['n_heads']} heads"
+            )
+        elif info.get("input_shape"):
             lines.append("  input: " + "x".join(str(d) for d in info["input_shape"]))
         lines.extend(_layer_table(info["layers"]))
         lines.append("")
@@ -64,10 +69,12 @@ def _layer_table(layers: list[dict[str, Any]]) -> list[str]:
         shape = "x".join(str(d) for d in layer.get("shape") or [])
         feeds = layer.get("input_layer", "")
         source = "image" if feeds is None else feeds
-        rows.append(
-            f"  {name:<{width}} {kind:<22} {shape:<16} {layer.get('units', ''):<6} {source}"
-        )
-    rows.append("  (* conv or linear layer: its weights are kernels between features)")
+        units = f"{layer['heads']} heads" if layer.get("heads") else layer.get("units", "")
+        rows.append(f"  {name:<{width}} {kind:<22} {shape:<16} {units:<6} {source}")
+    if any(layer.get("heads") for layer in layers):
+        rows.append("  (a language model: TransformerLens hook names; a head is LAYER:H0)")
+    else:
+        rows.append("  (* conv or linear layer: its weights are kernels between features)")
     return rows
 
 

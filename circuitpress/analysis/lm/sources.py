@@ -30,9 +30,9 @@ class LMZooSpec:
     heads: int = 4
     d_model: int = 64
     d_mlp: int = 128
-    n_ctx: int = 96
+    n_ctx: int = 64
     seed: int = 0
-    steps: int = 1500
+    steps: int = 2000
     about: str = ""
 
 

@@ -34,7 +34,7 @@ from circuitpress.analysis.lm.sources import LM_ZOO, WEIGHTS_DIR, LMZooSpec
 BOS, UNK = "<|bos|>", "<|unk|>"
 CHARS = " .,;:!?'-\n" + corpus.LETTERS + corpus.LETTERS.upper() + "0123456789"
 BATCH = 32
-LR = 1e-3
+LR = 3e-3
 
 
 def build_tokenizer() -> object:
@@ -116,15 +116,14 @@ def train(name: str, out: Path, steps: int | None = None) -> dict[str, object]:
         pick = rng.integers(0, len(texts), size=half)
         batch = np.concatenate([texts[pick], repeated_batch(spec, rng, half, vocab)])
         x = torch.from_numpy(batch)
-        for group in opt.param_groups:  # linear warm-up, then cosine decay
-            warm = min(1.0, (step + 1) / 100)
-            group["lr"] = LR * warm * 0.5 * (1 + np.cos(np.pi * step / steps))
+        for group in opt.param_groups:  # linear warm-up, then constant
+            group["lr"] = LR * min(1.0, (step + 1) / 100)
         loss = model(input_ids=x, labels=x).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     seconds = time.perf_counter() - start
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
