@@ -125,7 +125,8 @@ def test_numbers_are_formatted_one_way(site: Path) -> None:
     for page in (site / "units").rglob("index.html"):
         shown = visible_text(page.read_text(encoding="utf-8"))
         assert not HYPHEN_NUMBER.search(shown), (page, HYPHEN_NUMBER.search(shown))
-        assert "norm\u202f" in shown or "Strongest" in shown
+        # A full page lists its connections' norms; a neighbour page lists none of its own.
+        assert "norm\u202f" in shown or "Strongest" in shown or "No article mentions" in shown
 
 
 @pytest.mark.slow
@@ -178,6 +179,14 @@ def test_unit_pages_link_every_unit_they_name_with_its_thumbnail(site: Path) -> 
     ]
     assert neighbours
     assert 'href="/units/' in neighbours[0].read_text(encoding="utf-8")
+    # On every unit page of the site, every unit named is linked to a page, with a thumbnail.
+    for path in (site / "units").rglob("index.html"):
+        for row in re.findall(
+            r'<li class="cp-unit-connection.*?</li>', path.read_text("utf-8"), flags=re.S
+        ):
+            href = re.search(r'<a class="cp-unit-link" href="/([^"]+)"', row)
+            assert href and (site / href.group(1) / "index.html").is_file(), (path, row)
+            assert "cp-unit-thumb-large" in row, (path, row)
 
 
 @pytest.mark.slow
