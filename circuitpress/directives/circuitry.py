@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from html import escape
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from circuitpress.extensions import DirectiveCall, RenderServices, ResultSource
 from circuitpress.render import svg
@@ -161,6 +162,8 @@ def kernel_cell(
     kernel: np.ndarray, scale: float, *, pixels: float = 96, label: str = "kernel"
 ) -> str:
     """A kernel as inline SVG at about `pixels` wide, on the shared symmetric scale."""
+    import numpy as np  # only where results are drawn: prose builds never import it
+
     k = np.asarray(kernel, dtype=np.float64)
     cell = max(2.0, pixels / max(k.shape[1], 1))
     return svg.kernel_svg(k.tolist(), scale, cell=cell, label=label)
@@ -168,6 +171,8 @@ def kernel_cell(
 
 def kernel_json(kernel: np.ndarray) -> str:
     """Compact JSON of a kernel for data attributes (4 significant digits)."""
+    import numpy as np  # only where results are drawn: prose builds never import it
+
     return json.dumps(
         [[float(f"{v:.4g}") for v in row] for row in np.asarray(kernel, dtype=np.float64)],
         separators=(",", ":"),
@@ -179,5 +184,7 @@ def channel_ref(model: str, layer: str, channel: int) -> UnitRef:
 
 
 def symmetric_scale(kernels: Sequence[np.ndarray]) -> float:
+    import numpy as np
+
     values = [float(np.abs(k).max()) for k in kernels if np.asarray(k).size]
     return max(values, default=0.0) or 1.0

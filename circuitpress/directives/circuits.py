@@ -14,9 +14,7 @@ knows no layer order); the weights are only requested once the order is known to
 from __future__ import annotations
 
 from html import escape
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from circuitpress.directives import lm
 from circuitpress.directives.circuitry import (
@@ -52,6 +50,9 @@ from circuitpress.requests import (
     UnitRef,
     WeightsRequest,
 )
+
+if TYPE_CHECKING:  # NumPy is imported where results are drawn
+    import numpy as np
 
 EXAMPLES_ON_HOVER = 4
 
@@ -120,6 +121,8 @@ class WeightsDirective(Directive):
         return self._render_top(call, ctx)
 
     def _render_pair(self, call: DirectiveCall, ctx: RenderContext) -> str:
+        import numpy as np  # only where results are drawn: prose builds never import it
+
         src: UnitRef = call.data["src"]
         dst: UnitRef = call.data["dst"]
         # No request when the follow-up's check failed: `check` collects that error and still
@@ -151,6 +154,8 @@ class WeightsDirective(Directive):
         )
 
     def _render_top(self, call: DirectiveCall, ctx: RenderContext) -> str:
+        import numpy as np  # only where results are drawn: prose builds never import it
+
         dst: UnitRef = call.data["dst"]
         result = ctx.result(call.data["request"])
         layer = result.data["layer"]
@@ -315,6 +320,8 @@ class CircuitDirective(Directive):
         chosen: tuple[int, ...],
         missing: list[Any],
     ) -> list[tuple[int, np.ndarray, float]]:
+        import numpy as np  # only where results are drawn: prose builds never import it
+
         inputs = []
         for c in chosen:
             request = WeightsRequest(channel_ref(ref.model, layer, c), ref)

@@ -9,8 +9,7 @@ its columns.
 from __future__ import annotations
 
 from html import escape
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from circuitpress.directives.circuitry import unit_link
 from circuitpress.directives.figure_parts import caption_with_facts, page_models
@@ -27,6 +26,9 @@ from circuitpress.render import svg
 from circuitpress.render.numbers import fmt, shared
 from circuitpress.render.stimulus_plot import AxisStimuli, tuning_heatmap_svg
 from circuitpress.requests import TuningRequest, canonical_stimulus
+
+if TYPE_CHECKING:  # NumPy is imported where results are drawn
+    import numpy as np
 
 THUMBNAILS = 8
 _UNITS = {"orientation": "°", "colour": "°", "curvature": "", "frequency": ""}
@@ -63,6 +65,8 @@ class TuningDirective(Directive):
         ctx.request(call.data["request"])
 
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:
+        import numpy as np  # only where results are drawn: prose builds never import it
+
         ref = call.data["ref"]
         result = ctx.result(call.data["request"])
         axes = result.data["axes"]

@@ -7,7 +7,6 @@ import math
 from typing import Any, Sequence
 
 from circuitpress.extensions import RenderServices
-from circuitpress.render.images import overlay
 from circuitpress.render.numbers import fmt, shared
 from circuitpress.requests import ExamplesRequest, UnitRef
 
@@ -63,6 +62,8 @@ def example_tiles(
     ctx: RenderServices, ref: UnitRef, request: ExamplesRequest, limit: int, display: int
 ) -> list[dict[str, Any]]:
     """Overlay images (activation heatmap over the crop) with their values, as template data."""
+    from circuitpress.render.images import overlay  # NumPy and Pillow: only with results
+
     result = ctx.result(request)
     images, heats = result.arrays["images"], result.arrays["heatmaps"]
     values = list(result.data.get("values", []))

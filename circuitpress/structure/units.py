@@ -11,10 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence, cast
 
-import numpy as np
-
 from circuitpress.extensions import PendingResult, RenderServices
-from circuitpress.render.images import kernel_heatmap
 from circuitpress.render.numbers import shared
 from circuitpress.requests import (
     MODEL_SIZE,
@@ -203,6 +200,10 @@ def unit_figure_aliases(requests: Iterable[Request]) -> dict[Request, Request]:
 def _connections(
     ctx: RenderServices, ref: UnitRef, direction: str, has_page: Callable[[UnitRef], bool]
 ) -> dict[str, Any] | None:
+    import numpy as np  # here: a site without figures never imports NumPy or Pillow
+
+    from circuitpress.render.images import kernel_heatmap
+
     result = ctx.result(TopConnectionsRequest(ref=ref, n=CONNECTIONS, direction=direction))
     units = list(result.data.get("units", []))
     if not units:

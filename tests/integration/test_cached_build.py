@@ -74,3 +74,22 @@ def test_prose_edit_runs_no_model_and_imports_no_torch(tmp_path):
     page.write_text(PAGE.format(prose="Third words."))
     again = build(site)
     assert again["computed"] == 1 and again["torch"]
+
+
+PROSE_BUILD = """
+import json, sys
+from circuitpress.build.pipeline import build_site, BuildOptions
+build_site(sys.argv[1], BuildOptions())
+print(json.dumps(sorted(m for m in ("numpy", "PIL", "torch") if m in sys.modules)))
+"""
+
+
+def test_a_prose_site_imports_no_numpy_pillow_or_torch(prose_site):
+    """Prose builds are the everyday case: the array libraries are left to sites with figures
+    (NumPy's import and its BLAS threads were about a tenth of a 300-page build's CPU time)."""
+    site = prose_site()
+    out = subprocess.run(
+        [sys.executable, "-c", PROSE_BUILD, str(site)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
