@@ -357,9 +357,10 @@ MIN_SCALE = 0.85
 # The text column of a 390 px phone (the theme's grid: 390 - 2 x 8 margin - 9 x 8 gaps + ...
 # = 358 px). A wide layout whose smallest size fits it needs no tall alternative.
 PHONE_COLUMN = 358.0
-# Container widths at which circuits.css switches a diagram to its tall layout: the figure
-# names the smallest step its wide layout fits (CSS cannot compare a width with a number
-# carried by the element, so the steps are fixed and each has its container query).
+# Column widths below which a diagram switches to its tall layout: the figure names the
+# smallest step its wide layout fits (CSS cannot compare a width with a number carried by the
+# element, so the steps are fixed; circuits.css has a phone media query for each, and
+# circuit.js compares the measured column with the step at any width).
 FIT_STEPS = (360, 400, 440, 480, 560, 640, 720, 800, 880, 960, 1040, 1120, 1200, 1360, 1520, 1680)
 
 Layout = Literal["wide", "tall"]
@@ -527,14 +528,14 @@ def circuit_diagram(
     nodes: Sequence[Node], edges: Sequence[Edge], *, node_size: float = 64, label: str = "circuit"
 ) -> str:
     """The wide diagram, and where it would not fit a phone's column at MIN_SCALE a tall one
-    after it: circuits.css shows the tall one in a container narrower than the wide one's
-    `data-fits` step (a CSS container query), so no layout is ever shrunk past MIN_SCALE."""
+    after it: circuits.css (on phones) and circuit.js (at any width) show the tall one in a
+    column narrower than the wide one's `data-fits` step; neither is shrunk past MIN_SCALE."""
     wide_w, _ = circuit_size(nodes, "wide", node_size)
     if wide_w * MIN_SCALE <= PHONE_COLUMN:
         return circuit_svg(nodes, edges, node_size=node_size, label=label)
     step = fit_step(wide_w)
     wide = circuit_svg(nodes, edges, node_size=node_size, label=label)
-    # The data attribute goes on the wide <svg> itself: its container query selects by it.
+    # On the wide <svg> itself: the stylesheet's rules select it and its next sibling by it.
     wide = wide.replace("<svg ", f'<svg data-fits="{step if step else "never"}" ', 1)
     tall = circuit_svg(nodes, edges, node_size=node_size, label=label, layout="tall")
     return wide + tall

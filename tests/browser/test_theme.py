@@ -291,6 +291,21 @@ def test_circuit_diagram_on_a_desktop_is_the_wide_one(browser, served) -> None: 
     context.close()
 
 
+@pytest.mark.parametrize("javascript", [True, False])
+def test_circuit_diagram_in_a_tablet_column(browser, served, javascript) -> None:  # type: ignore[no-untyped-def]
+    # 900 px: the text column is 472 px, narrower than the wide layout at 85 % (481 px). The
+    # script measures the column and shows the tall layout; without it the wide one scrolls.
+    context = browser.new_context(
+        viewport={"width": 900, "height": 900}, java_script_enabled=javascript
+    )
+    page = context.new_page()
+    page.goto(served + "look/")
+    (diagram,) = page.evaluate(VISIBLE_DIAGRAM)
+    assert ("cp-circuit-tall" if javascript else "cp-circuit-wide") in diagram["cls"]
+    assert min(diagram["labels"]) >= 10 and min(diagram["thumbs"]) >= 54
+    context.close()
+
+
 # --- hover cards near the window's bottom -----------------------------------------------------
 
 

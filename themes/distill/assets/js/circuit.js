@@ -171,7 +171,27 @@
     figure.addEventListener("keydown", function (ev) { if (ev.key === "Escape") hide(figure); });
   }
 
-  function start() { document.querySelectorAll("figure.cp-circuit").forEach(init); }
+  /* The tall layout wherever the column is narrower than the wide one's data-fits step (the
+     stylesheet alone knows the column's width only on phones). */
+  function fit(figure) {
+    var box = figure.querySelector(".cp-circuit-diagram");
+    var wide = box && box.querySelector(".cp-circuit-wide[data-fits]");
+    if (!wide) return;
+    var step = wide.getAttribute("data-fits");
+    var measure = function () {
+      box.classList.toggle("cp-circuit-narrow", step === "never" || box.clientWidth < parseFloat(step));
+    };
+    measure();
+    if (window.ResizeObserver) new ResizeObserver(measure).observe(box);
+    else window.addEventListener("resize", measure);
+  }
+
+  function start() {
+    document.querySelectorAll("figure.cp-circuit").forEach(function (figure) {
+      fit(figure);
+      init(figure);
+    });
+  }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
