@@ -387,6 +387,7 @@ class SiteBuild:
         return html
 
     def render_units(self, states: list[PageState], units: dict[UnitRef, list[Mention]]) -> None:
+        from circuitpress.structure.atlas import atlas_layer_of
         from circuitpress.structure.units import backlinks, unit_page_context
 
         titles = {s.page.file: (s.page.meta.title, s.url_path) for s in states}
@@ -400,6 +401,8 @@ class SiteBuild:
                 reached_from=self.unit_pages.reached_from(ref),
                 has_page=self.unit_pages.has_page,
             )
+            # A unit of an atlas layer links to the layer's atlas page.
+            context["atlas_layer"] = atlas_layer_of(ref, self.atlas, self.theme.url)
             self.pending_pages += services.pending
             rel, owner = unit_claim(unit_page_path(ref) or "")
             self.claim(rel, owner)

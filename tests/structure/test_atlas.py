@@ -64,6 +64,9 @@ def test_atlas_pages_link_every_unit(tmp_path: Path) -> None:
     for c in range(32):
         assert f"units/shapes-a/conv2/{c}/index.html" in files
     assert "units/shapes-a/conv1/3/index.html" in files
+    # A unit page of an atlas layer links to the layer's atlas page.
+    page = files["units/shapes-a/conv2/5/index.html"].decode()
+    assert '<a href="/atlas/shapes-a/conv2/">every unit of shapes-a/conv2</a>' in page
     # Nothing computed: the figures are placeholders and the layer page says so.
     assert "Computing the feature visualizations of 32 unit(s)" in layer
     assert "atlas/shapes-a/conv1/index.html" in build.writer.paths()
