@@ -31,6 +31,7 @@ from circuitpress.analysis.engine import (
     Deliver,
     EngineEnv,
     Handler,
+    _forward_to,
     load_handler,
     run_group,
 )
@@ -293,6 +294,11 @@ class RayExecutor:
         )
         return [list(c) for c in chunks(group, batch_limit(size)) if c]  # type: ignore[arg-type]
 
+    def _node_cpus(self) -> int:
+        """The most CPUs one live node of the cluster has (at least 1)."""
+        nodes = [n for n in self._ray.nodes() if n.get("Alive")]
+        return max([int(n.get("Resources", {}).get("CPU", 0)) for n in nodes] + [1])
+
     def _gpus(self) -> bool:
         if self.device == "cpu":
             return False
@@ -331,15 +337,19 @@ class RayExecutor:
 
         for plan, group, _ in (w for w in work if w[2]):
             handler = handlers.get(group[0].kind) or load_handler(group[0].kind, group, env.config)
+            env.progress = _forward_to(listener)
             done, cpu, wall = run_group(
                 group, env, handler, threads, started=partial(listener.started, plan)
             )
             finish(plan, done, GroupRecord(plan, cpu, wall, batches=env.batches))
         pending: dict[Any, tuple[GroupPlan, list[Request]]] = {}
+        # A task asking for more CPUs than any node has would wait forever: it asks for the
+        # most a node has, and still runs `cpus` torch threads (the local build's arithmetic).
+        ask = min(cpus, self._node_cpus()) if there else cpus
         for plan, chunk, _ in (w for w in work if not w[2]):
             use_gpu = gpus and chunk[0].kind == "featurevis"
             ref = self._remote.options(
-                num_cpus=cpus, num_gpus=1 if use_gpu else 0, max_retries=MAX_RETRIES
+                num_cpus=ask, num_gpus=1 if use_gpu else 0, max_retries=MAX_RETRIES
             ).remote(
                 chunk,
                 self.config,
