@@ -83,8 +83,10 @@ def _host_port(address: str) -> tuple[str, int]:
 
 
 def _auto_address() -> str:
-    """The address `ray start` wrote on this machine (/tmp/ray/ray_current_cluster)."""
-    path = os.path.join(os.environ.get("RAY_TMPDIR", "/tmp"), "ray", "ray_current_cluster")
+    """The address `ray start` wrote on this machine (/tmp/ray/ray_current_cluster, under
+    $RAY_TMPDIR or $TMPDIR where set, as Ray looks for it)."""
+    tmp = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+    path = os.path.join(tmp, "ray", "ray_current_cluster")
     try:
         with open(path, encoding="utf-8") as f:
             address = f.read().strip()

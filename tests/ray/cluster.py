@@ -62,6 +62,8 @@ class LoopbackCluster:
             **LOOPBACK_ENV,
             "RAY_AUTH_MODE": "token",
             "RAY_AUTH_TOKEN_PATH": str(token),
+            # Its files, and the address file `--ray-address auto` reads, in its folder.
+            "RAY_TMPDIR": str(self.folder),
         }
 
     def start(self) -> LoopbackCluster:
@@ -75,7 +77,6 @@ class LoopbackCluster:
                 "--num-gpus", "0",
                 "--include-dashboard", "false",
                 "--disable-usage-stats",
-                "--temp-dir", str(self.folder),
             ],
             env=self.env, check=True, capture_output=True, text=True, timeout=180,
         )  # fmt: skip

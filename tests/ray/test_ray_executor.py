@@ -97,7 +97,8 @@ def test_killed_worker_is_retried(
     cluster: LoopbackCluster, local_files: dict[str, bytes], tmp_path: Path
 ) -> None:
     root = _site(tmp_path / "site")
-    done = _build(root, "--executor", "ray", "--ray-address", cluster.address, env=cluster.env)
+    # "auto": the cluster `ray start` made on this machine (its address file).
+    done = _build(root, "--executor", "ray", "--ray-address", "auto", env=cluster.env)
     killed = None
     deadline = time.monotonic() + 600
     while killed is None and done.poll() is None and time.monotonic() < deadline:
