@@ -151,9 +151,13 @@ class AttentionDirective(Directive):
         result = ctx.result(request)
         tokens = list(result.data["tokens"])
         pattern = result.data["pattern"]
-        head = "".join(f'<th scope="col">{_token_text(t)}</th>' for t in tokens)
+        # The first token is the BOS the analysis put before the prompt: a short label.
+        labels = ['<abbr title="beginning of sequence">BOS</abbr>'] + [
+            _token_text(t) for t in tokens[1:]
+        ]
+        head = "".join(f'<th scope="col">{label}</th>' for label in labels)
         rows = []
-        for q, token in enumerate(tokens):
+        for q, label in enumerate(labels):
             cells = []
             for k in range(len(tokens)):
                 w = float(pattern[q][k]) if k <= q else 0.0
@@ -166,7 +170,7 @@ class AttentionDirective(Directive):
             best = max(range(q + 1), key=lambda k: float(pattern[q][k]))
             rows.append(
                 f'<tr data-query="{q}" data-attends="{best}"><th scope="row">'
-                f"{_token_text(token)}</th>{''.join(cells)}</tr>"
+                f"{label}</th>{''.join(cells)}</tr>"
             )
         table = (
             '<div class="cp-attention-scroll"><table class="cp-attention">'
@@ -345,7 +349,8 @@ def render_head_circuit(call: DirectiveCall, ctx: RenderContext) -> str:
             f'data-k="{item["k"]:.4f}" data-v="{item["v"]:.4f}">'
             f'<line x1="150" y1="{y:.1f}" x2="360" y2="{cy:.1f}" stroke="currentColor" '
             f'stroke-opacity="0.55" stroke-width="{stroke:.2f}"/>'
-            f'<text x="230" y="{(y + cy) / 2 - 6:.1f}" font-size="12" fill="currentColor">'
+            # The label near the source, where the edges are still apart.
+            f'<text x="168" y="{y - 6:.1f}" font-size="12" fill="currentColor">'
             f"{kind.upper()} {e(fmt(strength))}</text></g>"
         )
         parts.append(_node(src, 20, y, ctx))
@@ -509,8 +514,10 @@ def render_claim(call: DirectiveCall, ctx: RenderContext, expect: Any) -> str:
         )
     edits = [f"{request.mode}-ablate {unit_link(r, ctx)}" for r in request.ablate]
     if request.compare:
+        named = request.head is None and request.measure not in _MEASURE_TEXT
         where = (
-            f"{measured} in {e(request.model)}"
+            measured
+            + ("" if named else f" in {e(request.model)}")
             + (f" (with {', '.join(edits)})" if edits else "")
             + f", compared with {e(request.compare)}’s,"
         )
