@@ -196,7 +196,7 @@ def _sha(path: Path) -> str:
 def model_fingerprint(model: ModelConfig, config: SiteConfig) -> str:
     """Changes whenever any file of the folder that decides the model does."""
     folder = model_folder(model, config)
-    parts = {
+    parts: dict[str, object] = {
         "source": "transformers",
         "zoo": model.zoo,
         "files": [[p.name, _sha(p)] for p in folder_files(folder)],

@@ -74,7 +74,7 @@ def build_model(spec: LMZooSpec, vocab: int) -> torch.nn.Module:
 
 def corpus_windows(spec: LMZooSpec, encode: dict[str, int], count: int) -> np.ndarray:
     """Training windows of the corpus (TRAIN_SEED): BOS and n_ctx - 1 characters."""
-    rows = []
+    rows: list[list[int]] = []
     span = spec.n_ctx - 1
     i = 0
     while len(rows) < count:
@@ -128,7 +128,7 @@ def train(name: str, out: Path, steps: int | None = None) -> dict[str, object]:
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     model.eval()
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder, safe_serialization=True)  # type: ignore[operator]
     tokenizer.save_pretrained(folder)  # type: ignore[attr-defined]
     digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     record: dict[str, object] = {

@@ -132,7 +132,7 @@ def compute_composition(requests: Sequence[CompositionRequest], env: Any) -> dic
     out: dict[Request, Result] = {}
     for req in requests:
         layer, head = attn_index(req.ref.layer) or 0, req.ref.terms[0][0]
-        inputs = []
+        inputs: list[dict[str, Any]] = []
         for l1 in range(layer):
             for h1 in range(model.n_heads):
                 q, k, v = (float(modes[m][l1, h1, layer, head]) for m in "QKV")
