@@ -91,3 +91,12 @@ def prose_site(tmp_path: Path) -> Callable[..., Path]:
         return write_site(root, base)
 
     return make
+
+
+def example_config(text: str) -> str:
+    """The example site's circuitpress.toml without its [atlas]: a test that builds one article
+    from a cold cache checks that article, not the atlas (its own test is tests/ray and
+    tests/build/test_atlas*)."""
+    import re
+
+    return re.sub(r"(?ms)^\[atlas\]\n.*?(?=^\[|\Z)", "", text)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import example_config
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,6 +28,8 @@ def build_article(tmp_path: Path, name: str) -> str:
     (site / "content").mkdir(parents=True)
     for file in ("circuitpress.toml", "references.bib", "baselines.py"):
         shutil.copy(ROOT / file, site / file)
+    config = site / "circuitpress.toml"
+    config.write_text(example_config(config.read_text(encoding="utf-8")), encoding="utf-8")
     shutil.copy(ROOT / "content" / f"{name}.md", site / "content" / f"{name}.md")
     out = subprocess.run(
         [

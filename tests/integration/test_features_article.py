@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from circuitpress.cli import cli
 
+from ..conftest import example_config
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -22,6 +24,8 @@ def test_features_article_cold_build(tmp_path):
     (site / "content").mkdir(parents=True)
     for name in ("circuitpress.toml", "references.bib", "baselines.py"):
         shutil.copy(REPO / name, site / name)
+    config = site / "circuitpress.toml"
+    config.write_text(example_config(config.read_text(encoding="utf-8")), encoding="utf-8")
     shutil.copy(REPO / "content" / "features.md", site / "content" / "features.md")
     start = time.perf_counter()
     result = CliRunner().invoke(cli, ["build", str(site), "--strict", "--quiet", "--jobs", "1"])
