@@ -46,6 +46,7 @@ class LMModel:
     site: SiteConfig
     _windows: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _probes: np.ndarray | None = field(default=None, repr=False)
+    _texts: dict[int, str] = field(default_factory=dict, repr=False)
 
     @property
     def cfg(self) -> Any:
@@ -80,8 +81,17 @@ class LMModel:
         return [self.bos, *[int(i) for i in ids]]
 
     def token_texts(self, ids: Any) -> list[str]:
-        """Each token as text (`convert_ids_to_tokens`, byte-level markers decoded)."""
-        return [self.tokenizer.decode([int(i)]) for i in ids]
+        """Each token as text (decoded alone, so byte-level markers become characters);
+        memoised per token id: examples of every neuron of a layer decode ~30,000 tokens."""
+        texts = self._texts
+        out = []
+        for raw in ids:
+            i = int(raw)
+            text = texts.get(i)
+            if text is None:
+                text = texts[i] = self.tokenizer.decode([i])
+            out.append(text)
+        return out
 
     def windows(self) -> tuple[np.ndarray, np.ndarray]:
         """The dataset as token windows: int64 [N, n_ctx] (each starting with BOS) and their

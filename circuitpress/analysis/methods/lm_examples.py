@@ -46,76 +46,103 @@ def top_examples(
     env: Any = None,
     batch: int = BATCH,
 ) -> dict[Request, Result]:
-    layers = list(dict.fromkeys(r.ref.layer for r in requests))
-    best: dict[ExamplesRequest, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-    n = len(tokens)
-    positions = torch.arange(tokens.shape[1])
+    """Every request's top-k windows in one stream: per batch one forward pass (stopped after
+    the last block read), then, per layer, all its units at once: a [B, T, units] tensor, the
+    window maxima, and a running top-k that keeps each candidate's activations along its window
+    (so no second pass is needed for the figures)."""
+    refs = list(dict.fromkeys(r.ref for r in requests))
+    layers = list(dict.fromkeys(ref.layer for ref in refs))
+    by_layer = {layer: [ref for ref in refs if ref.layer == layer] for layer in layers}
+    kmax = max(r.k for r in requests)
+    n, width = tokens.shape
+    # Running top-k per layer: scores [k, R], window index [k, R], rows [k, T, R].
+    best: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    positions = torch.arange(width)
     for start in range(0, n, batch):
         x = torch.from_numpy(tokens[start : start + batch]).to(model.device)
-        valid = positions[None, :] < torch.from_numpy(lengths[start : start + batch])[:, None]
-        valid[:, 0] = False  # BOS is no example: every unit sees the same token there
+        invalid = positions[None, :] >= torch.from_numpy(lengths[start : start + batch])[:, None]
+        invalid[:, 0] = True  # BOS is no example: every unit sees the same token there
         _, acts = activations.run(model, x, layers, logits=False)
-        for req in requests:
-            values = activations.unit_values(acts, req.ref).float().cpu()
-            values = values.masked_fill(~valid, float("-inf"))
-            scores, where = values.max(dim=1)
-            index = torch.arange(start, start + len(x))
-            if req in best:
-                s0, i0, p0 = best[req]
-                scores, index, where = (
+        index = torch.arange(start, start + len(x))
+        for layer, group in by_layer.items():
+            rows = _columns(acts[layer], group).float().cpu()  # [B, T, R]
+            scores = rows.masked_fill(invalid[:, :, None], float("-inf")).amax(dim=1)  # [B, R]
+            windows = index[:, None].expand_as(scores)
+            if layer in best:
+                s0, w0, r0 = best[layer]
+                if not bool((scores > s0[-1]).any()):
+                    continue  # nothing in this batch enters any unit's top k
+                scores, windows, rows = (
                     torch.cat([s0, scores]),
-                    torch.cat([i0, index]),
-                    torch.cat([p0, where]),
+                    torch.cat([w0, windows]),
+                    torch.cat([r0, rows]),
                 )
-            keep = torch.topk(scores, min(req.k, len(scores))).indices
-            best[req] = (scores[keep], index[keep], where[keep])
+            keep = torch.topk(scores, min(kmax, len(scores)), dim=0).indices  # [k, R]
+            best[layer] = (
+                scores.gather(0, keep),
+                windows.gather(0, keep),
+                rows.gather(0, keep[:, None, :].expand(-1, rows.shape[1], -1)),
+            )
         if env is not None:
             env.progress("examples", min(n, start + batch), n)
     if env is not None:
         env.batches = (n + batch - 1) // batch
     out: dict[Request, Result] = {}
     for req in requests:
-        scores, index, where = best[req]
-        out[req] = _result(model, req.ref, tokens, lengths, scores, index, where)
+        column = by_layer[req.ref.layer].index(req.ref)
+        s, w, r = best[req.ref.layer]
+        out[req] = _result(
+            model, tokens, lengths, s[: req.k, column], w[: req.k, column], r[: req.k, :, column]
+        )
     return out
+
+
+def _columns(layer: torch.Tensor, refs: list[UnitRef]) -> torch.Tensor:
+    """[B, T, R]: each reference's activation (a channel, a head, or a direction)."""
+    if all(ref.channel is not None for ref in refs):
+        wanted = [int(ref.channel or 0) for ref in refs]
+        if wanted == list(range(layer.shape[-1])):  # every unit of the layer, in order
+            return layer
+        return layer.index_select(-1, torch.tensor(wanted, device=layer.device))
+    return torch.stack([activations.unit_values({"x": layer}, _as(ref)) for ref in refs], -1)
+
+
+def _as(ref: UnitRef) -> UnitRef:
+    return UnitRef(ref.model, "x", ref.terms, head=ref.head)
 
 
 def _result(
     model: LMModel,
-    ref: UnitRef,
     tokens: np.ndarray,
     lengths: np.ndarray,
     scores: torch.Tensor,
-    index: torch.Tensor,
-    where: torch.Tensor,
+    windows: torch.Tensor,
+    rows: torch.Tensor,
 ) -> Result:
-    # The activations of the chosen windows, once more (a handful of windows: cheap), so the
-    # stream keeps only scores and indices.
-    chosen = [int(i) for i in index]
+    chosen = [int(i) for i in windows]
+    masked = rows.clone()
+    masked[:, 0] = float("-inf")
     contexts: list[dict[str, Any]] = []
-    if chosen:
-        x = torch.from_numpy(tokens[chosen]).to(model.device)
-        _, acts = activations.run(model, x, [ref.layer], logits=False)
-        values = activations.unit_values(acts, ref).float().cpu().numpy()
-        for row, (i, pos) in enumerate(zip(chosen, where.tolist(), strict=True)):
-            lo, hi = max(1, pos - CONTEXT), min(int(lengths[i]), pos + CONTEXT + 1)
-            ids = tokens[i, lo:hi]
-            contexts.append(
-                {
-                    "tokens": model.token_texts(ids),
-                    "activations": [float(v) for v in values[row, lo:hi]],
-                    "focus": int(pos - lo),
-                    "window": i,
-                    "position": int(pos),
-                }
-            )
+    for row, i in enumerate(chosen):
+        length = int(lengths[i])
+        pos = int(masked[row, :length].argmax())
+        lo, hi = max(1, pos - CONTEXT), min(length, pos + CONTEXT + 1)
+        contexts.append(
+            {
+                "tokens": model.token_texts(tokens[i, lo:hi]),
+                "activations": [float(v) for v in rows[row, lo:hi]],
+                "focus": int(pos - lo),
+                "window": i,
+                "position": pos,
+            }
+        )
     top = max([abs(v) for c in contexts for v in c["activations"]] + [1e-12])
     images, heats = _strips(contexts, top)
     return Result(
         data={
             "values": [float(s) for s in scores],
             "indices": chosen,
-            "positions": [int(p) for p in where],
+            "positions": [c["position"] for c in contexts],
             "boxes": [],
             "contexts": contexts,
             "max_abs": float(top),
