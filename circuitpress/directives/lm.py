@@ -47,22 +47,15 @@ from circuitpress.requests import (
     Result,
     UnitRef,
 )
+from circuitpress.structure import lm_views
 
 e = html.escape
 
-POSITIVE = "255, 120, 0"  # activations: orange
+POSITIVE = lm_views.POSITIVE
 ATTENTION = "23, 69, 171"  # attention weights and scores: blue
 NEGATIVE = "40, 110, 220"
-
-
-def _shade(value: float, top: float, rgb: str = POSITIVE) -> str:
-    alpha = 0.0 if top <= 0 else max(0.0, min(1.0, value / top))
-    return f"background-color: rgba({rgb}, {alpha:.3f})"
-
-
-def _token_text(token: str) -> str:
-    # Whitespace stays visible: a space as a middle dot, a newline as a return sign.
-    return e(token.replace(" ", "·").replace("\n", "⏎").replace("\t", "⇥")) or "∅"
+_shade = lm_views.shade
+_token_text = lm_views.token_text
 
 
 def _head(call: DirectiveCall, ctx: PlanContext, text: str, line: int) -> UnitRef:
@@ -79,40 +72,11 @@ def _head(call: DirectiveCall, ctx: PlanContext, text: str, line: int) -> UnitRe
 # --- {examples} of a language model ------------------------------------------------------------
 
 
-def token_examples(
-    ref: UnitRef, result: Result, ctx: RenderServices, *, context: int, limit: int
-) -> str:
-    """The top contexts as lines of tokens, each a span with `data-activation`, shaded by it;
-    the strongest token is marked and its value written at the line's start."""
-    contexts = list(result.data.get("contexts", []))[:limit]
-    top = float(result.data.get("max_abs", 0.0)) or 1.0
-    values = shared([float(c["activations"][c["focus"]]) for c in contexts])
-    rows = []
-    for c, value in zip(contexts, values, strict=True):
-        focus = int(c["focus"])
-        lo, hi = max(0, focus - context), min(len(c["tokens"]), focus + context + 1)
-        spans = []
-        for i in range(lo, hi):
-            act = float(c["activations"][i])
-            cls = "cp-token cp-token-max" if i == focus else "cp-token"
-            spans.append(
-                f'<span class="{cls}" data-activation="{act:.4g}" '
-                f'style="{_shade(act, top)}" title="{e(fmt(act))}">'
-                f"{_token_text(c['tokens'][i])}</span>"
-            )
-        rows.append(
-            f'<li class="cp-token-example" data-window="{int(c["window"])}">'
-            f'<span class="cp-example-value">{e(value)}</span>'
-            f'<span class="cp-tokens">{"".join(spans)}</span></li>'
-        )
-    return f'<ol class="cp-token-examples">{"".join(rows)}</ol>'
-
-
 def render_examples(call: DirectiveCall, ctx: RenderContext, ref: UnitRef, result: Result) -> str:
     """`{examples}` of a text model (features.py hands over when the result carries tokens)."""
     context = int(call.options.get("context") or 8)
     k = int(call.options.get("k") or 8)
-    body = token_examples(ref, result, ctx, context=context, limit=k)
+    body = lm_views.token_examples(result, context=context, limit=k)
     windows = int(result.data.get("windows", 0))
     facts = (
         f"{unit_link(ref, ctx)} · the top {min(k, len(result.data.get('contexts', [])))} of "

@@ -22,6 +22,7 @@ from circuitpress.requests import (
     TopConnectionsRequest,
     UnitRef,
 )
+from circuitpress.structure import lm_views
 from circuitpress.structure.unit_views import display_size, example_tiles, grid_size
 
 THUMB_SIZE = MODEL_SIZE  # 0: the model's own size (an MLP of 32x32 inputs takes no 64 px image)
@@ -62,6 +63,7 @@ def unit_page_requests(ref: UnitRef) -> list[Request]:
         FeatureVisRequest(ref=ref, size=THUMB_SIZE, steps=THUMB_STEPS, seed=0, diversity=DIVERSE),
         examples_request(ref),
         *connection_requests(ref),
+        *lm_views.unit_page_extra(ref),  # a head's page: its model's head scores
     ]
 
 
@@ -310,8 +312,11 @@ def unit_page_context(
             "model": ref.model,
             "layer": ref.layer,
             "channel": ref.channel,
+            "name": f"{ref.layer}:{ref.unit_text}",
             "title": f"{ref.model}/{ref.layer}:{ref.unit_text}",
         },
+        # A language model's unit: token examples and its picture on probe tokens instead.
+        "lm": shown("examples", lambda: lm_views.unit_section(ref, ctx, examples, positive), None),
         "positive": shown("positive", lambda: _vis(ctx, positive, "positive"), []),
         "negative": []
         if neighbour

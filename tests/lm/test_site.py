@@ -118,8 +118,12 @@ def test_unit_pages_of_a_head_and_a_neuron(built):
     neuron = built / "_site" / "units" / "toy" / "blocks.0.mlp.hook_post" / "17" / "index.html"
     for page in (head, neuron):
         text = page.read_text()
-        assert "<img" in text  # the unit's picture on the probe tokens
+        assert "On repeated random tokens" in text and "<img" in text  # its probe picture
+        assert text.count("data-activation=") > 10  # its token examples
         assert 'href="/heads/"' in text  # the article that mentions it
+        assert "Feature visualization" not in text and "Strongest inputs" not in text
+    assert "<h1>blocks.1.attn:H3</h1>" in head.read_text()
+    assert head.read_text().count('<td data-score="') == 3  # induction, previous, duplicate
 
 
 def test_models_lists_hook_layers_and_heads(built):
