@@ -142,3 +142,33 @@ def test_a_cached_lm_build_imports_no_torch(lm_site):
     (site / "content" / "c.md").write_text(PAGE.format(prose="Second words."))
     warm = _build(site)
     assert warm["heavy"] == [] and warm["computed"] == 0 and warm["cached"] > 0
+
+
+def test_one_forward_pass_per_batch_serves_every_examples_request(lm_site, monkeypatch):
+    from circuitpress.analysis.lm import activations
+    from circuitpress.analysis.methods import lm_examples
+    from circuitpress.requests import ExamplesRequest, UnitRef
+
+    model = loaded(lm_site)
+    tokens, lengths = model.windows()
+    calls: list[tuple[int, tuple[str, ...]]] = []
+    real = activations.run
+
+    def counted(model, x, layers=(), edits=(), logits=True):
+        calls.append((len(x), tuple(layers)))
+        return real(model, x, layers, edits, logits)
+
+    monkeypatch.setattr(lm_examples.activations, "run", counted)
+    requests = [
+        ExamplesRequest(UnitRef("toy", "blocks.0.mlp.hook_post", ((c, 1.0),)), k=3)
+        for c in range(5)
+    ]
+    requests.append(ExamplesRequest(UnitRef("toy", "blocks.1.attn", ((2, 1.0),), head=True)))
+    requests.append(
+        ExamplesRequest(UnitRef("toy", "blocks.1.hook_resid_post", ((1, 0.5), (4, -1.0))))
+    )
+    out = lm_examples.top_examples(model, requests, tokens, lengths, batch=16)
+    batches = (len(tokens) + 15) // 16
+    assert len(calls) == batches  # one pass per batch, whatever the requests
+    assert all(set(layers) == {r.ref.layer for r in requests} for _, layers in calls)
+    assert all(len(out[r].data["contexts"]) == r.k for r in requests)
