@@ -233,7 +233,7 @@ class CircuitDirective(Directive):
         The build calls this again every round and keeps only the last round's requests and
         mentions, so it re-requests the whole walk each time."""
         if call.data.get("lm"):
-            ctx.request(call.data["request"])
+            lm.follow_up_head_circuit(call, ctx)
             return
         self._check_units(call, ctx)
         nodes, edges, missing = self._walk(call, ctx)

@@ -17,6 +17,7 @@ figures read with JS off; `lm.js` only adds hover (where a token attends).
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -35,11 +36,13 @@ from circuitpress.extensions import (
     integer,
     text,
 )
+from circuitpress.render import svg
 from circuitpress.render.numbers import fmt, percent, shared
 from circuitpress.requests import (
     HEAD_SCORES,
     AttentionRequest,
     CompositionRequest,
+    ExamplesRequest,
     HeadScoresRequest,
     LMClaimRequest,
     LogitsRequest,
@@ -284,47 +287,63 @@ class LogitsDirective(Directive):
 def plan_head_circuit(call: DirectiveCall, ctx: PlanContext, root: UnitRef) -> None:
     call.data.update(lm=True, root=root, request=CompositionRequest(root))
     ctx.request(call.data["request"])
+    ctx.request(ExamplesRequest(root))  # the root node's examples on hover
+
+
+def follow_up_head_circuit(call: DirectiveCall, ctx: FollowUpContext) -> None:
+    """The inputs shown get unit pages (and so thumbnails and hover examples), as the vision
+    circuit's nodes do."""
+    ctx.request(call.data["request"])
+    result = result_or_none(ctx, call.data["request"])
+    if result is None:
+        return
+    root: UnitRef = call.data["root"]
+    for item in list(result.data["inputs"])[: int(call.options.get("inputs") or 4)]:
+        ref = _head_ref(root.model, item)
+        ctx.mention(ref, call.line)
+        ctx.request(ExamplesRequest(ref))
 
 
 def render_head_circuit(call: DirectiveCall, ctx: RenderContext) -> str:
-    """The head and its strongest inputs among earlier heads by composition score: a plain SVG
-    of linked nodes, edges as wide as the score, labelled Q, K or V."""
+    """The head and its strongest inputs among earlier heads by composition score, drawn by
+    the vision circuits' diagram (nodes with their pictures, linked to their pages; hovering an
+    edge shows its Q, K and V scores as a row of three cells), with a table of all three."""
     root: UnitRef = call.data["root"]
     result = ctx.result(call.data["request"])
     n = int(call.options.get("inputs") or 4)
     inputs = list(result.data["inputs"])[:n]
     baseline = float(result.data["baseline"])
-    width, row = 520, 44
-    height = max(1, len(inputs)) * row + 40
     top = max([max(i["q"], i["k"], i["v"]) for i in inputs] + [1e-9])
-    parts = [
-        f'<svg class="cp-head-circuit" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" role="img" aria-label="{e(f"composition of {root}")}">'
-    ]
-    cy = height / 2
-    for j, item in enumerate(inputs):
-        src = UnitRef(root.model, item["layer"], ((int(item["head"]), 1.0),), head=True)
-        y = 20 + j * row + row / 2
+    nodes = [_circuit_node(root, 0, ctx)]
+    edges = []
+    for item in inputs:
+        src = _head_ref(root.model, item)
+        nodes.append(_circuit_node(src, 1, ctx))
         kind = max("qkv", key=lambda m: item[m])
-        strength = item[kind]
-        stroke = 1 + 6 * strength / top
-        parts.append(
-            f'<g class="cp-comp-edge" data-src="{e(str(src))}" data-q="{item["q"]:.4f}" '
-            f'data-k="{item["k"]:.4f}" data-v="{item["v"]:.4f}">'
-            f'<line x1="150" y1="{y:.1f}" x2="360" y2="{cy:.1f}" stroke="currentColor" '
-            f'stroke-opacity="0.55" stroke-width="{stroke:.2f}"/>'
-            # The label near the source, where the edges are still apart.
-            f'<text x="168" y="{y - 6:.1f}" font-size="12" fill="currentColor">'
-            f"{kind.upper()} {e(fmt(strength))}</text></g>"
+        edges.append(
+            svg.Edge(
+                src=str(src),
+                dst=str(root),
+                weight=float(item[kind]),
+                data={
+                    "kernel": json.dumps([[round(item[m], 4) for m in "qkv"]]),
+                    "scale": svg.num(top),
+                    "norm": svg.num(item[kind]),
+                    "q": f"{item['q']:.4f}",
+                    "k": f"{item['k']:.4f}",
+                    "v": f"{item['v']:.4f}",
+                },
+                title=f"{src} → {root}: {kind.upper()}-composition {fmt(item[kind])} "
+                f"(Q {fmt(item['q'])}, K {fmt(item['k'])}, V {fmt(item['v'])})",
+            )
         )
-        parts.append(_node(src, 20, y, ctx))
-    parts.append(_node(root, 360, cy, ctx))
-    parts.append("</svg>")
+    diagram = svg.circuit_diagram(nodes, edges, label=f"composition of {root}")
     rows = "".join(
-        f"<tr><td>{unit_link(_head_ref(root.model, i), ctx)}"
-        f"</td><td data-q='{i['q']:.4f}'>{e(fmt(i['q']))}</td>"
-        f"<td data-k='{i['k']:.4f}'>{e(fmt(i['k']))}</td>"
-        f"<td data-v='{i['v']:.4f}'>{e(fmt(i['v']))}</td></tr>"
+        f'<tr class="cp-comp-edge" data-src="{e(str(_head_ref(root.model, i)))}">'
+        f"<td>{unit_link(_head_ref(root.model, i), ctx)}</td>"
+        f'<td data-q="{i["q"]:.4f}">{e(fmt(i["q"]))}</td>'
+        f'<td data-k="{i["k"]:.4f}">{e(fmt(i["k"]))}</td>'
+        f'<td data-v="{i["v"]:.4f}">{e(fmt(i["v"]))}</td></tr>'
         for i in inputs
     )
     table = (
@@ -334,33 +353,42 @@ def render_head_circuit(call: DirectiveCall, ctx: RenderContext) -> str:
     )
     facts = (
         f"{unit_link(root, ctx)} · its strongest inputs among earlier heads by Q-, K- and "
-        "V-composition score (Elhage et al. 2021; TransformerLens all_composition_scores); "
-        f"random weights of the same shapes score {e(fmt(baseline))} on average"
+        "V-composition score (Elhage et al. 2021; TransformerLens all_composition_scores), "
+        "line width the strongest of the three; hovering an edge shows Q, K and V as three "
+        f"cells; random weights of the same shapes score {e(fmt(baseline))} on average"
     )
     return (
-        f'<figure class="cp-circuit cp-head-circuit-figure" data-unit="{e(str(root))}">'
-        + "".join(parts)
+        f'<figure class="cp-circuit cp-head-circuit-figure" data-root="{e(str(root))}">'
+        f'<div class="cp-circuit-diagram">{diagram}</div>'
+        '<div class="cp-circuit-card" role="status" aria-live="polite" hidden></div>'
         + table
         + caption_with_facts(call, ctx, facts)
         + "</figure>"
     )
 
 
+def _circuit_node(ref: UnitRef, level: int, ctx: RenderServices) -> svg.Node:
+    examples: list[str] = []
+    result = result_or_none(ctx, ExamplesRequest(ref))
+    if result is not None and "images" in result.arrays:
+        examples = [
+            ctx.image_url(img, name=f"ex-{ref.layer}-{ref.unit_text}-{i}")
+            for i, img in enumerate(result.arrays["images"][:3])
+        ]
+    layer = ref.layer.split(".")
+    return svg.Node(
+        id=str(ref),
+        # TransformerLens' short head label (L1H3): the diagram's nodes are narrow.
+        label=f"L{layer[1]}H{ref.terms[0][0]}" if len(layer) == 3 else ref.unit_text,
+        level=level,
+        href=ctx.unit_url(ref),
+        image=ctx.thumbnail_url(ref),
+        data={"name": str(ref), "examples": " ".join(examples)},
+    )
+
+
 def _head_ref(model: str, item: dict[str, Any]) -> UnitRef:
     return UnitRef(model, str(item["layer"]), ((int(item["head"]), 1.0),), head=True)
-
-
-def _node(ref: UnitRef, x: float, y: float, ctx: RenderServices) -> str:
-    label = e(f"{ref.layer}:{ref.unit_text}")
-    box = (
-        f'<rect x="{x}" y="{y - 14:.1f}" width="140" height="28" rx="6" fill="none" '
-        f'stroke="currentColor"/><text x="{x + 70}" y="{y + 4:.1f}" text-anchor="middle" '
-        f'font-size="12" fill="currentColor">{label}</text>'
-    )
-    url = ctx.unit_url(ref)
-    if url:
-        return f'<a href="{e(url)}" class="cp-comp-node" data-unit="{e(str(ref))}">{box}</a>'
-    return f'<g class="cp-comp-node" data-unit="{e(str(ref))}">{box}</g>'
 
 
 # --- {claim} on a language model ---------------------------------------------------------------
