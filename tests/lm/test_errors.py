@@ -50,6 +50,10 @@ def page(body: str) -> dict[str, str]:
             r"content/a\.md:5: .*the prompt is 65 tokens long; model 'toy' reads at most 48",
         ),
         (
+            ":::{tuning} toy/blocks.0.mlp.hook_post:1\n:stimulus: orientation\n:::",
+            r"content/a\.md:5: 'tuning' is not available for language models \(toy\)",
+        ),
+        (
             ":::{heads} nomodel\n:::",
             r"content/a\.md:5: unknown model 'nomodel'",
         ),
