@@ -126,3 +126,14 @@ def test_weights_and_transformers_together(lm_site):
         r"circuitpress\.toml:\d+: a transformers model reads its weights from its folder",
         one_line(output),
     ), output
+
+
+def test_a_language_model_figure_of_a_vision_model(lm_site):
+    site = lm_site(
+        page(":::{logits} shapes-a/conv1:2\n:::"), extra='[models.shapes-a]\nzoo = "shapes-a"'
+    )
+    code, output = build(site)
+    assert code == 1
+    assert re.match(
+        r"content/a\.md:5: model 'shapes-a' is not a language model", one_line(output)
+    ), output

@@ -205,7 +205,14 @@ class LMRegistry:
 
     def get(self, name: str) -> LMModel:
         if name not in self._loaded:
-            self._loaded[name] = load(self.site.models[name], self.site, self.device)
+            model = self.site.models[name]
+            if not sources.is_lm(model):  # {logits}, {attention}, … of a vision model
+                raise UserError(
+                    f"model '{name}' is not a language model",
+                    hint="{attention}, {heads}, {logits} and head references need "
+                    'transformers = "FOLDER" or an LM zoo model',
+                )
+            self._loaded[name] = load(model, self.site, self.device)
         return self._loaded[name]
 
 
