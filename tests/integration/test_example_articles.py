@@ -90,3 +90,22 @@ def test_universality_figures_carry_correlations(tmp_path: Path) -> None:
     means = [float(m) for m in re.findall(r"matched pairs: <strong>([0-9.]+)</strong>", html)]
     assert len(means) == len(figures)
     assert 'data-claim="failed"' not in html
+
+
+@pytest.mark.slow
+def test_branches_claims_all_hold_through_the_branches(tmp_path: Path) -> None:
+    """The shapes-branch article: its claims (branch ablations, the block's conv path, the
+    accuracy dissociation) hold, and its figures follow the true dataflow across the concat
+    and the residual block."""
+    html = build_article(tmp_path, "branches")
+    states = re.findall(r'data-claim="(\w+)"', html)
+    assert len(states) == directive_count("branches", "claim") >= 5
+    assert set(states) == {"held"}
+    site = tmp_path / "site" / "_site"
+    page = (site / "units" / "shapes-branch" / "block4" / "18" / "index.html").read_text(
+        encoding="utf-8"
+    )
+    # block4's inputs come from the Inception block's concat (all its branches), not from a
+    # module that merely ran before it.
+    assert "<code>mixed3</code>" in page
+    assert 'data-expanded="true"' in html  # weights across the residual block are expanded
