@@ -415,3 +415,37 @@ def test_check_locates_weights_across_parallel_branches(tmp_path: Path) -> None:
         "'layer2.0.downsample.0' in res (they are on parallel branches) "
         "(its input is layer2.0.conv1)"
     ]
+
+
+def test_weights_from_a_resnet_bn2_survive_the_in_place_add(resnet18: nn.Module) -> None:
+    """bn2's output is what `out += identity` changes in place: the free tensor that replaces
+    it for the weights must not be a leaf the model writes into (it failed with "a leaf
+    Variable that requires grad is being used in an in-place operation")."""
+    conn = Connections(resnet18, _probe())
+    kernel = conn.kernel(_unit("r", "layer1.0.bn2", 3), _unit("r", "layer1.1.conv1", 0))
+    assert kernel.shape == (3, 3) and np.abs(kernel).sum() > 0
+    outputs = conn.outputs_of(_unit("r", "layer1.0.bn2", 3), "layer1.1.conv1")
+    assert outputs.shape[0] == 64
+
+
+def test_a_module_called_twice_is_edited_at_its_first_call_only(resnet18: nn.Module) -> None:
+    """torchvision's BasicBlock calls one ReLU twice; `layer1.0.relu` is its first call (after
+    bn1). Expanded weights from it to the next block go through conv2 (a 5x5 footprint),
+    not the block's output (the 3x3 kernel of the next conv)."""
+    conn = Connections(resnet18, _probe())
+    dst = _unit("r", "layer1.1.conv1", 0)
+    from_relu = conn.kernel(_unit("r", "layer1.0.relu", 0), dst)
+    from_block = conn.kernel(_unit("r", "layer1.0", 0), dst)
+    assert from_block.shape == (3, 3) and from_relu.shape == (5, 5)
+
+
+def test_a_forward_error_survives_pickling() -> None:
+    """A Ray worker's error reaches the driver pickled: it must arrive as the same one line."""
+    import pickle
+
+    from circuitpress.analysis.models.capture import ForwardError
+
+    err = ForwardError(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), (3, 64, 64))
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, UserError) and back.format() == err.format()
+    assert "3x64x64" in back.format()

@@ -133,6 +133,7 @@ class Capture:
         # Layers whose output a later in-place op changed: kept as clones from then on.
         self.cloned: set[str] = set()
         self._versions: dict[str, tuple[int, ...]] = {}
+        self._called: set[str] = set()  # hooked modules called so far in this pass
 
     def hook(self, name: str) -> Callable[..., torch.Tensor | None]:
         def hook(_module: nn.Module, _inputs: object, output: Any) -> torch.Tensor | None:
@@ -140,12 +141,20 @@ class Capture:
                 self.order.append(name)
                 self.shapes[name] = tuple(output.shape[1:])
             out = output
-            if name in self.replace:
+            # A module called twice in one pass (torchvision's ReLUs are) is its first call:
+            # it keeps its first output, as `order` keeps its first position, and an edit or
+            # a replacement applies to that call only (the block's output, computed by the
+            # same ReLU later, is another layer).
+            first = name not in self._called
+            self._called.add(name)
+            if first and name in self.replace:
                 out = self.replace[name]
-            if name in self.edits:
+                if out.requires_grad and out.is_leaf:
+                    # A view the model may change in place (`out += identity` in a ResNet
+                    # block) while gradients still reach the free tensor.
+                    out = out.clone()
+            if first and name in self.edits:
                 out = self.edits[name](out)
-            # A module called twice in one pass (torchvision's ReLUs are) keeps its first
-            # output, as `order` keeps its first position: the pass a `run` stops there sees.
             if name in self._wanted and name not in self.outputs:
                 versions = _versions(out)
                 if name in self.cloned or versions is None:
@@ -184,6 +193,7 @@ class Capture:
         self.outputs = {}
         self._versions = {}
         self._reached = set()
+        self._called = set()
         self._stop = stop
         final = None
         try:
@@ -240,6 +250,11 @@ class ForwardError(UserError):
             "or the directive's :size:)",
         )
         self.shape = shape
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A plain UserError with the same text: a Ray worker's error must unpickle in the
+        # driver (this constructor's arguments are not the message).
+        return (UserError, (self.message,), {"hint": self.hint, "file": self.file, "line": self.line})
 
 
 def _versions(out: Any) -> tuple[int, ...] | None:
