@@ -43,8 +43,8 @@ def analysis_code_version() -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).as_posix()
-        if rel == "models/zoo/train.py":
-            continue  # the training script does not change what analyses compute
+        if rel in ("models/zoo/train.py", "lm/train.py"):
+            continue  # the training scripts do not change what analyses compute
         digest.update(rel.encode())
         digest.update(path.read_bytes())
     digest.update(b"requests.py")
@@ -54,9 +54,18 @@ def analysis_code_version() -> str:
 
 @lru_cache(maxsize=1)
 def library_versions() -> str:
-    """Versions of the numerical libraries, from package metadata (no import)."""
+    """Versions of the libraries results are computed with, from package metadata (no
+    import): language models run through transformers and TransformerLens, and tokenize
+    with tokenizers, so a new version of any of them can change a result."""
     parts = []
-    for name in ("torch", "torch-lucent", "numpy"):
+    for name in (
+        "torch",
+        "torch-lucent",
+        "numpy",
+        "transformers",
+        "transformer-lens",
+        "tokenizers",
+    ):
         try:
             parts.append(f"{name}={metadata.version(name)}")
         except metadata.PackageNotFoundError:
