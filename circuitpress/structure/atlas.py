@@ -52,7 +52,11 @@ def atlas_units(
                 line=entry.line,
                 hint=choices_hint(entry.layer, analysable),
             )
-        out[entry] = [UnitRef(entry.model, entry.layer, ((c, 1.0),)) for c in range(units)]
+        # An attention layer's units are its heads: the same pages as `blocks.1.attn:H3`.
+        head = bool(layer.get("heads"))
+        out[entry] = [
+            UnitRef(entry.model, entry.layer, ((c, 1.0),), head=head) for c in range(units)
+        ]
     return out
 
 
