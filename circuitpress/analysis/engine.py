@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -65,6 +65,7 @@ Handler = Callable[[list[Any], "EngineEnv"], dict[Any, Result]]
 Deliver = Callable[[dict[Request, Result]], None]
 
 _GROUP_LOCK = threading.RLock()
+LOCK_FREE_KINDS = frozenset({"model-info"})
 
 
 def _no_progress(label: str, done: int, total: int) -> None:
@@ -230,9 +231,14 @@ def run_group(
     worker, so that a group's result does not depend on where it ran."""
     kind = group[0].kind
     # Each group starts from the same seeds, so a group's result does not depend on which
-    # other groups ran before it (and so on what else the site asks for).
-    with _GROUP_LOCK, _torch_threads(threads):
-        seed_everything()
+    # other groups ran before it (and so on what else the site asks for). Model facts (one
+    # deterministic forward pass of a constant image, no seeds) need neither the lock nor
+    # the thread count: the preview's quick build asks for them and must not wait for a
+    # minutes-long feature-vis group of the background computation.
+    free = kind in LOCK_FREE_KINDS
+    with nullcontext() if free else _GROUP_LOCK, _torch_threads(None if free else threads):
+        if not free:
+            seed_everything()
         if started is not None:
             started()
         env.batches = 1

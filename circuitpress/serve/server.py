@@ -135,6 +135,9 @@ class PreviewServer:
         self.display = display
         self.computes = 0  # finished background computations (tests wait on it)
         self.current_display: Any = None
+        # The last background computation failed: refreshes keep its error up and do not ask
+        # for it again; the next edit does.
+        self._compute_failed = False
         self._compute_wanted = threading.Event()
         self.state = PreviewState(secrets.token_hex(4))
         self.changes: "queue.Queue[list[str]]" = queue.Queue()
@@ -244,6 +247,12 @@ class PreviewServer:
                 self._build(changed=batch)
 
     def _build(self, *, initial: bool = False, changed: list[str] | None = None) -> None:
+        # A batch of only the computer's news (finished groups) is a refresh from the cache:
+        # the computer's display tells what finished; sources did not change.
+        sources = [c for c in changed if c != RESULTS] if changed is not None else None
+        refresh = changed is not None and not sources
+        if not refresh:
+            self._compute_failed = False  # an edit may have fixed what the computation hit
         self.state.begin_build()
         start = time.perf_counter()
         snapshot, error = None, None
@@ -253,16 +262,25 @@ class PreviewServer:
             error = err.format()
         except Exception as exc:  # noqa: BLE001 - the server must outlive a broken build
             error = f"internal error: {type(exc).__name__}: {exc} (please report it)"
-        reload = self.state.finish_build(snapshot, error)
+        # After a failed computation, a refresh shows what did finish and keeps the error up:
+        # only an edit clears it (and asks for the computation again).
+        reload = self.state.finish_build(
+            snapshot, error, keep_error=refresh and self._compute_failed
+        )
         seconds = time.perf_counter() - start
-        if snapshot is not None and snapshot.pending and hasattr(self.builder, "fill_cache"):
+        if (
+            snapshot is not None
+            and snapshot.pending
+            and hasattr(self.builder, "fill_cache")
+            and not self._compute_failed
+        ):
             self._compute_wanted.set()
         with self._built:
             self.builds += 1
             self._built.notify_all()
-        if changed == [RESULTS]:
-            return  # the computer's display tells what finished
-        self._report(initial, changed, snapshot, error, reload, seconds)
+        if refresh:
+            return
+        self._report(initial, sources, snapshot, error, reload, seconds)
 
     # -- computing -----------------------------------------------------------------------------
 
@@ -283,10 +301,12 @@ class PreviewServer:
             except _Cancelled:
                 return
             except UserError as err:
+                self._compute_failed = True
                 self.state.report_error(err.format())
                 _say(err.format(), err=True)
                 computed = -1
             except Exception as exc:  # noqa: BLE001 - the server must outlive a broken run
+                self._compute_failed = True
                 message = f"internal error: {type(exc).__name__}: {exc} (please report it)"
                 self.state.report_error(message)
                 _say(message, err=True)

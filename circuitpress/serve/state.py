@@ -90,11 +90,23 @@ class PreviewState:
         with self._cond:
             self._building = True
 
-    def finish_build(self, snapshot: Snapshot | None, error: str | None) -> bool:
-        """Publish a build's outcome (a snapshot, or an error); True when pages must reload."""
+    def finish_build(
+        self, snapshot: Snapshot | None, error: str | None, *, keep_error: bool = False
+    ) -> bool:
+        """Publish a build's outcome (a snapshot, or an error); True when pages must reload.
+        With `keep_error`, a good snapshot is published under the error already shown (the
+        background computation's, which this build did not fix)."""
         with self._cond:
             self._building = False
             reload = False
+            if error is None and keep_error and self._error is not None and snapshot is not None:
+                reload = self._snapshot is None or not self._snapshot.same_output(snapshot)
+                self._snapshot = snapshot
+                if reload:
+                    self._good += 1
+                    self._version += 1
+                self._cond.notify_all()
+                return reload
             if error is not None:
                 changed = error != self._error
                 self._error = error

@@ -173,3 +173,50 @@ def test_the_example_site_cold_answers_within_30_seconds(tmp_path):
     # Ctrl-C during the background computation is a clean stop: no traceback, no abort.
     assert server.returncode == 0, text
     assert "Traceback" not in text and "terminate called" not in text, text
+
+
+class _FailingComputer:
+    """A builder whose pages stay pending and whose background computation fails."""
+
+    def __init__(self) -> None:
+        self.computations = 0
+
+    def __call__(self):
+        from circuitpress.serve.state import Snapshot
+
+        return Snapshot(files={"index.html": b"<body>pending</body>"}, copies={}, pending=1)
+
+    def fill_cache(self, progress):
+        from circuitpress.errors import UserError
+
+        self.computations += 1
+        raise UserError("the model's forward pass fails", file="content/a.md", line=3)
+
+
+def test_a_failed_computation_keeps_its_error_until_an_edit(tmp_path):
+    from circuitpress.serve.server import RESULTS
+
+    (tmp_path / "circuitpress.toml").write_text('[site]\ntitle = "t"\n')
+    builder = _FailingComputer()
+    server = PreviewServer(tmp_path, port=0, quiet=True, watch=False, builder=builder)
+    server.start()
+    try:
+        deadline = time.monotonic() + 10
+        while server.state.peek().error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "content/a.md:3" in (server.state.peek().error or "")
+        # The refresh after the failure shows the pages and keeps the error; nothing reruns.
+        builds = server.builds
+        server.changes.put([RESULTS])
+        assert server.wait_for_builds(builds + 1, 10)
+        time.sleep(0.3)
+        assert "content/a.md:3" in (server.state.peek().error or "")
+        assert builder.computations == 1
+        # An edit asks for the computation again.
+        server.changes.put(["content/a.md"])
+        deadline = time.monotonic() + 10
+        while builder.computations < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert builder.computations == 2
+    finally:
+        server.stop()
