@@ -23,6 +23,7 @@ from typing import Any, Callable
 from circuitpress.directives import lm
 from circuitpress.directives.circuitry import unit_link
 from circuitpress.directives.figure_parts import caption_with_facts, page_models
+from circuitpress.errors import UserError
 from circuitpress.extensions import (
     Directive,
     DirectiveCall,
@@ -137,6 +138,16 @@ class FeatureDirective(Directive):
 
     def render(self, call: DirectiveCall, ctx: RenderContext) -> str:
         requests: list[FeatureVisRequest] = call.data.get("requests") or [call.data["request"]]
+        for request in requests:
+            # A language model's unit has a picture for its chips and page (its activation on
+            # the probe tokens), not a feature visualization: an author asking for one is told.
+            if ctx.result(request).data.get("picture"):
+                raise UserError(
+                    f"{{feature}} {request.ref}: '{request.ref.model}' is a language model, and "
+                    "a feature visualization optimises an input image",
+                    line=call.line,
+                    hint="show its units with {examples}, {logits}, {attention} or {heads}",
+                )
         if len(requests) == 1:
             return self._single(call, requests[0], ctx)
         return self._grid(call, requests, ctx)
