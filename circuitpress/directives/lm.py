@@ -332,6 +332,9 @@ def render_head_circuit(call: DirectiveCall, ctx: RenderContext) -> str:
                     "q": f"{item['q']:.4f}",
                     "k": f"{item['k']:.4f}",
                     "v": f"{item['v']:.4f}",
+                    # The card's words (circuit.js): composition scores, not excitation.
+                    "note": f"strongest: {kind.upper()}-composition {fmt(item[kind])} "
+                    f"(Q {fmt(item['q'])}, K {fmt(item['k'])}, V {fmt(item['v'])})",
                 },
                 title=f"{src} → {root}: {kind.upper()}-composition {fmt(item[kind])} "
                 f"(Q {fmt(item['q'])}, K {fmt(item['k'])}, V {fmt(item['v'])})",

@@ -33,6 +33,9 @@ title: Patterns
 :::{examples} toy/blocks.0.mlp.hook_post:2
 :k: 3
 :::
+
+:::{circuit} toy/blocks.1.attn:H3
+:::
 """
 
 
@@ -66,7 +69,17 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -102,3 +115,14 @@ def test_the_figures_read_with_javascript_off(served, browser):
     shaded = page.locator(".cp-token").first.evaluate("s => getComputedStyle(s).backgroundColor")
     assert shaded.startswith("rgb")
     context.close()
+
+
+def test_hovering_a_composition_edge_names_its_scores(served, browser):
+    page = browser.new_page()
+    page.goto(served + "p/")
+    page.locator(".cp-edge .cp-edge-line").first.hover()
+    card = page.locator(".cp-circuit-card")
+    card.wait_for(state="visible")
+    text = card.inner_text()
+    assert "composition" in text and "excitatory" not in text, text
+    page.close()

@@ -110,6 +110,9 @@ def test_logits_circuit_and_claims(built):
     html = (built / "_site" / "heads" / "index.html").read_text()
     assert html.count("data-logit=") == 10
     assert html.count('class="cp-comp-edge"') == 3
+    # Each diagram edge tells the hover card its composition scores, not "excitatory".
+    notes = re.findall(r'data-note="strongest: ([QKV])-composition [^"]+"', html)
+    assert len(notes) >= 3
     assert html.count('data-claim="held"') == 2
 
 

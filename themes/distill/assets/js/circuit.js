@@ -111,7 +111,10 @@
       card.appendChild(kernelGrid(kernel, parseFloat(edge.getAttribute("data-scale")) || 1));
       var note = document.createElement("p");
       var w = parseFloat(edge.getAttribute("data-weight"));
-      note.textContent = (w >= 0 ? "excitatory" : "inhibitory") + ", strength " + edge.getAttribute("data-norm");
+      // An edge may say what its strength is (a head's composition scores); a weight is
+      // excitatory or inhibitory.
+      note.textContent = edge.getAttribute("data-note") ||
+        (w >= 0 ? "excitatory" : "inhibitory") + ", strength " + edge.getAttribute("data-norm");
       card.appendChild(note);
       card.setAttribute("data-showing", "edge");
     };
