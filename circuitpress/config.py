@@ -119,7 +119,11 @@ class SiteSettings:
 class BuildSettings:
     device: str = "auto"
     theme: str = "distill"
-    jobs: int = 0  # CPU threads for the analysis; 0: one per core
+    # torch CPU threads per analysis group; 0: one per core. One by default: on a machine
+    # whose cores are busy with anything else, torch's threads wait for each other (a
+    # shapes-branch feature-vis batch measured 2.4 ms an image-step with one thread and 17.8
+    # with two on this project's shared 2-core machine: bench/RESULTS.md).
+    jobs: int = 1
     dataset_sample: int = 2048  # images per model used by examples / universality / claims
     executor: str = "local"  # where the analysis runs: "local" or "ray" (issue #15)
     # The Ray cluster to join: None starts a local Ray for the build, "auto" joins the one
@@ -532,7 +536,7 @@ def _parse_build(text: str, path: Path, data: dict[str, Any]) -> BuildSettings:
     return BuildSettings(
         device=device,
         theme=theme,
-        jobs=r.int("jobs", 0, 0, 256),
+        jobs=r.int("jobs", BuildSettings.jobs, 0, 256),
         dataset_sample=r.int("dataset_sample", BuildSettings.dataset_sample, 16, 1_000_000),
         executor=_executor(r),
         ray_address=_ray_address(r),

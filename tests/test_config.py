@@ -95,3 +95,13 @@ def test_missing_config(tmp_path):
 )
 def test_base_path(url, path):
     assert base_path_of(url) == path
+
+
+def test_analysis_threads_default_to_one_and_zero_means_one_per_core(tmp_path):
+    from circuitpress.build.pipeline import _threads
+
+    (tmp_path / "circuitpress.toml").write_text('[site]\ntitle = "t"\n')
+    assert load_config(tmp_path).build.jobs == 1
+    assert _threads(None, 1) == 1  # the default: one torch thread
+    assert _threads(None, 0) is None  # [build] jobs = 0: torch's one per core
+    assert _threads(4, 1) == 4 and _threads(0, 1) is None  # --jobs wins

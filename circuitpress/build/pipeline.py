@@ -76,7 +76,8 @@ class SiteBuild:
             device=device,
             progress=self.options.progress,
             memory=self.memo.results,
-            threads=self.options.jobs or self.config.build.jobs or None,
+            # --jobs, else [build] jobs (default 1); 0 in either: torch's one per core.
+            threads=_threads(self.options.jobs, self.config.build.jobs),
             executor=self.options.executor or self.config.build.executor,
             ray_address=self.options.ray_address or self.config.build.ray_address,
         )
@@ -598,3 +599,10 @@ def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
     settings = {"strict": options.strict, "drafts": options.drafts, "device": options.device}
     # Where the analysis runs changes no result a page shows: not part of the stamp.
     return stamp.input_stamp(config.root, out, settings, fingerprints)
+
+
+def _threads(option: int | None, configured: int) -> int | None:
+    """The analysis' torch threads: the command line's, else the config's; None (torch's
+    default, one per core) where the chosen one is 0."""
+    chosen = option if option is not None else configured
+    return chosen or None

@@ -23,9 +23,9 @@ from circuitpress.commands.console import DEVICE, err, handle_errors, progress_b
 @click.option("--drafts", is_flag=True, help="Include articles marked draft.")
 @click.option(
     "--jobs",
-    type=click.IntRange(1, 256),
+    type=click.IntRange(0, 256),
     default=None,
-    help="CPU threads for the analysis (default: [build] jobs, one per core).",
+    help="CPU threads for the analysis (default: [build] jobs, 1; 0: one per core).",
 )
 @click.option(
     "--executor",

@@ -24,9 +24,9 @@ from circuitpress.commands.console import DEVICE, handle_errors
 )
 @click.option(
     "--jobs",
-    type=click.IntRange(1, 256),
+    type=click.IntRange(0, 256),
     default=None,
-    help="CPU threads for the analysis (default: [build] jobs, one per core).",
+    help="CPU threads for the analysis (default: [build] jobs, 1; 0: one per core).",
 )
 @click.option("--strict", is_flag=True, help="Show warnings and failed claims as errors.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
