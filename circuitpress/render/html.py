@@ -288,6 +288,13 @@ class Theme:
                     for name, members in groups
                 ],
                 "canonical_url": self.absolute_url("") or self.url(""),
+                # The atlas (structure/atlas.py) is reachable from the front page.
+                "atlas": {
+                    "url": self.url("atlas/"),
+                    "layers": [f"{a.model}/{a.layer}" for a in self.config.atlas],
+                }
+                if self.config.atlas
+                else None,
             },
         )
 

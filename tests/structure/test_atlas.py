@@ -70,6 +70,8 @@ def test_atlas_pages_link_every_unit(tmp_path: Path) -> None:
     # Nothing computed: the figures are placeholders and the layer page says so.
     assert "Computing the feature visualizations of 32 unit(s)" in layer
     assert "atlas/shapes-a/conv1/index.html" in build.writer.paths()
+    # The front page leads to the atlas.
+    assert '<a href="/atlas/">Atlas</a>' in files["index.html"].decode()
 
 
 def test_atlas_units_from_facts() -> None:
