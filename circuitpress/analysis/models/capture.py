@@ -254,7 +254,11 @@ class ForwardError(UserError):
     def __reduce__(self) -> tuple[Any, ...]:
         # A plain UserError with the same text: a Ray worker's error must unpickle in the
         # driver (this constructor's arguments are not the message).
-        return (UserError, (self.message,), {"hint": self.hint, "file": self.file, "line": self.line})
+        return (
+            UserError,
+            (self.message,),
+            {"hint": self.hint, "file": self.file, "line": self.line},
+        )
 
 
 def _versions(out: Any) -> tuple[int, ...] | None:
