@@ -208,8 +208,10 @@ class HeadsDirective(Directive):
                 url = ctx.unit_url(ref)
                 text = e(texts[i * heads + h])
                 inner = f'<a href="{e(url)}" title="{e(str(ref))}">{text}</a>' if url else text
+                # A cell shaded past 60% is dark blue: its number is written in white.
+                strong = ' class="cp-strong"' if v / top >= 0.6 else ""
                 cells.append(
-                    f'<td data-score="{v:.4f}" data-head="{e(str(ref))}" '
+                    f'<td data-score="{v:.4f}" data-head="{e(str(ref))}"{strong} '
                     f'style="{_shade(v, top, ATTENTION)}">{inner}</td>'
                 )
             rows.append(f'<tr><th scope="row">{e(layer)}</th>{"".join(cells)}</tr>')
