@@ -144,8 +144,37 @@ def test_each_group_starts_from_the_same_seeds() -> None:
         return {r: Result(data={"n": len(requests)}) for r in requests}
 
     env = env_with()
-    compute_with([ModelInfoRequest("m"), ModelInfoRequest("n")], env, {"model-info": handler})
+    # Two groups (two layers) of a seeded kind. Model facts are not seeded (nor locked): a
+    # dummy forward of a constant image draws nothing, and the preview server's quick build
+    # computes them beside a running group (see the next test).
+    two = [FeatureVisRequest(UnitRef("m", layer, ((0, 1.0),))) for layer in ("a", "b")]
+    compute_with(two, env, {"featurevis": handler})
     assert len(draws) == 2 and draws[0] == draws[1]
+
+
+def test_model_facts_never_wait_for_a_running_group() -> None:
+    """The preview's quick build asks for model facts while the background computation holds
+    the engine's lock for a group: the facts must not wait for it."""
+    import threading
+
+    from circuitpress.analysis.engine import _GROUP_LOCK
+
+    env = env_with()
+    done = threading.Event()
+
+    def facts(requests: list[Any], env: EngineEnv) -> dict[Any, Result]:
+        return {r: Result(data={"layers": []}) for r in requests}
+
+    with _GROUP_LOCK:  # a group of the other thread is running
+        worker = threading.Thread(
+            target=lambda: (
+                compute_with([ModelInfoRequest("m")], env, {"model-info": facts}),
+                done.set(),
+            )
+        )
+        worker.start()
+        assert done.wait(10), "model facts waited for the engine lock"
+    worker.join(10)
 
 
 def test_missing_result_is_an_internal_error() -> None:

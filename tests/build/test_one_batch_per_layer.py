@@ -95,9 +95,10 @@ def test_one_feature_vis_group_per_layer_and_one_examples_pass_per_model(built: 
     groups = report(built)["groups"]
     fv = [(g["model"], g["layer"]) for g in groups if g["kind"] == "featurevis"]
     # conv1: the article's two figures and the unit pages of conv1:2 and conv1:3 (and of the
-    # circuit's inputs); conv2: the circuit's root and its unit page. Different steps, signs,
-    # seeds and diversity, one batch each.
-    assert sorted(fv) == [("shapes-a", "conv1"), ("shapes-a", "conv2")]
+    # circuit's inputs); conv2: the circuit's root and its unit page; conv3: the thumbnails of
+    # the units conv2's page names (their neighbour pages). Different steps, signs, seeds and
+    # diversity, one group per layer, one batch each.
+    assert sorted(fv) == [("shapes-a", "conv1"), ("shapes-a", "conv2"), ("shapes-a", "conv3")]
     assert all(g["batches"] == 1 for g in groups if g["kind"] == "featurevis")
     conv1 = next(g for g in groups if g["kind"] == "featurevis" and g["layer"] == "conv1")
     assert conv1["requests"] >= 2 + 3 and conv1["steps"] == 256  # 8, 16 and 256 steps together
