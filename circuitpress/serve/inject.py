@@ -4,7 +4,8 @@ The published site never contains any of this: the build knows nothing of it, an
 adds it to HTML responses on the way out.
 
 Protocol (server-sent events on EVENTS_PATH):
-- `hello` on connect, `reload` after a good build: data `{"generation": G}`; the page
+- `hello` on connect (with `progress`, see below), `reload` after a good build: data
+  `{"generation": G}`; the page
   reloads when G differs from the generation it was served with (so a rebuild that finished
   between loading the page and connecting is not missed, and a restarted server reloads it).
 - `builderror`: data `{"message": "file:line: what (hint)"}`; the page shows the overlay and
@@ -64,6 +65,7 @@ _SCRIPT = (
     var data = JSON.parse(event.data);
     if (data.generation !== generation) { location.reload(); return; }
     overlay(data.message);
+    if ("progress" in data) status(data.progress);
   }
   if (!window.EventSource) return;
   var source = new EventSource(%(events)s);

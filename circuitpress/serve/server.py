@@ -423,8 +423,16 @@ class PreviewServer:
         try:
             handler.wfile.write(
                 b"retry: 500\n\n"
-                + sse("hello", {"generation": view.generation, "message": view.error})
-                + (sse("progress", {"text": view.progress}) if view.progress else b"")
+                # `progress` in the hello too: a page served with the status box whose
+                # computation ended before it connected must still remove the box.
+                + sse(
+                    "hello",
+                    {
+                        "generation": view.generation,
+                        "message": view.error,
+                        "progress": view.progress,
+                    },
+                )
             )
             handler.wfile.flush()
             seen, ticks = view.version, view.ticks
