@@ -37,12 +37,8 @@ class _RedirectedReLU(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         relu_grad = torch.ops.aten.threshold_backward(grad, x, 0)  # the ordinary ReLU gradient
         # The common case costs one reduction: the redirected gradient is built only for the
-        # images that the ordinary one does not reach at all. Reduced in place over every
-        # dimension but the batch: flatten() would copy a channels-last gradient.
-        dims = tuple(range(1, relu_grad.dim()))
-        blocked = torch.nonzero(
-            (relu_grad.amax(dim=dims) == 0) & (relu_grad.amin(dim=dims) == 0)
-        ).flatten()
+        # images that the ordinary one does not reach at all.
+        blocked = blocked_images(relu_grad)
         if blocked.numel():
             g, xb = grad[blocked], x[blocked]
             # Descent moves x against the gradient: grad > 0 at x < 0 would push it lower still.
@@ -50,8 +46,28 @@ class _RedirectedReLU(torch.autograd.Function):
         return relu_grad
 
 
+def blocked_images(grad: torch.Tensor) -> torch.Tensor:
+    """Indices of the images (first dimension) whose gradient is zero everywhere."""
+    b = grad.shape[0]
+    if grad.dim() == 4 and grad.is_contiguous(memory_format=torch.channels_last):
+        flat = grad.permute(0, 2, 3, 1).reshape(b, -1)  # a view: no copy of the gradient
+    elif grad.is_contiguous():
+        flat = grad.reshape(b, -1)
+    else:
+        dims = tuple(range(1, grad.dim()))
+        return torch.nonzero((grad.amax(dim=dims) == 0) & (grad.amin(dim=dims) == 0)).flatten()
+    low, high = torch.aminmax(flat, dim=1)  # one pass over the gradient
+    return torch.nonzero((low == 0) & (high == 0)).flatten()
+
+
 def _redirected_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return _RedirectedReLU.apply(x)
+
+
+def is_redirected(relu: nn.Module) -> bool:
+    """Whether `relu` computes the redirected gradient now (inside `redirected_relus`)."""
+    forward = relu.__dict__.get("forward")
+    return getattr(forward, "__func__", None) is _redirected_forward
 
 
 @contextmanager
