@@ -161,7 +161,7 @@ def pooled_relus(model: nn.Module, layer: str, probe: torch.Tensor) -> Iterator[
             # Instance forwards shadow the classes' (mypy forbids assigning to a method).
             redirect = is_redirected(relu)  # the gradient the ReLU computes now, kept
             relu.forward = _identity.__get__(relu)  # type: ignore[method-assign]
-            pool.forward = _fused_forward(pool, redirect)  # type: ignore[method-assign]
+            pool.forward = _fused_forward(pool, redirect)  # type: ignore[method-assign,assignment]
         yield len(pairs)
     finally:
         for module, before in saved:
