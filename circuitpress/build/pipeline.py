@@ -6,6 +6,7 @@ once. Rendering never runs a model; results come from the planner (cache or engi
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -162,6 +163,11 @@ class SiteBuild:
             planner = holder.get("p") or PagePlanner(file=file, default_model=None)
             self.memo.parsed[file] = (digest, page, planner)
             self.memo.parses += 1
+            # The parsed page (tens of thousands of tokens and dicts) lives until the build
+            # ends; left to the cyclic collector, every later collection walks all pages parsed
+            # so far again (3.0 of 17 CPU s at 3,000 pages, 0.1 s at 300). Frozen, it is never
+            # walked; run() unfreezes at the end, so that garbage frozen with it is freed.
+            gc.freeze()
         if page.meta.draft and not self.options.drafts:
             return None
         return PageState(page, planner)
@@ -502,6 +508,12 @@ class SiteBuild:
             )
 
     def run(self) -> BuildReport:
+        try:
+            return self._run()
+        finally:
+            gc.unfreeze()  # see parse_page
+
+    def _run(self) -> BuildReport:
         start = time.perf_counter()
         states = self.parse()
         # Before any model runs: a page that would overwrite a generated or static file.
