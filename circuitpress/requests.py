@@ -342,6 +342,11 @@ class UniversalityRequest(Request):
     def models(self) -> tuple[str, ...]:
         return (self.model_a, self.model_b)
 
+    def group_key(self) -> tuple[Any, ...]:
+        # One group per image sample (the first model's): each model then runs one pass over
+        # it for all the layers the site compares, whichever model it is compared with.
+        return (self.kind, self.model_a)
+
 
 # --- language models (analysis/lm, analysis/methods/lm_*) ----------------------------------------
 

@@ -103,3 +103,28 @@ def test_positions_are_a_bounded_grid_of_each_map() -> None:
         2 * 64,
         3,
     )  # small maps whole
+
+
+def test_a_group_runs_one_pass_per_model_for_all_its_layers_and_pools() -> None:
+    a, b, c = ToyNet(seed=1), ToyNet(seed=2), ToyNet(seed=3)
+    env = env_with(a=a, b=b, c=c)
+    reqs = [
+        UniversalityRequest("a", "conv1", "b", "conv1"),
+        UniversalityRequest("a", "conv1", "b", "conv1", "mean"),
+        UniversalityRequest("a", "conv2", "b", "conv2"),
+        UniversalityRequest("a", "conv1", "c", "conv1"),
+    ]
+    # The group key: one group per image sample (the first model's), whatever model B is.
+    assert len({r.group_key() for r in reqs}) == 1
+    batches = {name: 0 for name in "abc"}
+    for name, model in (("a", a), ("b", b), ("c", c)):
+        model.register_forward_pre_hook(
+            lambda *_, name=name: batches.__setitem__(name, batches[name] + 1)
+        )
+    together = compute_group(reqs, env)
+    # 96 toy images in batches of 64: two forward calls per model, not two per layer and pool.
+    assert batches == {"a": 2, "b": 2, "c": 2}
+    for r in reqs:
+        alone = compute_group([r], env)[r]
+        assert np.array_equal(alone.arrays["correlation"], together[r].arrays["correlation"])
+        assert alone.data == together[r].data

@@ -47,19 +47,6 @@ def pool_activations(act: torch.Tensor, pool: str) -> torch.Tensor:
     raise ValueError(f"unknown pool {pool!r} (expected one of: {', '.join(POOLS)})")
 
 
-def pooled(
-    model: nn.Module, normalize: Any, layer: str, images: torch.Tensor, pool: str = "max"
-) -> np.ndarray:
-    """[samples, C] activations of `layer`, pooled over positions as `pool` says."""
-    out = []
-    model.eval()
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        for start in range(0, len(images), _BATCH):
-            (act,) = cap.run(normalize(images[start : start + _BATCH]))
-            out.append(pool_activations(act, pool).double().cpu().numpy())
-    return np.concatenate(out)
-
-
 def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of every column of a [N, Ca] with every column of b [N, Cb]."""
     za = a - a.mean(0)
@@ -103,27 +90,52 @@ def sample_images(loaded: Any, limit: int, device: Any) -> torch.Tensor:
     return torch.cat(batches).to(device)
 
 
+def pooled_layers(
+    model: nn.Module, normalize: Any, wanted: dict[str, set[str]], images: torch.Tensor
+) -> dict[tuple[str, str], np.ndarray]:
+    """{(layer, pool): [samples, C]} for every layer of `wanted` and each of its pools, from
+    one pass over `images` that captures all the layers at once."""
+    layers = sorted(wanted)
+    parts: dict[tuple[str, str], list[np.ndarray]] = {
+        (layer, pool): [] for layer in layers for pool in sorted(wanted[layer])
+    }
+    model.eval()
+    with torch.no_grad(), capture(model, layers) as cap:
+        for start in range(0, len(images), _BATCH):
+            outs = cap.run(normalize(images[start : start + _BATCH]))
+            for layer, act in zip(layers, outs, strict=True):
+                for pool in wanted[layer]:
+                    parts[(layer, pool)].append(pool_activations(act, pool).double().cpu().numpy())
+    return {key: np.concatenate(chunks) for key, chunks in parts.items()}
+
+
 def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result]:
-    """Handler of "universality": one image sample and one pass per (model, layer) pair."""
-    results: dict[Request, Result] = {}
-    images: dict[str, torch.Tensor] = {}
-    acts: dict[tuple[str, str, str, str], np.ndarray] = {}
-    for i, request in enumerate(requests):
+    """Handler of "universality": one image sample per first model (the group's), and one
+    pass per model over it, capturing every layer the group asks of that model."""
+    wanted: dict[tuple[str, str], dict[str, set[str]]] = {}  # (source, model) -> layer -> pools
+    for request in requests:
         if not isinstance(request, UniversalityRequest):
             raise TypeError(f"universality handler got a {request.kind} request")
         source = request.model_a  # both models see the first model's images
-        if source not in images:
-            images[source] = sample_images(env.models.get(source), int(env.sample_size), env.device)
         for model, layer in (
             (request.model_a, request.layer_a),
             (request.model_b, request.layer_b),
         ):
-            key = (source, model, layer, request.pool)
-            if key not in acts:
-                loaded = env.models.get(model)
-                acts[key] = pooled(
-                    loaded.module, loaded.normalize, layer, images[source], request.pool
-                )
+            wanted.setdefault((source, model), {}).setdefault(layer, set()).add(request.pool)
+    images: dict[str, torch.Tensor] = {}
+    acts: dict[tuple[str, str, str, str], np.ndarray] = {}
+    for (source, model), layers in wanted.items():
+        if source not in images:
+            images[source] = sample_images(env.models.get(source), int(env.sample_size), env.device)
+        loaded = env.models.get(model)
+        found = pooled_layers(loaded.module, loaded.normalize, layers, images[source])
+        for (layer, pool), values in found.items():
+            acts[(source, model, layer, pool)] = values
+    results: dict[Request, Result] = {}
+    for i, request in enumerate(requests):
+        if not isinstance(request, UniversalityRequest):  # (checked above; for the type)
+            continue
+        source = request.model_a
         results[request] = universality(
             acts[(source, request.model_a, request.layer_a, request.pool)],
             acts[(source, request.model_b, request.layer_b, request.pool)],
