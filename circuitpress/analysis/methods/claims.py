@@ -38,6 +38,7 @@ from circuitpress.analysis.models.capture import (
     execution_order,
     unit_shape,
 )
+from circuitpress.analysis.models.modes import channels_last, nhwc_input
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.requests import ClaimRequest, Request, Result, UnitRef
 
@@ -131,10 +132,15 @@ def evaluate(
     """The measure on `batches` with `edits` applied for the length of this call."""
     total, count = 0.0, 0
     layers = [measure.ref.layer] if measure.ref is not None else []
-    with torch.no_grad(), capture(model, layers, edits=edits) as cap:
-        for x, labels in batches:
+    with (
+        torch.no_grad(),
+        channels_last(model) as nhwc,  # ~25-40% faster on the zoo's models, one CPU core
+        capture(model, layers, edits=edits) as cap,
+    ):
+        for batch, labels in batches:
+            x = nhwc_input(normalize(batch), nhwc)
             if measure.ref is None:
-                logits = cap.forward(normalize(x))
+                logits = cap.forward(x)
                 if logits is None or labels is None:
                     raise UserError(
                         "'accuracy' needs a labelled dataset and a model that outputs class scores"
@@ -147,7 +153,7 @@ def evaluate(
                 count += int(hit.numel())
                 continue
             ref = measure.ref
-            (out,) = cap.run(normalize(x))
+            (out,) = cap.run(x)
             if position is None and reduce_max:
                 # Each image's strongest response over positions or tokens (directions by
                 # linearity); a dense layer has one.

@@ -24,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from circuitpress.analysis.models.capture import capture
+from circuitpress.analysis.models.modes import channels_last, nhwc_input
 from circuitpress.errors import UserError
 from circuitpress.requests import POOLS, Request, Result, UniversalityRequest
 
@@ -100,9 +101,9 @@ def pooled_layers(
         (layer, pool): [] for layer in layers for pool in sorted(wanted[layer])
     }
     model.eval()
-    with torch.no_grad(), capture(model, layers) as cap:
+    with torch.no_grad(), channels_last(model) as nhwc, capture(model, layers) as cap:
         for start in range(0, len(images), _BATCH):
-            outs = cap.run(normalize(images[start : start + _BATCH]))
+            outs = cap.run(nhwc_input(normalize(images[start : start + _BATCH]), nhwc))
             for layer, act in zip(layers, outs, strict=True):
                 for pool in wanted[layer]:
                     parts[(layer, pool)].append(pool_activations(act, pool).double().cpu().numpy())

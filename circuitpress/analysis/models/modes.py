@@ -56,6 +56,14 @@ def channels_last(module: nn.Module) -> Iterator[bool]:
         module.to(memory_format=torch.contiguous_format)
 
 
+def nhwc_input(x: torch.Tensor, nhwc: bool) -> torch.Tensor:
+    """An image batch in the layout of a model inside `channels_last` (`nhwc`: what it
+    yielded): a model with channels-last weights runs fastest on channels-last inputs."""
+    if nhwc and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 # glibc's mallopt parameters (malloc.h) and the values restored after the block.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
 AFTER_MMAP_THRESHOLD = 32 * 2**20  # the ceiling of glibc's own dynamic threshold (64-bit)
