@@ -28,6 +28,8 @@ from circuitpress.requests import (
 )
 from circuitpress.structure.units import thumbnail_request, unit_page_context, unit_page_requests
 
+from ..conftest import chromium
+
 FRONT = "---\ntitle: T\nmodel: m\n---\n\n"
 
 
@@ -256,15 +258,6 @@ def test_unit_template_renders(tmp_path: Path) -> None:
 
 # --- in a real browser ------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ASSETS = Path(__file__).resolve().parents[2] / "themes/distill/assets"
 
 
@@ -285,13 +278,8 @@ def page_with_chip(folder: Path) -> Path:
 
 @pytest.fixture(params=[True, False], ids=["js", "no-js"])
 def chip_page(request: pytest.FixtureRequest) -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield browser.new_page(java_script_enabled=request.param)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_page(java_script_enabled=request.param)
 
 
 @pytest.mark.browser

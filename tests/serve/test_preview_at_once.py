@@ -19,8 +19,7 @@ import pytest
 from circuitpress.serve.inject import STATUS_ID
 from circuitpress.serve.server import PreviewServer
 
-from ..conftest import SHAPES_A_CONFIG, write_site
-from .test_browser import CHROMIUM, FLAGS
+from ..conftest import SHAPES_A_CONFIG, chromium, write_site
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,13 +44,8 @@ Prose comes first.
 
 @pytest.fixture
 def page() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_page()
 
 
 def _figures(page: object) -> tuple[int, int] | None:
