@@ -6,27 +6,28 @@ from pathlib import Path
 
 import click
 
-from circuitpress.commands.console import DEVICE, err, handle_errors, progress_bars
+from circuitpress.commands.console import (
+    device_option,
+    err,
+    handle_errors,
+    jobs_option,
+    progress_bars,
+    quiet_option,
+    site_argument,
+)
 
 
 @click.command()
-@click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
+@site_argument
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (default SITE/_site).",
 )
-@click.option(
-    "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."
-)
+@device_option
 @click.option("--strict", is_flag=True, help="Fail on warnings and failed claims.")
 @click.option("--drafts", is_flag=True, help="Include articles marked draft.")
-@click.option(
-    "--jobs",
-    type=click.IntRange(0, 256),
-    default=None,
-    help="CPU threads for the analysis (default: [build] jobs, 1; 0: one per core).",
-)
+@jobs_option
 @click.option(
     "--executor",
     type=click.Choice(["local", "ray"]),
@@ -40,7 +41,7 @@ from circuitpress.commands.console import DEVICE, err, handle_errors, progress_b
     help="The Ray cluster for --executor ray: auto (the one 'ray start' made here) or "
     "HOST:PORT (default: [build] ray_address, else a local Ray for the build).",
 )
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 @handle_errors
 def build(
     site: Path,

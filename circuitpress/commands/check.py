@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
-from circuitpress.commands.console import err, handle_errors
+from circuitpress.commands.console import err, handle_errors, quiet_option, site_argument
 
 
 @click.command(short_help="Find every mistake in the site; compute and write nothing.")
-@click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
+@site_argument
 @click.option("--external", is_flag=True, help="Also check external links (needs network).")
 @click.option("--drafts", is_flag=True, help="Include articles marked draft.")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 @handle_errors
 def check(site: Path, external: bool, drafts: bool, quiet: bool) -> None:
     """Parse every page, resolve every reference against the model facts and check every link;

@@ -25,7 +25,21 @@ if TYPE_CHECKING:
     from circuitpress.analysis.progress import GroupPlan, GroupRecord, Progress
 
 DEVICE = click.Choice(["auto", "cpu", "cuda", "mps"])
-QUIET_HELP = "Print nothing but errors."
+
+# The argument and options several commands share, declared once.
+site_argument = click.argument(
+    "site", default=".", type=click.Path(file_okay=False, path_type=Path)
+)
+quiet_option = click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+device_option = click.option(
+    "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."
+)
+jobs_option = click.option(
+    "--jobs",
+    type=click.IntRange(0, 256),
+    default=None,
+    help="CPU threads for the analysis (default: [build] jobs, 1; 0: one per core).",
+)
 
 
 def err(message: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from circuitpress.commands.console import DEVICE, handle_errors
+from circuitpress.commands.console import device_option, handle_errors, quiet_option, site_argument
 
 
 def describe_models(site: str | Path, *, device: str | None = None) -> str:
@@ -79,11 +79,9 @@ def _layer_table(layers: list[dict[str, Any]]) -> list[str]:
 
 
 @click.command(short_help="List each model: its source, layers, units and dataset.")
-@click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."
-)
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@site_argument
+@device_option
+@quiet_option
 @handle_errors
 def models(site: Path, device: str | None, quiet: bool) -> None:
     """List each model, its source, layers (name, output shape, units) and dataset."""

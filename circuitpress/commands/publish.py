@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from circuitpress.commands.console import handle_errors
+from circuitpress.commands.console import handle_errors, quiet_option, site_argument
 
 
 @click.command()
-@click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
+@site_argument
 @click.option("--target", required=True, help="gh-pages, or a folder to copy the site into.")
 @click.option(
     "--remote", default="origin", show_default=True, help="Git remote name or URL (gh-pages)."
@@ -20,7 +20,7 @@ from circuitpress.commands.console import handle_errors
 )
 @click.option("--cname", default=None, help="Custom domain written to CNAME (gh-pages).")
 @click.option("--message", default=None, help="Commit message (gh-pages).")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 @handle_errors
 def publish(
     site: Path,

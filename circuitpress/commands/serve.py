@@ -6,11 +6,17 @@ from pathlib import Path
 
 import click
 
-from circuitpress.commands.console import DEVICE, handle_errors
+from circuitpress.commands.console import (
+    device_option,
+    handle_errors,
+    jobs_option,
+    quiet_option,
+    site_argument,
+)
 
 
 @click.command(short_help="Preview with live reload; figures fill in as they finish.")
-@click.argument("site", default=".", type=click.Path(file_okay=False, path_type=Path))
+@site_argument
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -19,17 +25,10 @@ from circuitpress.commands.console import DEVICE, handle_errors
 )
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--drafts/--no-drafts", default=True, help="Show drafts while previewing.")
-@click.option(
-    "--device", type=DEVICE, default=None, help="Where models run (default: [build] device, auto)."
-)
-@click.option(
-    "--jobs",
-    type=click.IntRange(0, 256),
-    default=None,
-    help="CPU threads for the analysis (default: [build] jobs, 1; 0: one per core).",
-)
+@device_option
+@jobs_option
 @click.option("--strict", is_flag=True, help="Show warnings and failed claims as errors.")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 @handle_errors
 def serve(
     site: Path,
