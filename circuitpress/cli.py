@@ -3,6 +3,8 @@ circuitpress/commands/. Exit codes: 0 ok, 1 user error, 2 usage, 3 internal erro
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from circuitpress import __version__
@@ -20,4 +22,11 @@ for command in (new.new, build.build, serve.serve, publish.publish, check.check,
 
 
 def main() -> None:
-    cli(prog_name="circuitpress")
+    try:
+        cli(prog_name="circuitpress")
+    finally:
+        # The process ends here. Python's shutdown runs one more cyclic collection over every
+        # object left (the markup, theme and directive modules a build loaded) only to free
+        # memory the OS takes back anyway: 0.06 of a 300-page build's 1.4 CPU s. Frozen
+        # objects are left out of it (reference counting still frees what it can).
+        gc.freeze()
