@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 if TYPE_CHECKING:  # NumPy is imported where arrays are made: a prose build never needs it
     import numpy as np
@@ -140,6 +140,12 @@ class Request:
     def group_key(self) -> tuple[Any, ...]:
         """Requests with equal group keys are computed together."""
         return (self.kind, self.models)
+
+
+def group_models(requests: Sequence[Request]) -> tuple[str, ...]:
+    """Every model the requests of a group name, in order, each once (a group's requests may
+    name different models: universality groups by the first model only)."""
+    return tuple(dict.fromkeys(m for r in requests for m in r.models))
 
 
 # --- model facts ------------------------------------------------------------------------------

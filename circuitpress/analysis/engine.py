@@ -26,7 +26,7 @@ from circuitpress.analysis.models.registry import resolve_device
 from circuitpress.analysis.progress import Progress
 from circuitpress.config import SiteConfig
 from circuitpress.errors import UserError
-from circuitpress.requests import Request, Result
+from circuitpress.requests import Request, Result, group_models
 
 if TYPE_CHECKING:
     from circuitpress.analysis.executors import Executor
@@ -122,7 +122,7 @@ def load_handler(
     if config is not None and group and kind in LM_HANDLERS:
         from circuitpress.analysis.lm.sources import is_lm
 
-        models = [config.models.get(m) for m in group[0].models]
+        models = [config.models.get(m) for m in group_models(group)]
         if any(m is not None and is_lm(m) for m in models):
             target = LM_HANDLERS[kind]
     if target is None:

@@ -38,7 +38,7 @@ from circuitpress.analysis.engine import (
 from circuitpress.analysis.progress import GroupPlan, GroupRecord, Progress, plan_group
 from circuitpress.config import CONFIG_NAME, SiteConfig
 from circuitpress.errors import UserError
-from circuitpress.requests import Request, Result
+from circuitpress.requests import Request, Result, group_models
 
 # Kinds whose handlers read the model's dataset: their tasks get the decoded sample shipped.
 DATASET_KINDS = {"examples", "universality", "claim"}
@@ -250,7 +250,7 @@ class RayExecutor:
 
         refs: list[Any] = []
         needs_images = group[0].kind in DATASET_KINDS
-        for name in group[0].models:
+        for name in group_models(group):
             cfg = self.config.models.get(name)
             if cfg is None or is_lm(cfg):
                 continue  # a language model loads on the worker, from the site's folder

@@ -122,3 +122,54 @@ def test_pairs_whose_relu_output_is_read_elsewhere_or_reused_are_left_alone() ->
     assert relu_pool_pairs(model, "conv3", probe) == []
     # A pass that ends at conv2 calls the ReLU once: there the pair is safe to fuse.
     assert relu_pool_pairs(model, "conv2", probe) == [(model.relu, model.pool)]
+
+
+class SideOutput(Net):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.relu1(self.conv1(x))
+        self.side = self.pool1(r)  # the pool's output goes nowhere on the way to conv2
+        return self.conv2(r)
+
+
+class DetachedReader(Net):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.relu1(self.conv1(x))
+        return self.conv2(self.pool1(r) / (1 + r.detach().mean()))  # a read autograd never sees
+
+
+def test_a_relu_output_read_by_anything_else_is_never_fused() -> None:
+    probe = torch.rand(1, 3, 8, 8)
+    assert relu_pool_pairs(SideOutput(nn.MaxPool2d(2)), "conv2", probe) == []
+    assert relu_pool_pairs(DetachedReader(nn.MaxPool2d(2)), "conv2", probe) == []
+    hooked = Net(nn.MaxPool2d(2))
+    assert relu_pool_pairs(hooked, "conv2", probe) == [(hooked.relu1, hooked.pool1)]
+    handle = hooked.relu1.register_forward_hook(lambda m, i, o: o - 0.5)  # sees the ReLU's output
+    try:
+        assert relu_pool_pairs(hooked, "conv2", probe) == []
+    finally:
+        handle.remove()
+
+
+def test_visualize_fuses_shapes_a_and_restores_it() -> None:
+    from circuitpress.analysis.methods import relu_pool
+    from circuitpress.analysis.methods.featurevis import visualize
+    from circuitpress.analysis.models.zoo.models import build_model
+    from circuitpress.requests import FeatureVisRequest, UnitRef
+
+    model = build_model("shapes-a").eval()
+    found: list[int] = []
+    real = relu_pool.relu_pool_pairs
+
+    def spy(*args: object) -> list[tuple[nn.ReLU, nn.MaxPool2d]]:
+        pairs = real(*args)  # type: ignore[arg-type]
+        found.append(len(pairs))
+        return pairs
+
+    relu_pool.relu_pool_pairs = spy  # type: ignore[assignment]
+    try:
+        request = FeatureVisRequest(UnitRef("shapes-a", "conv2", ((3, 1.0),)), 32, 4)
+        visualize(model, "conv2", [request], normalize=lambda x: (x - 0.5) / 0.25)
+    finally:
+        relu_pool.relu_pool_pairs = real  # type: ignore[assignment]
+    assert found == [1]  # relu1 -> pool1, found inside visualize's other swaps
+    assert "forward" not in model.relu1.__dict__ and "forward" not in model.pool1.__dict__

@@ -12,7 +12,7 @@ from circuitpress.analysis.methods.universality import (
     match,
     pool_activations,
 )
-from circuitpress.requests import UniversalityRequest
+from circuitpress.requests import UnitRef, UniversalityRequest
 
 from .circuit_toys import ToyNet, env_with
 
@@ -128,3 +128,31 @@ def test_a_group_runs_one_pass_per_model_for_all_its_layers_and_pools() -> None:
         alone = compute_group([r], env)[r]
         assert np.array_equal(alone.arrays["correlation"], together[r].arrays["correlation"])
         assert alone.data == together[r].data
+
+
+class ViewNet(torch.nn.Module):
+    """A model whose own code flattens with `.view`, which channels-last activations refuse."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(4)
+        self.conv1 = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 16 * 16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv1(x))
+        return self.fc(y.view(y.shape[0], -1))
+
+
+def test_a_model_that_cannot_run_channels_last_is_run_as_it_ships() -> None:
+    from circuitpress.analysis.methods.claims import Measure, evaluate
+
+    model = ViewNet().eval()
+    env = env_with(a=model)
+    result = compute_group([UniversalityRequest("a", "fc", "a", "fc")], env)
+    assert next(iter(result.values())).data["mean_matched"] == pytest.approx(1.0)
+    images = torch.rand(8, 3, 16, 16)
+    value = evaluate(
+        model, lambda x: x, Measure(ref=UnitRef("a", "fc", ((2, 1.0),))), [(images, None)], {}
+    )
+    assert value == pytest.approx(float(model(images)[:, 2].mean()), rel=1e-5)

@@ -48,16 +48,10 @@ class _RedirectedReLU(torch.autograd.Function):
 
 def blocked_images(grad: torch.Tensor) -> torch.Tensor:
     """Indices of the images (first dimension) whose gradient is zero everywhere."""
-    b = grad.shape[0]
-    if grad.dim() == 4 and grad.is_contiguous(memory_format=torch.channels_last):
-        flat = grad.permute(0, 2, 3, 1).reshape(b, -1)  # a view: no copy of the gradient
-    elif grad.is_contiguous():
-        flat = grad.reshape(b, -1)
-    else:
-        dims = tuple(range(1, grad.dim()))
-        return torch.nonzero((grad.amax(dim=dims) == 0) & (grad.amin(dim=dims) == 0)).flatten()
-    low, high = torch.aminmax(flat, dim=1)  # one pass over the gradient
-    return torch.nonzero((low == 0) & (high == 0)).flatten()
+    # amax and amin, reduced in place over every dimension but the batch (flatten() would copy
+    # a channels-last gradient; torch.aminmax over the same view is ~20x slower on a CPU).
+    dims = tuple(range(1, grad.dim()))
+    return torch.nonzero((grad.amax(dim=dims) == 0) & (grad.amin(dim=dims) == 0)).flatten()
 
 
 def _redirected_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:

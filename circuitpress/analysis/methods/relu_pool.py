@@ -12,13 +12,17 @@ The gradient is the unfused one, bit for bit (`_PooledReLU`), also the redirecte
   argmax is the argmax of the ReLU'd window), where the ReLU passes it;
 - a window whose maximum is <= 0 passes nothing either way (the unfused ReLU blocks its
   argmax, an input <= 0; here the ReLU of the pooled value does);
-- so an image gets no gradient at all in exactly the same cases, and for those images (the
-  redirected gradient, rare) the unfused computation is run as it was.
+- so the input gradient is the unfused one bit for bit, and the images it leaves with no
+  gradient at all are found on it; for those (the redirected gradient, rare) the unfused
+  computation is run as it was.
+Forward values are equal, except that a window whose maximum is -0.0 gives -0.0 here and +0.0
+unfused (equal as numbers).
 
 Applied only where it cannot change what anything sees: an exact `nn.ReLU` and an exact
-`nn.MaxPool2d` (no indices returned), each called once in the pass, the pool reading the ReLU's
-output and nothing else in the pass reading it (counted in the autograd graph of a probe pass),
-neither of them the layer being visualized.
+`nn.MaxPool2d` (no indices returned), each called once in the pass and neither hooked, the pool
+reading the ReLU's output and no other torch call in the pass reading it (counted in a probe
+pass by a `TorchFunctionMode`, so `.detach()` or a no-grad read counts too), neither of them
+the layer being visualized.
 """
 
 from __future__ import annotations
@@ -29,9 +33,14 @@ from typing import Any, Callable, Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from circuitpress.analysis.methods.relu_gradient import blocked_images, is_redirected
 from circuitpress.analysis.models.capture import capture
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def _pool_args(pool: nn.MaxPool2d) -> tuple[Any, ...]:
@@ -59,7 +68,12 @@ class _PooledReLU(torch.autograd.Function):
         out = torch.ops.aten.max_pool2d_with_indices_backward(passed, x, *args, index)
         if not ctx.redirect:
             return out, None, None
-        blocked = blocked_images(passed)
+        # `out` is the unfused ReLU's gradient bit for bit, so its zero images are the unfused
+        # check's; where windows do not overlap, `passed` is zero exactly where `out` is (each
+        # input gets at most one window's gradient), and is 1/4 of the size to scan.
+        kernel, stride = _pair(args[0]), _pair(args[1])
+        overlap = any(s < k for s, k in zip(stride, kernel, strict=True))
+        blocked = blocked_images(out if overlap else passed)
         if blocked.numel():
             # The images no gradient reaches: the unfused redirected gradient, as it was.
             xb = x[blocked]
@@ -72,67 +86,101 @@ class _PooledReLU(torch.autograd.Function):
         return out, None, None
 
 
+class _Readers(TorchFunctionMode):
+    """Counts the torch calls that read each watched tensor (autograd or not: `.detach()`,
+    `.item()`, a comparison, a call under `no_grad` all count)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watched: dict[int, tuple[torch.Tensor, list[int]]] = {}
+
+    def watch(self, t: torch.Tensor) -> None:
+        self.watched[id(t)] = (t, [0])
+
+    def reads(self, t: torch.Tensor) -> int:
+        entry = self.watched.get(id(t))
+        return entry[1][0] if entry is not None and entry[0] is t else -1
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        if self.watched and getattr(func, "__name__", "") != "__get__":  # not attribute reads
+            for t in _tensors((args, kwargs)):
+                entry = self.watched.get(id(t))
+                if entry is not None and entry[0] is t:
+                    entry[1][0] += 1
+        return func(*args, **kwargs)
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v)
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether anything but this module's own code sees its inputs or output."""
+    from torch.nn.modules import module as module_globals
+
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module_globals._global_forward_hooks
+        or module_globals._global_forward_pre_hooks
+    )
+
+
 def relu_pool_pairs(
     model: nn.Module, layer: str, probe: torch.Tensor
 ) -> list[tuple[nn.ReLU, nn.MaxPool2d]]:
     """The (ReLU, max-pool) pairs of `model` that may run fused in a pass that ends at `layer`
-    (see the module's docstring), found by one pass on `probe` with gradients on."""
+    (see the module's docstring), found by one pass on `probe`: the ReLU's output is read by
+    exactly one torch call in the pass, the pool's."""
     modules = dict(model.named_modules())
     target = modules.get(layer)
-    calls: dict[nn.Module, int] = {}
-    outputs: dict[nn.Module, torch.Tensor] = {}
-    inputs: dict[nn.Module, torch.Tensor] = {}
-
-    def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        calls[module] = calls.get(module, 0) + 1
-        if isinstance(output, torch.Tensor) and args and isinstance(args[0], torch.Tensor):
-            inputs[module], outputs[module] = args[0], output
-
     watched = [
         m
         for m in modules.values()
         if (type(m) is nn.ReLU or (type(m) is nn.MaxPool2d and not m.return_indices))
         and m is not target
+        and not _hooked(m)
     ]
+    if not any(type(m) is nn.ReLU for m in watched):
+        return []
+    calls: dict[nn.Module, int] = {}
+    outputs: dict[nn.Module, torch.Tensor] = {}
+    inputs: dict[nn.Module, torch.Tensor] = {}
+    readers = _Readers()
+
+    def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        calls[module] = calls.get(module, 0) + 1
+        if isinstance(output, torch.Tensor) and args and isinstance(args[0], torch.Tensor):
+            inputs[module], outputs[module] = args[0], output
+            if type(module) is nn.ReLU:
+                readers.watch(output)
+
     handles = [m.register_forward_hook(hook) for m in watched]
     try:
-        with torch.enable_grad(), capture(model, [layer]) as cap:
-            (acts,) = cap.run(probe.detach().clone().requires_grad_(True))
+        with torch.enable_grad(), capture(model, [layer]) as cap, readers:
+            cap.run(probe.detach().clone().requires_grad_(True))
     finally:
         for h in handles:
             h.remove()
-    if not isinstance(acts, torch.Tensor) or acts.grad_fn is None:
-        return []
-    uses = _uses(acts.grad_fn)
     pairs = []
-    for pool in (m for m in watched if type(m) is nn.MaxPool2d and calls.get(m) == 1):
-        for relu in (m for m in watched if type(m) is nn.ReLU and calls.get(m) == 1):
-            out = outputs.get(relu)
-            if (
-                out is not None
-                and inputs.get(pool) is out
-                and out.grad_fn is not None
-                and uses.get(out.grad_fn, 0) == 1
-            ):
+    for relu in (m for m in watched if type(m) is nn.ReLU and calls.get(m) == 1):
+        out = outputs.get(relu)
+        if out is None or readers.reads(out) != 1:
+            continue
+        for pool in (m for m in watched if type(m) is nn.MaxPool2d and calls.get(m) == 1):
+            if inputs.get(pool) is out:  # the one read is the pool's
                 pairs.append((relu, pool))
     return pairs
-
-
-def _uses(root: Any) -> dict[Any, int]:
-    """How many edges of the autograd graph below `root` lead to each node."""
-    uses: dict[Any, int] = {}
-    seen = {root}
-    todo = [root]
-    while todo:
-        node = todo.pop()
-        for nxt, _ in node.next_functions:
-            if nxt is None:
-                continue
-            uses[nxt] = uses.get(nxt, 0) + 1
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return uses
 
 
 def _identity(self: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from circuitpress.analysis.models.capture import capture
-from circuitpress.analysis.models.modes import channels_last, nhwc_input
+from circuitpress.analysis.models.modes import channels_last, in_either_layout, nhwc_input
 from circuitpress.errors import UserError
 from circuitpress.requests import POOLS, Request, Result, UniversalityRequest
 
@@ -96,12 +96,24 @@ def pooled_layers(
 ) -> dict[tuple[str, str], np.ndarray]:
     """{(layer, pool): [samples, C]} for every layer of `wanted` and each of its pools, from
     one pass over `images` that captures all the layers at once."""
+    return in_either_layout(
+        lambda nhwc_ok: _pooled_layers(model, normalize, wanted, images, nhwc_ok)
+    )
+
+
+def _pooled_layers(
+    model: nn.Module,
+    normalize: Any,
+    wanted: dict[str, set[str]],
+    images: torch.Tensor,
+    nhwc_ok: bool,
+) -> dict[tuple[str, str], np.ndarray]:
     layers = sorted(wanted)
     parts: dict[tuple[str, str], list[np.ndarray]] = {
         (layer, pool): [] for layer in layers for pool in sorted(wanted[layer])
     }
     model.eval()
-    with torch.no_grad(), channels_last(model) as nhwc, capture(model, layers) as cap:
+    with torch.no_grad(), channels_last(model, nhwc_ok) as nhwc, capture(model, layers) as cap:
         for start in range(0, len(images), _BATCH):
             outs = cap.run(nhwc_input(normalize(images[start : start + _BATCH]), nhwc))
             for layer, act in zip(layers, outs, strict=True):

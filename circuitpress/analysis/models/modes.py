@@ -12,10 +12,12 @@ import os
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 from torch import nn
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -39,13 +41,14 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
 
 
 @contextmanager
-def channels_last(module: nn.Module) -> Iterator[bool]:
+def channels_last(module: nn.Module, enabled: bool = True) -> Iterator[bool]:
     """Convolution weights in channels-last layout inside the block, restored afterwards.
 
     oneDNN (CPU) and cuDNN run convolutions and pooling faster on NHWC tensors (about 15% on
-    the zoo models on a CPU core); yields whether the model has 4-D weights worth converting.
+    the zoo models on a CPU core); yields whether the model has 4-D weights worth converting
+    (False, and nothing changed, when not `enabled`).
     """
-    has_conv = any(p.dim() == 4 for p in module.parameters())
+    has_conv = enabled and any(p.dim() == 4 for p in module.parameters())
     if not has_conv:
         yield False
         return
@@ -54,6 +57,18 @@ def channels_last(module: nn.Module) -> Iterator[bool]:
         yield True
     finally:
         module.to(memory_format=torch.contiguous_format)
+
+
+def in_either_layout(run: Callable[[bool], T]) -> T:
+    """`run(True)`: a pass with the model channels-last (`channels_last(model, enabled)`);
+    where the model's own code cannot take channels-last activations (a `.view` after a conv
+    raises), `run(False)`, the model as it ships. A failure of both is the model's error."""
+    from circuitpress.analysis.models.capture import ForwardError
+
+    try:
+        return run(True)
+    except ForwardError:
+        return run(False)
 
 
 def nhwc_input(x: torch.Tensor, nhwc: bool) -> torch.Tensor:
