@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +33,8 @@ from circuitpress.analysis.methods.fast_layers import fast_local_response_norms
 from circuitpress.analysis.methods.image_conv import fast_image_gradients
 from circuitpress.analysis.methods.relu_gradient import lucent_redirected_relus, redirected_relus
 from circuitpress.analysis.methods.relu_pool import pooled_relus
+from circuitpress.analysis.methods.unit_conv import applies as unit_conv_applies
+from circuitpress.analysis.methods.unit_conv import unit_filters, unit_maps_only
 from circuitpress.analysis.models.capture import as_maps, capture
 from circuitpress.analysis.models.modes import channels_last, frozen, kept_memory
 from circuitpress.requests import FeatureVisRequest, Result, UnitRef
@@ -250,6 +253,7 @@ class Objective:
         specs: Sequence[ImageSpec],
         device: torch.device,
         native: tuple[int, int] | None = None,
+        direct: nn.Conv2d | None = None,
     ):
         width = max(len(s.ref.terms) for s in specs)
         channels = torch.zeros(len(specs), width, dtype=torch.long)
@@ -266,25 +270,50 @@ class Objective:
         self.neuron_positions = [p for p in self.positions if p is not None]  # in that order
         self.checked = False
         self.native = native  # the layer grid the positions refer to (model's own input size)
+        # The visualized conv when it computes each image's unit map alone (`unit_conv`): the
+        # layer output is then [B, 1, H, W], the unit maps themselves.
+        self.direct = direct
+        self._filters: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def unit_maps(self, acts: torch.Tensor) -> torch.Tensor:
-        """[B, H, W]: image i's unit map (the weighted sum of its channels), unsigned."""
-        maps = as_maps(acts)
-        b, c, h, w = maps.shape
+    def filters(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each image's unit as one filter of the direct conv (made once per batch)."""
+        if self.direct is None:
+            raise ValueError("filters() is for a batch whose layer computes unit maps alone")
+        if self._filters is None:
+            self._check(self.direct.out_channels)
+            self._filters = unit_filters(self.direct, self.channels, self.weights)
+        return self._filters
+
+    def _check(self, c: int) -> None:
         if not self.checked:  # once: references were validated, this guards direct callers
             if int(self.channels.max()) >= c:
                 raise ValueError(
                     f"unit {int(self.channels.max())} out of range: the layer has {c} channels"
                 )
             self.checked = True
+
+    def unit_maps(self, acts: torch.Tensor) -> torch.Tensor:
+        """[B, H, W]: image i's unit map (the weighted sum of its channels), unsigned."""
+        maps = as_maps(acts)
+        b, c, h, w = maps.shape
+        if self.direct is not None:
+            return maps[:, 0]
+        self._check(c)
         if maps.is_contiguous(memory_format=torch.channels_last):
             # Gathered from the channels-last memory as it lies ([B, H*W, C], a view): the
             # gradient then arrives channels-last, where a gather on the NCHW view gives an NCHW
             # gradient that had to be copied back to the layer's layout (~5% of a shapes-a step).
-            # The same products and sums, so the same values bit for bit.
+            # The terms are added one after another, in the order the NCHW path's sum over
+            # dim 1 adds them (a sum over the contiguous last dimension would be vectorised
+            # in another order, and its result would depend on the padding of the batch's
+            # widest direction): the same values bit for bit for units of up to 17 channels
+            # (past that, torch's NCHW sum groups its additions otherwise; equal to rounding).
             flat = maps.permute(0, 2, 3, 1).reshape(b, h * w, c)
             index = self.channels[:, None, :].expand(-1, h * w, -1)
-            unit = (flat.gather(2, index) * self.weights[:, None, :]).sum(dim=2)
+            picked = flat.gather(2, index) * self.weights[:, None, :]
+            unit = picked[:, :, 0]
+            for term in range(1, picked.shape[2]):
+                unit = unit + picked[:, :, term]
             return unit.reshape(b, h, w)
         picked = maps.gather(1, self.channels[:, :, None, None].expand(-1, -1, h, w))
         return (picked * self.weights[:, :, None, None]).sum(dim=1)
@@ -397,9 +426,11 @@ class _Batch:
         self.transform = Transforms(specs, self.size, steps, tf, device)
         self._index()
 
+    direct: nn.Conv2d | None = None  # the visualized conv, computing unit maps alone
+
     def _index(self) -> None:
         """Index tensors of the current images: each image's request, and the diversity rows."""
-        self.objective = Objective(self.specs, self.device, self.native)
+        self.objective = Objective(self.specs, self.device, self.native, self.direct)
         self.owner_t = torch.tensor(self.owner, device=self.device)
         diverse = [i for i, o in enumerate(self.owner) if self.requests[o].diversity > 1]
         self.diverse_rows = torch.tensor(diverse, dtype=torch.long, device=self.device)
@@ -420,6 +451,29 @@ class _Batch:
             )
             per_request = per_request + DIVERSITY_WEIGHT * torch.where(counts > 0, penalty, 0.0)
         return per_request
+
+    @contextmanager
+    def unit_maps_only(self, module: nn.Module, layer: str) -> Iterator[bool]:
+        """Inside the block the visualized layer computes each image's unit map alone, where
+        it can (`unit_conv`: a plain conv, and no request asking for diversity, whose penalty
+        reads every channel); yields whether it does."""
+        conv = dict(module.named_modules()).get(layer)
+        if (
+            not isinstance(conv, nn.Conv2d)
+            or not unit_conv_applies(conv)
+            or any(r.diversity > 1 for r in self.requests)
+        ):
+            yield False
+            return
+        self.direct = conv
+        self._index()
+        try:
+            self.objective.filters()  # a unit out of range is an error here, not in a forward
+            with unit_maps_only(conv, lambda: self.objective.filters()):
+                yield True
+        finally:
+            self.direct = None
+            self._index()
 
     def keep(self, rows: list[int]) -> None:
         """Go on with these images only (indices into the current images)."""
@@ -502,6 +556,7 @@ def visualize(
         fast_local_response_norms(module),
         fast_image_gradients(module),
         pooled_relus(module, layer, _probe(norm, size, device, nhwc)),
+        batch.unit_maps_only(module, layer),
         capture(module, [layer]) as cap,
     ):
         layout = torch.channels_last if nhwc else layout
