@@ -9,8 +9,8 @@ forward returns each image's unit map alone, [B, 1, H, W], from that image's own
 
 - a small kernel ("taps", k <= 3): one batched matmul gives every pixel's dot product with
   each of the k*k taps of its image's filter ([B, H*W, k*k], from the channels-last memory as
-  it lies), and a fixed 0/1 convolution adds the taps up at their offsets (its zero padding is
-  the layer's);
+  it lies), and k*k slice additions add the taps up at their offsets (zero outside: the
+  layer's padding);
 - a large kernel (an image-facing 7x7 conv1): the same correlation by FFT (torch.fft, exact up
   to float rounding; 3 input channels make the product over channels nearly free).
 
@@ -24,10 +24,9 @@ diversity (the diversity penalty reads every channel of the layer).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 FFT_FROM = 5  # kernel sizes from this on are correlated by FFT
@@ -65,25 +64,52 @@ def unit_filters(
     return filters, bias
 
 
-class _Taps:
-    """The small-kernel method, with its fixed tap-summing kernel made once."""
+class _TapSum(torch.autograd.Function):
+    """[B, k*k, H, W] tap planes -> [B, 1, H, W]: each pixel's k*k taps added at their offsets
+    (zero outside the map: the layer's "same" zero padding). Written as k*k slice additions
+    (and, backward, k*k slice copies): a tenth of the 0/1 convolution that does the same."""
 
-    def __init__(self, k: int, device: torch.device, dtype: torch.dtype):
-        taps = k * k
-        # add[0, t, i, j] = 1 where t = i * k + j: the conv of z's tap planes sums each
-        # pixel's taps at their offsets.
-        add = torch.eye(taps, device=device, dtype=dtype).reshape(taps, 1, k, k)
-        self.add = add.permute(1, 0, 2, 3).contiguous(memory_format=torch.channels_last)
-        self.k = k
+    @staticmethod
+    def forward(ctx: Any, planes: torch.Tensor, k: int) -> torch.Tensor:
+        b, _, h, w = planes.shape
+        out = planes.new_zeros(b, h, w)
+        for (dst_y, dst_x), (src_y, src_x), tap in _shifts(k, h, w):
+            out[:, dst_y, dst_x] += planes[:, tap, src_y, src_x]
+        ctx.k, ctx.shape = k, planes.shape
+        return out[:, None]
 
-    def __call__(self, x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        k = self.k
-        pixels = x.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view for channels-last input
-        z = torch.bmm(pixels, filters.reshape(b, c, k * k))  # [B, H*W, k*k]
-        planes = z.view(b, h, w, k * k).permute(0, 3, 1, 2)  # channels-last [B, k*k, H, W]
-        out = F.conv2d(planes, self.add, padding=k // 2)
-        return out + bias[:, None, None, None]
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        b, taps, h, w = ctx.shape
+        planes = grad.new_zeros(b, taps, h, w)
+        for (dst_y, dst_x), (src_y, src_x), tap in _shifts(ctx.k, h, w):
+            planes[:, tap, src_y, src_x] = grad[:, 0, dst_y, dst_x]
+        return planes, None
+
+
+def _shifts(
+    k: int, h: int, w: int
+) -> Iterator[tuple[tuple[slice, slice], tuple[slice, slice], int]]:
+    """For each tap (i, j): where in the output it adds, where in its plane it reads, its index."""
+    p = k // 2
+    for i in range(k):
+        for j in range(k):
+            dy, dx = i - p, j - p
+            dst = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
+            src = (slice(max(0, dy), h + min(0, dy)), slice(max(0, dx), w + min(0, dx)))
+            yield dst, src, i * k + j
+
+
+def _tap_unit_maps(
+    x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor, k: int
+) -> torch.Tensor:
+    """Each image's unit map for a small kernel: one batched matmul of every pixel with the
+    k*k taps of its image's filter, then the taps added at their offsets."""
+    b, c, h, w = x.shape
+    pixels = x.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view for channels-last input
+    z = torch.bmm(pixels, filters.reshape(b, c, k * k))  # [B, H*W, k*k]
+    planes = z.view(b, h, w, k * k).permute(0, 3, 1, 2)
+    return _TapSum.apply(planes, k) + bias[:, None, None, None]
 
 
 def _fft_unit_maps(
@@ -110,16 +136,13 @@ def unit_maps_only(conv: nn.Conv2d, filters: Filters) -> Iterator[None]:
     `filters()` gives as row i (called on every forward: the batch may shrink). Restored on
     exit, whatever happens inside."""
     k = conv.kernel_size[0]
-    taps: list[_Taps] = []
     spectra: list[tuple[torch.Tensor, torch.Tensor]] = []  # (filters, their spectra): the last
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         weights, bias = filters()
         weights, bias = weights.to(x.dtype), bias.to(x.dtype)
         if k < FFT_FROM:
-            if not taps:
-                taps.append(_Taps(k, x.device, x.dtype))
-            return taps[0](x, weights, bias)
+            return _tap_unit_maps(x, weights, bias, k)
         h, w = x.shape[-2:]
         if not spectra or spectra[0][0] is not weights:  # the batch shrank: new filters
             spectra[:] = [(weights, torch.fft.rfft2(weights.flip(2, 3), s=(h + k - 1, w + k - 1)))]
