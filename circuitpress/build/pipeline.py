@@ -133,6 +133,9 @@ class SiteBuild:
                 # Unknown keys, a date in the future: kept on the (memoised) page, reported
                 # by every build that publishes it.
                 self.warnings.extend(state.page.meta.warnings)
+        # Pages replayed from the memo (the preview server's rebuilds) are as long-lived as
+        # fresh ones: frozen too, or the first full collection of the build walks them all.
+        gc.freeze()
         for gone in set(self.memo.parsed) - {s.page.file for s in states}:
             if not (self.root / gone).exists():
                 del self.memo.parsed[gone]
