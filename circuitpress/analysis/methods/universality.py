@@ -16,7 +16,7 @@ A unit that never varies on the sample (a dead unit) correlates 0 with everythin
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -92,12 +92,17 @@ def sample_images(loaded: Any, limit: int, device: Any) -> torch.Tensor:
 
 
 def pooled_layers(
-    model: nn.Module, normalize: Any, wanted: dict[str, set[str]], images: torch.Tensor
+    model: nn.Module,
+    normalize: Any,
+    wanted: dict[str, set[str]],
+    images: torch.Tensor,
+    batch_done: Callable[[], None] = lambda: None,
 ) -> dict[tuple[str, str], np.ndarray]:
     """{(layer, pool): [samples, C]} for every layer of `wanted` and each of its pools, from
-    one pass over `images` that captures all the layers at once."""
+    one pass over `images` that captures all the layers at once; `batch_done()` after each
+    batch (the engine's progress: where a cancelled preview stops)."""
     return in_either_layout(
-        lambda nhwc_ok: _pooled_layers(model, normalize, wanted, images, nhwc_ok)
+        lambda nhwc_ok: _pooled_layers(model, normalize, wanted, images, nhwc_ok, batch_done)
     )
 
 
@@ -107,6 +112,7 @@ def _pooled_layers(
     wanted: dict[str, set[str]],
     images: torch.Tensor,
     nhwc_ok: bool,
+    batch_done: Callable[[], None],
 ) -> dict[tuple[str, str], np.ndarray]:
     layers = sorted(wanted)
     parts: dict[tuple[str, str], list[np.ndarray]] = {
@@ -119,6 +125,7 @@ def _pooled_layers(
             for layer, act in zip(layers, outs, strict=True):
                 for pool in wanted[layer]:
                     parts[(layer, pool)].append(pool_activations(act, pool).double().cpu().numpy())
+            batch_done()
     return {key: np.concatenate(chunks) for key, chunks in parts.items()}
 
 
@@ -137,15 +144,24 @@ def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result
             wanted.setdefault((source, model), {}).setdefault(layer, set()).add(request.pool)
     images: dict[str, torch.Tensor] = {}
     acts: dict[tuple[str, str, str, str], np.ndarray] = {}
+    # Progress in batches of all the passes: the preview's Ctrl-C stops a computation at its
+    # next report, and a pass over a sample takes seconds.
+    per_pass = math.ceil(int(env.sample_size) / _BATCH)
+    total, done = per_pass * len(wanted), [0]
+
+    def batch_done() -> None:
+        done[0] = min(done[0] + 1, total)
+        env.progress("universality", done[0], total)
+
     for (source, model), layers in wanted.items():
         if source not in images:
             images[source] = sample_images(env.models.get(source), int(env.sample_size), env.device)
         loaded = env.models.get(model)
-        found = pooled_layers(loaded.module, loaded.normalize, layers, images[source])
+        found = pooled_layers(loaded.module, loaded.normalize, layers, images[source], batch_done)
         for (layer, pool), values in found.items():
             acts[(source, model, layer, pool)] = values
     results: dict[Request, Result] = {}
-    for i, request in enumerate(requests):
+    for request in requests:
         if not isinstance(request, UniversalityRequest):  # (checked above; for the type)
             continue
         source = request.model_a
@@ -154,7 +170,7 @@ def compute_group(requests: Sequence[Request], env: Any) -> dict[Request, Result
             acts[(source, request.model_b, request.layer_b, request.pool)],
             images=len(images[source]),
         )
-        env.progress("universality", i + 1, len(requests))
+    env.progress("universality", total, total)
     return results
 
 
