@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,14 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def default_sigint() -> None:
+    """`preexec_fn` of a child a test stops with SIGINT (Ctrl-C). A job started in the
+    background by a shell without job control (`cmd &` in a script, as CI may run the suite)
+    has SIGINT ignored, its children inherit that, and Python then never raises
+    KeyboardInterrupt; the child gets the default disposition back, as from a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import pytest
 from circuitpress.serve.inject import STATUS_ID
 from circuitpress.serve.server import PreviewServer
 
-from ..conftest import SHAPES_A_CONFIG, chromium, write_site
+from ..conftest import SHAPES_A_CONFIG, chromium, default_sigint, write_site
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,6 +147,7 @@ def test_the_example_site_cold_answers_within_30_seconds(tmp_path):
     start = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "circuitpress", "serve", str(site), "--port", str(port)],
+        preexec_fn=default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,

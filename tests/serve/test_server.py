@@ -16,6 +16,7 @@ from circuitpress.errors import UserError
 from circuitpress.serve.inject import EVENTS_PATH, OVERLAY_ID
 from circuitpress.serve.state import Snapshot
 
+from ..conftest import default_sigint
 from .conftest import article, get, wait_until
 
 TRAVERSALS = [
@@ -272,6 +273,7 @@ def test_serve_command_prints_the_url_and_stops_on_ctrl_c(make_site):
     site = make_site(base_url="/docs/")
     proc = subprocess.Popen(
         [sys.executable, "-m", "circuitpress", "serve", str(site), "--port", "0"],
+        preexec_fn=default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
