@@ -73,16 +73,17 @@ def _passes_through(module: nn.Module) -> bool:
     )
 
 
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
-    """The tensors in a module's arguments (lucent's CatLayer takes a tuple of them)."""
+def tensors_in(value: Any) -> Iterator[torch.Tensor]:
+    """The tensors in a module's arguments or output, nested in tuples, lists and dicts
+    (lucent's CatLayer takes a tuple of them)."""
     if isinstance(value, torch.Tensor):
         yield value
     elif isinstance(value, (tuple, list)):
         for v in value:
-            yield from _tensors(v)
+            yield from tensors_in(v)
     elif isinstance(value, dict):
         for v in value.values():
-            yield from _tensors(v)
+            yield from tensors_in(v)
 
 
 def describe_output(output: Any) -> str:
@@ -156,7 +157,7 @@ class Dataflow:
 
         def pre(name: str) -> Any:
             def hook(_m: nn.Module, args: Any, kwargs: Any) -> None:
-                found = [node(t) for t in _tensors((args, kwargs))]
+                found = [node(t) for t in tensors_in((args, kwargs))]
                 pending.setdefault(name, []).append([n for n in found if n is not None])
 
             return hook
@@ -194,7 +195,7 @@ class Dataflow:
         finally:
             for h in handles:
                 h.remove()
-        keep.extend(_tensors(final))
+        keep.extend(tensors_in(final))
 
         # Number the nodes reachable from every module output and walk their inputs.
         ids[id(x)] = INPUT
@@ -211,7 +212,7 @@ class Dataflow:
 
         todo: list[Any] = []
         roots = [first[n] for n in order if first[n] is not None] + [
-            t.grad_fn for t in _tensors(final) if t.grad_fn is not None
+            t.grad_fn for t in tensors_in(final) if t.grad_fn is not None
         ]
         for r in roots:
             number(r)

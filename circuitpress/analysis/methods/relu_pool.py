@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from circuitpress.analysis.methods.dataflow import tensors_in
 from circuitpress.analysis.methods.relu_gradient import blocked_images, is_redirected
 from circuitpress.analysis.models.capture import capture
 
@@ -106,22 +107,11 @@ class _Readers(TorchFunctionMode):
     ) -> Any:
         kwargs = kwargs or {}
         if self.watched and getattr(func, "__name__", "") != "__get__":  # not attribute reads
-            for t in _tensors((args, kwargs)):
+            for t in tensors_in((args, kwargs)):
                 entry = self.watched.get(id(t))
                 if entry is not None and entry[0] is t:
                     entry[1][0] += 1
         return func(*args, **kwargs)
-
-
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _tensors(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _tensors(v)
 
 
 def _hooked(module: nn.Module) -> bool:
