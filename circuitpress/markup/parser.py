@@ -7,6 +7,7 @@ Two instances share one setup: the page parser reads YAML front matter; the body
 from __future__ import annotations
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from mdit_py_plugins.attrs import attrs_block_plugin, attrs_plugin
 from mdit_py_plugins.colon_fence import colon_fence_plugin
 from mdit_py_plugins.deflist import deflist_plugin
@@ -24,6 +25,7 @@ def create_parser(*, front_matter: bool) -> MarkdownIt:
     # html=True: raw HTML in an article is the author's own content (Distill articles use it).
     md = MarkdownIt("commonmark", {"html": True, "typographer": True, "xhtmlOut": False})
     md.enable(["table", "strikethrough", "replacements", "smartquotes"])
+    md.core.ruler.at("normalize", _normalize)
     if front_matter:
         md.use(front_matter_plugin)
         md.use(front_matter_rule_plugin)
@@ -37,3 +39,14 @@ def create_parser(*, front_matter: bool) -> MarkdownIt:
     md.use(directive_plugin)
     md.use(render_plugin)
     return md
+
+
+def _normalize(state: StateCore) -> None:
+    """markdown-it's `normalize` rule (CR and CRLF to LF, NUL to U+FFFD) without its regular
+    expressions, which replace every newline of the page by itself: 1.5% of a prose build."""
+    src = state.src
+    if "\r" in src:
+        src = src.replace("\r\n", "\n").replace("\r", "\n")
+    if "\0" in src:
+        src = src.replace("\0", "\ufffd")
+    state.src = src
