@@ -167,6 +167,14 @@ class ModelInfoRequest(Request):
 
 MODEL_SIZE = 0  # a feature visualization at the model's own size (`FeatureVisRequest.size`)
 
+# What a feature visualization of a channel or direction maximises over the unit's map
+# (`FeatureVisRequest.objective`): "positive", the mean of its positive part (plus a little of
+# the plain mean, `featurevis.LEAK`), what a ReLU after the layer passes on; or "mean", the
+# plain mean, lucent's `objectives.channel` (for a direction, the plain mean of its weighted
+# sum of channels: lucent's `channel_weight` times the layer's channel count, not lucent's
+# cosine `direction`). A neuron `@Y,X` maximises its value either way.
+OBJECTIVES = ("positive", "mean")
+
 
 @dataclass(frozen=True)
 class FeatureVisRequest(Request):
@@ -174,7 +182,8 @@ class FeatureVisRequest(Request):
     (N = diversity, 1 by default); data: {"activation": [N floats], "loss_start", "loss_end",
     "size": S}. `size` 0 (`MODEL_SIZE`, the default) is the model's own size, which the engine
     decides from the model (its input size): the model's fingerprint, part of the cache key,
-    covers everything that decides it. Another size is the author's, in pixels."""
+    covers everything that decides it. Another size is the author's, in pixels. `objective`
+    is one of OBJECTIVES."""
 
     kind: ClassVar[str] = "featurevis"
     ref: UnitRef
@@ -184,14 +193,23 @@ class FeatureVisRequest(Request):
     negative: bool = False
     diversity: int = 1
     lr: float = 0.05
+    objective: str = "positive"  # one of OBJECTIVES
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"unknown feature-vis objective '{self.objective}' "
+                f"(expected one of: {', '.join(OBJECTIVES)})"
+            )
 
     @property
     def models(self) -> tuple[str, ...]:
         return (self.ref.model,)
 
     def group_key(self) -> tuple[Any, ...]:
-        # One batched optimisation per layer and image size: steps, seeds, signs and diversity
-        # may differ within a batch (featurevis.visualize); Adam's learning rate may not.
+        # One batched optimisation per layer and image size: steps, seeds, signs, diversity and
+        # objectives may differ within a batch (featurevis.visualize); Adam's learning rate may
+        # not.
         return (self.kind, self.ref.model, self.ref.layer, self.size, self.lr)
 
 

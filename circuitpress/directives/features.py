@@ -34,12 +34,13 @@ from circuitpress.extensions import (
     RenderContext,
     RenderServices,
     Role,
+    choice,
     flag,
     integer,
     number,
 )
 from circuitpress.render.numbers import shared
-from circuitpress.requests import ExamplesRequest, FeatureVisRequest, UnitRef
+from circuitpress.requests import OBJECTIVES, ExamplesRequest, FeatureVisRequest, UnitRef
 from circuitpress.structure.unit_views import (
     display_size,
     example_tiles,
@@ -112,6 +113,12 @@ class FeatureDirective(Directive):
         "diversity": Option(integer(1, 16), 1, "number of diverse images of the unit"),
         "negative": Option(flag, False, "minimise the unit instead"),
         "lr": Option(number(1e-4, 1.0), FeatureVisRequest.lr, "Adam learning rate"),
+        "objective": Option(
+            choice(*OBJECTIVES),
+            FeatureVisRequest.objective,
+            "what a channel or direction maximises: the mean of its positive part, or its "
+            "plain mean (lucent's channel objective)",
+        ),
     }
 
     def plan(self, call: DirectiveCall, ctx: PlanContext) -> None:
@@ -127,6 +134,7 @@ class FeatureDirective(Directive):
                 negative=bool(o.get("negative", False)),
                 diversity=int(o.get("diversity", 1)),
                 lr=float(o.get("lr", FeatureVisRequest.lr)),
+                objective=str(o.get("objective", FeatureVisRequest.objective)),
             )
             for ref in refs
         ]
@@ -180,6 +188,8 @@ class FeatureDirective(Directive):
         if len(requests) > 1:
             what += "s"
         extra = f", {first.diversity} diverse images each" if first.diversity > 1 else ""
+        if first.objective == "mean":
+            extra += ", maximising the plain mean"
         return f"{units} · {what}, {first.steps} steps, seed {first.seed}{extra}"
 
     def _single(self, call: DirectiveCall, request: FeatureVisRequest, ctx: RenderContext) -> str:

@@ -104,6 +104,78 @@ def test_heterogeneous_requests_share_one_batch_and_equal_their_images_alone() -
         assert alone.data["loss_end"] == pytest.approx(batched[r].data["loss_end"], abs=1e-4)
 
 
+def test_mixed_objectives_share_one_batch_and_equal_their_images_alone() -> None:
+    """Images maximising the plain mean (lucent's objective) and the default positive part,
+    in one batch on a pre-ReLU conv (where the two differ), with other signs, steps, a
+    direction, a neuron and diversity: each equals the same request alone, and the objective
+    changes the image."""
+    model = tiny()
+    requests = [
+        req(ref(3), steps=16, objective="mean"),
+        req(ref(3), steps=16),  # the same unit and seed, the default objective
+        req(ref(5), steps=24, negative=True, objective="mean"),
+        req(ref(((1, 0.7), (6, -0.4))), steps=8, seed=3, objective="mean"),
+        req(ref(4, (2, 3)), steps=16, seed=7, objective="mean"),
+        req(ref(7), steps=24, seed=1),
+    ]
+    for batch in (requests, [*requests, req(ref(2), steps=8, diversity=2)]):
+        # Without diversity the conv computes each image's unit map alone (unit_conv); with it,
+        # the full layer: both paths carry each image's objective.
+        batched = visualize(model, "3", batch)
+        assert set(batched) == set(batch)
+        for r in batch:
+            alone = visualize(model, "3", [r])[r]
+            np.testing.assert_allclose(
+                alone.arrays["images"], batched[r].arrays["images"], atol=2e-4
+            )
+            np.testing.assert_allclose(
+                alone.data["activation"], batched[r].data["activation"], rtol=1e-3, atol=1e-5
+            )
+            assert alone.data["loss_end"] == pytest.approx(batched[r].data["loss_end"], abs=1e-4)
+    mean, positive = (batched[r].arrays["images"] for r in requests[:2])
+    assert np.abs(mean - positive).max() > 0.05
+
+
+def test_plain_mean_objective_is_lucents_channel_objective() -> None:
+    """Objective "mean": the loss and its gradient are lucent's `objectives.channel` (a
+    direction: the plain mean of its weighted channels, lucent's `channel_weight` times the
+    channel count); negative flips it; a neuron and the default objective are unchanged."""
+    from lucent.optvis import objectives
+
+    torch.manual_seed(2)
+    base = torch.randn(4, 8, 5, 5)
+    specs = [
+        ImageSpec(ref(2), False, 0, objective="mean"),
+        ImageSpec(ref(6), True, 0, objective="mean"),
+        ImageSpec(ref(((1, 0.7), (6, -0.4))), False, 0, objective="mean"),
+        ImageSpec(ref(3, (1, 4)), False, 0, objective="mean"),
+    ]
+    default = ImageSpec(ref(2), False, 0)
+    vec = torch.zeros(8)
+    vec[1], vec[6] = 0.7, -0.4
+    theirs = [
+        objectives.channel("x", 2, batch=0),
+        -objectives.channel("x", 6, batch=1),
+        8 * objectives.channel_weight("x", vec, batch=2),
+        objectives.neuron("x", 3, x=4, y=1, batch=3),
+    ]
+    for layout in (torch.contiguous_format, torch.channels_last):  # both gather paths
+        acts = base.clone().contiguous(memory_format=layout).requires_grad_(True)
+        ours = Objective(specs, torch.device("cpu")).loss(acts)
+        for i, objective in enumerate(theirs):
+            other = base.clone().requires_grad_(True)
+            expected = objective(lambda name, a=other: a)
+            assert ours[i].item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-7)
+            (grad,) = torch.autograd.grad(ours[i], acts, retain_graph=True)
+            expected.backward()
+            torch.testing.assert_close(grad, other.grad, rtol=1e-5, atol=1e-7)
+    # The default objective is unchanged: the positive part plus a tenth of the mean.
+    (loss,) = Objective([default], torch.device("cpu")).loss(base[:1])
+    assert float(loss) == pytest.approx(
+        -(base[0, 2].clamp_min(0).mean() + 0.1 * base[0, 2].mean()).item()
+    )
+
+
 def test_fewer_steps_is_the_start_of_more_steps() -> None:
     """An 8-step image is where the 24-step image of the same request was at step 8: the
     transforms an image draws do not depend on how many steps it runs."""

@@ -88,7 +88,8 @@ def _norm(x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("layer", ["conv1", "conv2"])
 def test_images_equal_those_of_the_full_layer(layer: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch whose layer computes unit maps alone makes the images the full layer makes
-    (channels, a neuron, a negative, a direction), within float noise over the steps."""
+    (channels, a neuron, a negative, a direction, lucent's plain-mean objective), within float
+    noise over the steps."""
     from circuitpress.analysis.methods import featurevis
 
     model = _shapes_a()
@@ -97,6 +98,7 @@ def test_images_equal_those_of_the_full_layer(layer: str, monkeypatch: pytest.Mo
         FeatureVisRequest(UnitRef("shapes-a", layer, ((5, 1.0),)), 32, 12, negative=True),
         FeatureVisRequest(UnitRef("shapes-a", layer, ((1, 1.0),), position=(4, 6)), 32, 12),
         FeatureVisRequest(UnitRef("shapes-a", layer, ((0, 0.6), (7, -0.8))), 32, 12, seed=4),
+        FeatureVisRequest(UnitRef("shapes-a", layer, ((3, 1.0),)), 32, 12, objective="mean"),
     ]
     used: list[bool] = []
     real = featurevis.unit_maps_only

@@ -37,6 +37,12 @@ The article's figure of conv1:2, at 8 steps.
 What conv1:3 avoids.
 :::
 
+:::{feature} shapes-a/conv1:5
+:steps: 8
+:objective: mean
+conv1:5 by lucent's objective, the plain mean.
+:::
+
 :::{examples} shapes-a/conv1:2
 :k: 4
 :::
@@ -94,10 +100,10 @@ def report(root: Path) -> dict:
 def test_one_feature_vis_group_per_layer_and_one_examples_pass_per_model(built: Path) -> None:
     groups = report(built)["groups"]
     fv = [(g["model"], g["layer"]) for g in groups if g["kind"] == "featurevis"]
-    # conv1: the article's two figures and the unit pages of conv1:2 and conv1:3 (and of the
+    # conv1: the article's three figures and the unit pages of conv1:2, 3 and 5 (and of the
     # circuit's inputs); conv2: the circuit's root and its unit page; conv3: the thumbnails of
     # the units conv2's page names (their neighbour pages). Different steps, signs, seeds and
-    # diversity, one group per layer, one batch each.
+    # diversity and objectives, one group per layer, one batch each.
     assert sorted(fv) == [("shapes-a", "conv1"), ("shapes-a", "conv2"), ("shapes-a", "conv3")]
     assert all(g["batches"] == 1 for g in groups if g["kind"] == "featurevis")
     conv1 = next(g for g in groups if g["kind"] == "featurevis" and g["layer"] == "conv1")
@@ -125,6 +131,11 @@ def test_a_unit_page_shows_the_articles_figure_of_its_unit(built: Path) -> None:
     # figures (256 steps, seed 0), so it does not show the article's.
     other = (built / "_site" / "units" / "shapes-a" / "conv1" / "3" / "index.html").read_text()
     assert negative_figure not in figures(other) and len(figures(other)) > 4
+    # conv1:5's article figure maximises the plain mean, in conv1's one batch with the
+    # default objective's figures: its unit page shows it.
+    mean_figure = figures(article)[2]
+    page = (built / "_site" / "units" / "shapes-a" / "conv1" / "5" / "index.html").read_text()
+    assert mean_figure in figures(page)
 
 
 def test_a_second_build_computes_nothing(built: Path) -> None:

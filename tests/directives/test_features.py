@@ -152,6 +152,31 @@ def test_negative_direction_is_escaped_and_unlinked(markup: Markup) -> None:
     assert "negative" in html and "m/conv2:0.5*1-2*3" in html
 
 
+def test_objective_option_plans_lucents_plain_mean(markup: Markup) -> None:
+    """`:objective: mean` asks for lucent's objective: a request of its own (another cache
+    key) in the same feature-vis group as the default one; the caption says so; a unit page
+    that shows the article's figure keeps its objective in every variant."""
+    from circuitpress.build.cache import cache_key
+    from circuitpress.structure.units import unit_figure_aliases
+
+    html, planner, _ = build(markup, ":::{feature} conv2:7\n:objective: mean\n:steps: 32\n:::\n")
+    (request,) = planner.requests
+    ref = UnitRef("m", "conv2", ((7, 1.0),))
+    assert request == FeatureVisRequest(ref, steps=32, objective="mean")
+    default = FeatureVisRequest(ref, steps=32)
+    assert default.objective == "positive"
+    assert request.key() != default.key()
+    assert cache_key(request, ["fp"]) != cache_key(default, ["fp"])
+    assert request.group_key() == default.group_key() == thumbnail_request(ref).group_key()
+    assert "maximising the plain mean" in html
+    html, _, _ = build(markup, ":::{feature} conv2:7\n:objective: positive\n:::\n")
+    assert "plain mean" not in html
+    aliases = unit_figure_aliases([request])
+    assert aliases and all(figure.objective == "mean" for figure in aliases.values())
+    with pytest.raises(ValueError, match="unknown feature-vis objective 'max'"):
+        FeatureVisRequest(ref, objective="max")
+
+
 def test_examples_figure(markup: Markup) -> None:
     html, planner, services = build(markup, "```{examples} conv3:4@2,1\n:k: 5\n:crop: false\n```\n")
     assert planner.requests == [
@@ -182,6 +207,8 @@ def test_unit_chip_and_card(markup: Markup) -> None:
         ("lr", "3", "must be from 0.0001"),
         ("diversity", "99", "must be from 1 to 16"),
         ("negative", "perhaps", "expected true or false"),
+        ("objective", "max", "unknown value 'max' (expected one of: mean, positive)"),
+        ("objective", "means", "unknown value 'means' (did you mean 'mean'?)"),
         ("colour", "red", "unknown option ':colour:'"),
     ],
 )

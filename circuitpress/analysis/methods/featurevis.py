@@ -1,10 +1,11 @@
 """Feature visualization: one batched optimisation per group of requests.
 
-Every request of a group (same model, layer, size, steps, lr) gets its own image(s) in one
-batch, parameterised as lucent does it (`lucent.optvis.param.image`: FFT spectrum with 1/f
-scaling, colour decorrelation, sigmoid). A single vectorised objective reads each image's own
-unit from the hooked layer output with index tensors, so the backward pass costs one batch, not
-one graph per unit (summing per-unit lucent objectives is slow in backprop, lucent PR #5).
+Every request of a group (same model, layer, size, lr) gets its own image(s) in one batch,
+parameterised as lucent does it (`lucent.optvis.param.image`: FFT spectrum with 1/f scaling,
+colour decorrelation, sigmoid). A single vectorised objective reads each image's own unit from
+the hooked layer output with index tensors, and weighs it with the image's own objective
+(positive part or lucent's plain mean), so the backward pass costs one batch, not one graph per
+unit (summing per-unit lucent objectives is slow in backprop, lucent PR #5).
 
 Batching never changes an image: each image's initial spectrum and its transform parameters
 come from generators seeded by its own request seed, the objective of image i depends only on
@@ -92,12 +93,14 @@ def _seed(*parts: object) -> int:
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One image of the batch: which unit, which sign, which seed (request seed, image index)."""
+    """One image of the batch: which unit, which sign, which seed (request seed, image index),
+    which objective (`requests.OBJECTIVES`)."""
 
     ref: UnitRef
     negative: bool
     seed: int
     index: int = 0
+    objective: str = "positive"
 
 
 def _initial_spectrum(spec: ImageSpec, size: int) -> torch.Tensor:
@@ -233,16 +236,24 @@ class Transforms:
 
 LEAK = 0.1  # weight of the raw mean in a map objective: a gradient even where nothing fires
 
+# Per objective (`requests.OBJECTIVES`): the weights of (mean of the positive part, plain mean)
+# in the loss of a channel or direction.
+OBJECTIVE_WEIGHTS = {"positive": (1.0, LEAK), "mean": (0.0, 1.0)}
+
 
 class Objective:
     """Each image's own unit, vectorised over the batch with index tensors.
 
     A unit is a weighted sum of channels (a plain channel has one term of weight 1), padded to
     the longest direction with weight 0; `negative` flips its sign. A neuron `@Y,X` maximises
-    its value. A channel or direction maximises the mean over the map of its positive part
-    (plus `LEAK` x the raw mean): the zoo's `convN` are pre-activation outputs, and the plain
-    mean of a linear map depends only on the image's mean colour, so an edge detector's
-    visualization would be a flat colour; the positive part is what the ReLU passes on.
+    its value. A channel or direction maximises, by default (objective "positive"), the mean
+    over the map of its positive part (plus `LEAK` x the raw mean): the zoo's `convN` are
+    pre-activation outputs, and the plain mean of a linear map depends only on the image's mean
+    colour, so an edge detector's visualization would be a flat colour; the positive part is
+    what the ReLU passes on. Objective "mean" maximises the plain mean, lucent's `channel`
+    objective (a direction's weighted sum: lucent's `channel_weight` up to the channel count;
+    lucent's `direction` is a cosine similarity instead). Each image has its own pair of
+    weights (`OBJECTIVE_WEIGHTS`), so one batch mixes objectives with one vectorised loss.
 
     The reported activation is the unit's peak over the map (its trough for `negative`), the
     number dataset examples report, so a visualization and its examples compare.
@@ -265,6 +276,10 @@ class Objective:
         self.channels = channels.to(device)
         self.weights = weights.to(device)
         self.sign = torch.tensor([-1.0 if s.negative else 1.0 for s in specs], device=device)
+        # [B, 2]: each image's weights of (mean positive part, plain mean).
+        self.objective_weights = torch.tensor(
+            [OBJECTIVE_WEIGHTS[s.objective] for s in specs], device=device
+        )
         self.positions = [s.ref.position for s in specs]
         self.neurons = [i for i, p in enumerate(self.positions) if p is not None]
         self.neuron_positions = [p for p in self.positions if p is not None]  # in that order
@@ -339,7 +354,8 @@ class Objective:
     def loss(self, acts: torch.Tensor) -> torch.Tensor:
         """[B]: per-image loss to minimise."""
         signed = self.unit_maps(acts) * self.sign[:, None, None]
-        loss = -(signed.clamp_min(0).mean(dim=(1, 2)) + LEAK * signed.mean(dim=(1, 2)))
+        positive, plain = self.objective_weights.unbind(1)
+        loss = -(positive * signed.clamp_min(0).mean(dim=(1, 2)) + plain * signed.mean(dim=(1, 2)))
         if self.neurons:
             rows, neuron = self._neuron_values(signed)
             loss = loss.index_put((rows,), -neuron)
@@ -380,7 +396,7 @@ def _expand(requests: Sequence[FeatureVisRequest]) -> tuple[list[ImageSpec], lis
     specs, owner = [], []
     for r_index, req in enumerate(requests):
         for j in range(req.diversity):
-            specs.append(ImageSpec(req.ref, req.negative, req.seed, j))
+            specs.append(ImageSpec(req.ref, req.negative, req.seed, j, req.objective))
             owner.append(r_index)
     return specs, owner
 
@@ -513,7 +529,8 @@ def visualize(
     size: int | None = None,
 ) -> dict[FeatureVisRequest, Result]:
     """Optimise every request's image(s) in one batch. All requests share size and lr; steps,
-    seeds, signs and diversity may differ (an image is taken at its own step count). `size`
+    seeds, signs, diversity and objectives may differ (an image is taken at its own step
+    count). `size`
     is the image side for requests of the model's own size (`size` 0); the engine passes the
     model's.
 
