@@ -2,12 +2,18 @@
 
 N channels (default 32) of one layer, the same image size, steps, parameterisation (lucent's
 FFT spectrum + decorrelated colour + sigmoid), optimiser (Adam, lr 0.05), input normalisation
-and transform magnitudes, three variants measured side by side in one process:
+and transform magnitudes, four variants measured side by side in one process:
 
-- engine: `featurevis.visualize`, all N units in one batch (one vectorised objective);
+- engine: `featurevis.visualize`, all N units in one batch (one vectorised objective), with
+  its default objective (the mean of the positive part of the map + 0.1 x the plain mean);
+- engine, lucent's objective: the same call and speed path with `objective="mean"` in every
+  request, the plain mean of the map, which is what `objectives.channel` maximises;
 - lucent per channel: `render_vis` once per channel, `objectives.channel(layer, c)`;
 - lucent batched: one `render_vis` with `param.image(size, batch=N)` and the sum of
   `objectives.channel(layer, c, batch=c)`: what a skilled lucent user writes.
+
+The headline ratios are the default engine's against lucent's; the variant with lucent's
+objective is the like-for-like check of image quality (and its time is shown too).
 
 lucent gets `fixed_image_size=size` (it would upsample to 224 otherwise), the engine's
 transform magnitudes (`TransformSpec.for_size(size).lucent_transforms()`), `show_image=False`,
@@ -17,15 +23,18 @@ hooks it added, and drops the weight gradients it leaves. The engine freezes the
 weight gradients); so do the lucent variants by default (`requires_grad_(False)`, one line a
 lucent user can write): `--lucent-weight-grads` runs lucent as shipped, computing them.
 
-Variants are interleaved (engine, per channel, batched, engine, ...), each the best of the
-same number of repeats. On a CPU the headline is the process's CPU seconds with a fixed number
-of torch threads (default 1): wall time on a shared machine measures the neighbours as much as
-the code; wall time is shown too. On CUDA, wall time.
+Variants are interleaved (engine, engine with lucent's objective, per channel, batched,
+engine, ...), each the best of the same number of repeats. On a CPU the headline is the
+process's CPU seconds with a fixed number of torch threads (default 1): wall time on a shared
+machine measures the neighbours as much as the code; wall time is shown too. On CUDA, wall
+time.
 
 Every variant's final images are measured with the same un-transformed forward pass: for
 image i and its channel i, the mean of the positive part of the map (the engine objective's
 main term), the plain mean (lucent's `channel` objective) and the peak, averaged over the N
-images, so that equal steps cannot hide worse images. Peak memory: each variant runs once more
+images, so that equal steps cannot hide worse images. Each side is ahead on what it
+maximises, so the like-for-like comparison is printed apart: the plain mean (and peak) of the
+engine with lucent's objective against lucent's. Peak memory: each variant runs once more
 in a fresh child process (`--memory-steps` steps, after the same warm-up), which reports its
 resident set size when the run starts and the peak during the run (Linux: VmHWM from
 /proc/self/status, reset to the current size before the run through /proc/self/clear_refs,
@@ -165,11 +174,18 @@ def weights_frozen(model: nn.Module, on: bool) -> Iterator[None]:
 
 
 def run_engine(
-    s: Setup, channels: int, steps: int, device: torch.device, frozen: bool = True
+    s: Setup,
+    channels: int,
+    steps: int,
+    device: torch.device,
+    frozen: bool = True,
+    objective: str = FeatureVisRequest.objective,
 ) -> torch.Tensor:
     """The engine (it always freezes the weights: `frozen` is there for the common signature)."""
     requests = [
-        FeatureVisRequest(UnitRef("m", s.layer, ((c, 1.0),)), size=s.size, steps=steps)
+        FeatureVisRequest(
+            UnitRef("m", s.layer, ((c, 1.0),)), size=s.size, steps=steps, objective=objective
+        )
         for c in range(channels)
     ]
     results = visualize(s.model, s.layer, requests, normalize=s.normalize, device=device)
@@ -224,8 +240,11 @@ def run_lucent_batched(
     return torch.from_numpy(images).permute(0, 3, 1, 2)
 
 
+LUCENT_OBJECTIVE = "engine, lucent's objective"
+
 VARIANTS = {
     "engine": run_engine,
+    LUCENT_OBJECTIVE: partial(run_engine, objective="mean"),
     "lucent per channel": run_lucent_per_channel,
     "lucent batched": run_lucent_batched,
 }
@@ -339,7 +358,7 @@ def bench(args: argparse.Namespace, name: str) -> None:
             m = peak_memory(args, name, variant, min(steps, args.memory_steps))
             if m:
                 print(
-                    f"  {variant:18s} RSS at start {m['before_mib']:.0f} MiB, peak "
+                    f"  {variant:27s} RSS at start {m['before_mib']:.0f} MiB, peak "
                     f"{m['peak_mib']:.0f} MiB (+{m['peak_mib'] - m['before_mib']:.0f})"
                 )
         return
@@ -356,7 +375,7 @@ def bench(args: argparse.Namespace, name: str) -> None:
             wall[variant].append(w)
             if r == 0:  # every variant is seeded: each repeat makes the same images
                 acts[variant] = measure(s, images, device)
-            print(f"  repeat {r + 1} {variant:18s} {kind} {c:7.2f} s  wall {w:7.2f} s", flush=True)
+            print(f"  repeat {r + 1} {variant:27s} {kind} {c:7.2f} s  wall {w:7.2f} s", flush=True)
     memory: dict[str, dict[str, float] | None] = {}
     if not args.no_memory:
         mem_steps = min(steps, args.memory_steps)
@@ -390,8 +409,36 @@ def bench(args: argparse.Namespace, name: str) -> None:
         f"engine vs lucent batched:     {bat / e:.2f}x ({kind}), "
         f"{min(wall['lucent batched']) / we:.2f}x (wall)"
     )
+    lo = min(cpu[LUCENT_OBJECTIVE])
+    print(
+        f"{LUCENT_OBJECTIVE} vs lucent batched: {bat / lo:.2f}x ({kind}), "
+        f"{min(wall['lucent batched']) / min(wall[LUCENT_OBJECTIVE]):.2f}x (wall)"
+    )
     spread = {v: statistics.pstdev(t) / statistics.mean(t) for v, t in cpu.items()}
     print("run-to-run spread (sd / mean): " + ", ".join(f"{v} {x:.1%}" for v, x in spread.items()))
+    print(like_for_like(acts))
+
+
+def like_for_like(acts: dict[str, dict[str, float]]) -> str:
+    """Activation quality on each side's own objective: the engine with lucent's objective
+    (the plain mean) against lucent, and the default engine (the positive part) against lucent
+    on that measure; each ratio the engine's over lucent's."""
+    lucents = ("lucent per channel", "lucent batched")
+    lines = ["\nlike for like (final images, un-transformed; engine / lucent):"]
+    for engine, measures in (
+        (LUCENT_OBJECTIVE, ("mean", "positive mean", "peak")),
+        ("engine", ("positive mean", "mean", "peak")),
+    ):
+        own = "the plain mean" if engine == LUCENT_OBJECTIVE else "the positive part"
+        lines.append(f"  {engine} (maximises {own}):")
+        for measure in measures:
+            ours = acts[engine][measure]
+            ratios = ", ".join(
+                f"{lucent} {acts[lucent][measure]:.3f} ({ours / acts[lucent][measure]:.3f}x)"
+                for lucent in lucents
+            )
+            lines.append(f"    {measure:13s} {ours:.3f} vs {ratios}")
+    return "\n".join(lines)
 
 
 def main() -> None:
