@@ -15,6 +15,7 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from mdit_py_plugins.myst_role import myst_role_plugin
 
 from circuitpress.markup.directive_syntax import directive_plugin
+from circuitpress.markup.dispatch import dispatch_by_first_character
 from circuitpress.markup.footnotes import footnote_plugin
 from circuitpress.markup.frontmatter import front_matter_rule_plugin
 from circuitpress.markup.math import math_plugin
@@ -38,6 +39,7 @@ def create_parser(*, front_matter: bool) -> MarkdownIt:
     md.use(colon_fence_plugin)
     md.use(directive_plugin)
     md.use(render_plugin)
+    dispatch_by_first_character(md)  # last: it reads the rules every plugin added
     return md
 
 
