@@ -17,6 +17,7 @@ of symbols and commands are imported, the converter's three small ones copied (s
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 import latex2mathml
 from latex2mathml import commands as C
@@ -88,8 +89,62 @@ PATTERN_SHA256 = "27cadabc40572705936869603419e816513cd834d8ba33b685fe1ec1049c1a
 _UNITS = ("in", "mm", "cm", "pt", "em", "ex", "pc", "bp", "dd", "cc", "sp", "mu")
 
 
+# Most equations need nothing of tokenize() but its pattern. _FAST is _TOKEN for the strings
+# in which _RARE finds nothing, and its findall list is then the tokens, with at most one
+# substitution (a `\math…` command or font on a letter that has a symbol, as tokenize() does).
+# Where it differs from _TOKEN, _RARE is why: it finds the start of everything else that
+# tokenize() changes or splits (comments, `\verb`, `\_`, text-like commands, `\frac12`,
+# dimensions, and the spaces that `\begin {…}` and `\operatorname{a b}` lose). So `_1` is two
+# matches (the digit by a lookbehind that only `\_1` would fool), every single-character token
+# is one class tried first (the other alternatives start with `\`, a digit or `.` once
+# dimensions are gone), and a command followed by neither `{` nor `*` is matched before the
+# long alternatives, none of which can match it. Something _RARE finds that is no token (the
+# `text` of `\\text`) only costs the loop of _tokens().
+_FAST = re.compile(
+    r"[^\\\s\d.]"
+    r"|\\(?:[a-zA-Z]++(?![{*])"
+    r"|[\\\[\]{}\s!,:>;|_%#$&]"
+    r"|(?:begin|end){[a-zA-Z]+\*?}"
+    r"|operatorname(?:withlimits|\*)?{[a-zA-Z*]+}"
+    r"|math(?!ring|bin|close|inner|op|open|ord|punct|rel|strut)[a-z]+{[a-zA-Z]}"
+    r"|[a-zA-Z]+)?"
+    r"|(?<=[_^])\d"
+    r"|\d+(?:\.\d+)?"
+    r"|\.\d*"
+)
+_RARE = re.compile(
+    r"%"
+    r"|\\(?:verb|_|(?:begin|end)\s|operatorname[^}]*\s|[cdt]?frac\s*[.\d]"
+    r"|cla|color|emph|fbox|hbox|href|llap|mbox|rlap|style|tag|text|underbar)"
+    r"|\d\s*(?:in|mm|cm|pt|em|ex|pc|bp|dd|cc|sp|mu)"
+)
+_MATH_FONT = re.compile(
+    r"\\math(?!ring|bin|close|inner|op|open|ord|punct|rel|strut)[a-z]+{[a-zA-Z]}"
+)
+# tokenize()'s substitution: each `\math…` command, and font on a letter, with a symbol.
+_MATH_SYMBOLS = {
+    name: f"&#x{code};"
+    for name, code in SYMBOLS.items()
+    if name.startswith(C.MATH)
+    and name.split("{")[0] not in C.MATH_NON_FONT_COMMANDS
+    and (_MATH_FONT.fullmatch(name) or re.fullmatch(r"\\[a-zA-Z]+", name))
+}
+
+
 def tokens(latex: str) -> list[str]:
     """tokenizer.tokenize(latex) as a list; Unsupported for `\verb` and dimensions."""
+    if _RARE.search(latex) is None:
+        found = _FAST.findall(latex)
+        if C.MATH not in latex:
+            return found
+        symbols = _MATH_SYMBOLS
+        if all(font in symbols for font in _MATH_FONT.findall(latex)):
+            return [symbols.get(token, token) for token in found]
+    return _tokens(latex)
+
+
+def _tokens(latex: str) -> list[str]:
+    """tokens() for any string: tokenize()'s loop over _TOKEN's matches."""
     out: list[str] = []
     append = out.append
     for token in _TOKEN.findall(latex):
@@ -224,203 +279,161 @@ def _named_commands() -> frozenset[str]:
 _SPECIAL = _named_commands() - _PLAIN_COMMANDS
 _STRUCTURAL = frozenset(("}", "&", C.RIGHT, C.MIDDLE))
 _RAW_DELIMITERS = frozenset("()[]|/.")
+# Tokens that are never a node on their own (_plain would write some of them).
+_NOT_NODES = frozenset((*_STRUCTURAL, C.SUBSCRIPT, C.SUPERSCRIPT, C.APOSTROPHE, "{", ""))
+_SCRIPTED = frozenset((C.SUBSCRIPT, C.SUPERSCRIPT))  # the `last` of a sub- or superscript
+_LARGE = frozenset((C.SUMMATION, C.PRODUCT))  # what takes its scripts as limits in a block
+_NO_BASE = frozenset(("&", C.DOUBLEBACKSLASH))  # the `last` nodes that take no script
+_CELL = "&"  # an environment's node where a cell ends (the MathML of a node starts with "<")
 
 
-class Node:
-    """A node of walker._walk's tree with its MathML already written: its token, the MathML,
-    for a sub- or superscript its (base, script) MathML and modifier (a later script joins
-    them into one msubsup), and for a {group} its items (an environment's first group may be
-    a column specification)."""
-
-    __slots__ = ("token", "html", "parts", "modifier", "group")
-
-    def __init__(
-        self,
-        token: str,
-        html: str,
-        parts: tuple[str, ...] | None = None,
-        modifier: str | None = None,
-        group: list[str | Node] | None = None,
-    ):
-        self.token, self.html, self.parts, self.modifier, self.group = (
-            token,
-            html,
-            parts,
-            modifier,
-            group,
-        )
+# walker._walk builds a tree of nodes and the converter writes each; here the walk writes each
+# node's MathML as soon as it is complete, which depends on nothing but the node in the subset
+# (no fonts, no style from the parent). A node's MathML is all that is kept, and of the last
+# node of a walk what a sub- or superscript after it needs.
 
 
-class _Walker:
-    """walker._walk over the tokens, for the subset, writing MathML as it goes (the converter's
-    output for a node depends only on the node here: no fonts, no style from the parent)."""
-
-    def __init__(self, toks: list[str]):
-        self.it = iter(toks)
-
-    def next_token(self) -> str:
-        token = next(self.it, None)
-        if token is None:
-            raise Unsupported
-        return token
-
-    def argument(self, terminator: str | None, limit: int) -> list[str | Node]:
-        """The next `limit` nodes (a command's arguments), all present."""
-        nodes = self.walk(terminator, limit, False)
-        if len(nodes) != limit or _AMPERSAND in nodes:
-            raise Unsupported  # too few, or a matrix's & as an argument
-        return nodes
-
-    def walk(self, terminator: str | None, limit: int, block: bool) -> list[str | Node]:
-        group: list[str | Node] = []
-        append, plain = group.append, _SYMBOL_HTML
-        for token in self.it:  # shared with the nested walks, as latex2mathml's iterator is
-            node: str | Node
-            if token in plain:  # never a terminator
-                node = token
-            elif token == terminator:
+def _walk(it: Iterator[str], terminator: str | None, limit: int, block: bool) -> list[str]:
+    """walker._walk over the tokens of `it` (shared with the nested walks, as latex2mathml's
+    iterator is): the MathML of each node up to `terminator`, which must come (`\\right` adds
+    its fence), or of the `limit` nodes of an argument, which must all come. An environment's
+    nodes include _CELL where a cell ends."""
+    out: list[str] = []
+    append = out.append
+    plain = _SYMBOL_HTML
+    # The last node: the token it started with (a sub- or superscript's is _ or ^), and for a
+    # sub- or superscript its (base, script) MathML and whether it took \limits, which a
+    # second script after it keeps (the two join into one msubsup).
+    last = ""
+    parts = ("", "")
+    limits = False
+    for token in it:
+        html = plain.get(token)
+        if html is None:  # a plain symbol is never a terminator
+            if token == terminator:
                 if limit:  # an argument that closes its parent: latex2mathml's odd corner
                     raise Unsupported
-                html = _fence(C.RIGHT, self.delimiter()) if token == C.RIGHT else ""
-                append(Node(token, html))
-                break
-            elif token in _STRUCTURAL:
-                if token == "&" and terminator is not None and terminator.startswith(C.END):
-                    node = _AMPERSAND
+                if token == C.RIGHT:
+                    append(_fence(C.RIGHT, _delimiter(it)))
+                return out
+            if token in _SCRIPTED:
+                if not out or last == token or last in _NO_BASE:
+                    raise Unsupported  # an empty base, a double script, or a prime and then ^
+                argument = next(it, "")
+                script = plain.get(argument)
+                if script is None:
+                    if argument == "{":
+                        script = _group(_walk(it, "}", 0, False))
+                    else:
+                        script = _primary(it, argument, False)
+                if last in _SCRIPTED:  # x_1^2
+                    base, other = parts
+                    inner = base + script + other if token == C.SUBSCRIPT else base + other + script
+                    tag = "munderover" if limits else "msubsup"
+                    out[-1] = f"<{tag}>{inner}</{tag}>"
+                    last = C.SUBSUP
                 else:
-                    raise Unsupported
-            elif token == "{":
-                children = self.walk("}", 0, False)
-                if _token(children[-1]) != "}":
-                    raise Unsupported
-                del children[-1]
-                node = Node(C.BRACES, _element("mrow", "", _join(children)), None, None, children)
-            elif token == C.SUBSCRIPT or token == C.SUPERSCRIPT:
-                node = self.script(token, group, terminator, block)
-            elif token == C.APOSTROPHE:
-                node = self.prime(group)
-            elif token in _FRACTIONS:
-                before, tag, attrs, after = _FRACTIONS[token]
-                inner = _join(self.argument(terminator, 2))
-                node = Node(token, f"{before}{_element(tag, attrs, inner)}{after}")
-            elif token in _ACCENTS:
-                opening, closing = _ACCENTS[token]
-                child = self.argument(terminator, 1)[0]
-                node = Node(token, f"{opening}{_html(child)}{closing}")
-            elif token == C.SQRT:
-                child = self.argument(None, 1)[0]
-                if _token(child) == "[":
-                    raise Unsupported  # \sqrt[n]
-                node = Node(token, f"<msqrt>{_html(child)}</msqrt>")
-            elif token in _TEXTS:
-                text = self.next_token()
-                if "&" in text or "<" in text or ">" in text:
-                    raise Unsupported  # latex2mathml writes these raw
-                tag, attributes = C.CONVERSION_MAP[token]
-                html = _element(tag, _attrs(attributes), text.replace(" ", "&#x000A0;"))
-                node = Node(token, html)
-            elif token == C.LEFT:
-                fence = _fence(C.LEFT, self.delimiter())
-                children = self.walk(C.RIGHT, 0, False)
-                if _token(children[-1]) != C.RIGHT:
-                    raise Unsupported
-                node = Node(token, f"<mrow>{fence}{_join(children)}</mrow>")
-            elif token.startswith(C.BEGIN):
-                node = self.environment(token, block)
-            elif token in _SPECIAL or token.startswith((C.MATH, C.END)):
-                raise Unsupported
+                    base = out[-1]
+                    limits = block and last in _LARGE
+                    if token == C.SUBSCRIPT:
+                        tag = "munder" if limits else "msub"
+                    else:
+                        tag = "mover" if limits else "msup"
+                    out[-1] = f"<{tag}>{base}{script}</{tag}>"
+                    parts = (base, script)
+                    last = token
+                continue  # the same number of nodes: never the last of a limit
+            if token == C.APOSTROPHE:
+                if not out or last == C.SUPERSCRIPT or last in _NO_BASE:
+                    raise Unsupported  # '' and x^a' are latex2mathml's prime upgrades or errors
+                if last == C.SUBSCRIPT:  # x_1'
+                    base, script = parts
+                    tag = "munderover" if limits else "msubsup"
+                    out[-1] = f"<{tag}>{base}{script}{_PRIME}</{tag}>"
+                    last = C.SUBSUP
+                else:
+                    base = out[-1]
+                    out[-1] = f"<msup>{base}{_PRIME}</msup>"
+                    parts = (base, _PRIME)
+                    limits = False
+                    last = C.SUPERSCRIPT
+                continue
+            if token == "{":
+                html = _group(_walk(it, "}", 0, False))
+            elif token == "&" and not limit and terminator and terminator.startswith(C.END):
+                html = _CELL
             else:
-                _plain(token)  # Unsupported unless it is a symbol the converter knows
-                node = token
-            append(node)
-            if limit and len(group) >= limit:
-                break
-        if not group:
-            raise Unsupported  # NoAvailableTokensError
-        return group
+                html = _primary(it, token, block)
+        append(html)
+        last = token
+        if limit and len(out) >= limit:
+            return out
+    if terminator is not None or limit or not out:
+        raise Unsupported  # no terminator, too few arguments, or NoAvailableTokensError
+    return out
 
-    def delimiter(self) -> str:
-        token = self.next_token()
-        if token in SYMBOLS or token in _RAW_DELIMITERS:
-            return token
+
+def _group(nodes: list[str]) -> str:
+    inner = "".join(nodes)
+    return f"<mrow>{inner}</mrow>" if inner else "<mrow />"
+
+
+def _primary(it: Iterator[str], token: str, block: bool) -> str:
+    """The MathML of the node that starts with `token`, a node that is neither a plain symbol
+    (the caller looked in _SYMBOL_HTML) nor a sub- or superscript: what walker._walk makes of
+    it with a limit of 1, and so a command's argument."""
+    if token == "{":
+        return _group(_walk(it, "}", 0, False))
+    fraction = _FRACTIONS.get(token)
+    if fraction is not None:
+        return fraction[0] + "".join(_walk(it, None, 2, False)) + fraction[1]
+    accent = _ACCENTS.get(token)
+    if accent is not None:
+        return accent[0] + _argument(it) + accent[1]
+    if token == C.SQRT:
+        argument = next(it, "")
+        if argument == "[":
+            raise Unsupported  # \sqrt[n]
+        html = _SYMBOL_HTML.get(argument) or _primary(it, argument, False)
+        return f"<msqrt>{html}</msqrt>"
+    text_element = _TEXT_ELEMENTS.get(token)
+    if text_element is not None:
+        text = next(it, None)
+        if text is None or "&" in text or "<" in text or ">" in text:
+            raise Unsupported  # latex2mathml writes these raw
+        return _element(*text_element, text.replace(" ", "&#x000A0;"))
+    if token == C.LEFT:
+        fence = _fence(C.LEFT, _delimiter(it))
+        return f"<mrow>{fence}{''.join(_walk(it, C.RIGHT, 0, False))}</mrow>"
+    if token.startswith(C.BEGIN):
+        return _environment(it, token, block)
+    if token in _NOT_NODES or token in _SPECIAL or token.startswith((C.MATH, C.END)):
         raise Unsupported
-
-    def script(
-        self, token: str, group: list[str | Node], terminator: str | None, block: bool
-    ) -> Node:
-        if not group:
-            raise Unsupported  # an empty base
-        previous = group.pop()
-        before = _token(previous)
-        if before in ("&", C.DOUBLEBACKSLASH) or before == token:
-            raise Unsupported  # double sub/superscript, or a prime followed by ^
-        (child,) = self.argument(terminator, 1)
-        script = child.html if isinstance(child, Node) else _plain(child)
-        if isinstance(previous, Node) and previous.parts is not None:
-            base, other = previous.parts
-            parts = (base, script, other) if token == C.SUBSCRIPT else (base, other, script)
-            return _subsup(parts, previous.modifier)
-        modifier = C.LIMITS if block and before in (C.SUMMATION, C.PRODUCT) else None
-        base = previous.html if isinstance(previous, Node) else _plain(previous)
-        if token == C.SUBSCRIPT:
-            tag = "munder" if modifier else "msub"
-        else:
-            tag = "mover" if modifier else "msup"
-        return Node(token, f"<{tag}>{base}{script}</{tag}>", (base, script), modifier)
-
-    def prime(self, group: list[str | Node]) -> Node:
-        if not group:
-            raise Unsupported
-        previous = group.pop()
-        before = _token(previous)
-        if before in ("&", C.DOUBLEBACKSLASH, C.SUPERSCRIPT):
-            raise Unsupported  # '' and x^a' are latex2mathml's prime upgrades or errors
-        prime = _plain(C.PRIME)
-        if isinstance(previous, Node) and previous.parts is not None:  # x_1'
-            return _subsup((*previous.parts, prime), previous.modifier)
-        base = _html(previous)
-        return Node(C.SUPERSCRIPT, f"<msup>{base}{prime}</msup>", (base, prime))
-
-    def environment(self, token: str, block: bool) -> Node:
-        name = token[len(C.BEGIN) + 1 : -1] if token.startswith(C.BEGIN + "{") else ""
-        command = _ENVIRONMENTS.get(name)
-        if command is None:
-            raise Unsupported
-        end = rf"{C.END}{{{name}}}"
-        children = self.walk(end, 0, block)
-        if _token(children[-1]) != end:
-            raise Unsupported
-        del children[-1]
-        if children:
-            first = children[0]
-            if first == "[" or (
-                isinstance(first, Node)
-                and first.group is not None
-                and all(isinstance(c, str) and c in "lcr|" for c in first.group)
-            ):
-                raise Unsupported  # a column specification
-        return Node(command, _matrix(command, children))
+    return _plain(token)  # Unsupported unless it is a symbol the converter knows
 
 
-_AMPERSAND = Node("&", "")  # a cell boundary, only ever read by _matrix
+def _argument(it: Iterator[str]) -> str:
+    """The MathML of a command's one argument."""
+    token = next(it, "")
+    return _SYMBOL_HTML.get(token) or _primary(it, token, False)
 
 
-def _token(item: str | Node) -> str:
-    return item if isinstance(item, str) else item.token
+def _delimiter(it: Iterator[str]) -> str:
+    token = next(it, "")
+    if token in SYMBOLS or token in _RAW_DELIMITERS:
+        return token
+    raise Unsupported
 
 
-def _html(item: str | Node) -> str:
-    return _SYMBOL_HTML.get(item) or _plain(item) if isinstance(item, str) else item.html
-
-
-def _join(items: list[str | Node]) -> str:
-    plain = _SYMBOL_HTML
-    return "".join([(plain.get(i) or _plain(i)) if isinstance(i, str) else i.html for i in items])
-
-
-def _subsup(parts: tuple[str, ...], modifier: str | None) -> Node:
-    tag = "munderover" if modifier == C.LIMITS else "msubsup"
-    return Node(C.SUBSUP, f"<{tag}>{''.join(parts)}</{tag}>")
+def _environment(it: Iterator[str], token: str, block: bool) -> str:
+    name = token[len(C.BEGIN) + 1 : -1] if token.startswith(C.BEGIN + "{") else ""
+    command = _ENVIRONMENTS.get(name)
+    if command is None:
+        raise Unsupported
+    nodes = _walk(it, rf"{C.END}{{{name}}}", 0, block)
+    if nodes and (nodes[0] == _OPEN_BRACKET or _COLUMNS.fullmatch(nodes[0])):
+        raise Unsupported  # a column specification
+    return _matrix(command, nodes)
 
 
 # -- the MathML ----------------------------------------------------------------------------------
@@ -462,25 +475,32 @@ def _code(command: str) -> str:
 
 def _fence(command: str, delimiter: str) -> str:
     """The <mo> of \\left or \\right (converter._convert_command with a delimiter)."""
-    tag, attributes = C.CONVERSION_MAP[command]
-    text = "" if delimiter == "." else _raw(_code(delimiter))
-    return _element(tag, _attrs(attributes), text)
+    html = _FENCE_HTML.get((command, delimiter))
+    if html is None:
+        tag, attributes = C.CONVERSION_MAP[command]
+        text = "" if delimiter == "." else _raw(_code(delimiter))
+        html = _FENCE_HTML[command, delimiter] = _element(tag, _attrs(attributes), text)
+    return html
 
 
-def _fraction(command: str) -> tuple[str, str, str, str]:
-    """(before, the mfrac tag, its attributes, after) of a two-argument command."""
+_FENCE_HTML: dict[tuple[str, str], str] = {}  # at most two per symbol
+
+
+def _fraction(command: str) -> tuple[str, str]:
+    """What comes before and after the two arguments of a two-argument command (never
+    empty, so its mfrac is never written <mfrac />)."""
     tag, attributes = C.CONVERSION_MAP[command]
-    attrs = _attrs(attributes)
+    before, after = "", ""
     if command == C.DFRAC:
-        return '<mstyle displaystyle="true" scriptlevel="0">', tag, attrs, "</mstyle>"
-    if command == C.TFRAC:
-        return '<mstyle displaystyle="false" scriptlevel="0">', tag, attrs, "</mstyle>"
-    if command == C.BINOM:
+        before, after = '<mstyle displaystyle="true" scriptlevel="0">', "</mstyle>"
+    elif command == C.TFRAC:
+        before, after = '<mstyle displaystyle="false" scriptlevel="0">', "</mstyle>"
+    elif command == C.BINOM:
         # The parent's displaystyle="false" would pick 1.2em; no parent in the subset has it.
         size = ' minsize="2.047em" maxsize="2.047em"'
         left, right = _code(r"\lparen"), _code(r"\rparen")
-        return f"<mo{size}>{left}</mo>", tag, attrs, f"<mo{size}>{right}</mo>"
-    return "", tag, attrs, ""
+        before, after = f"<mo{size}>{left}</mo>", f"<mo{size}>{right}</mo>"
+    return f"{before}<{tag}{_attrs(attributes)}>", f"</{tag}>{after}"
 
 
 def _accent(command: str) -> tuple[str, str]:
@@ -492,6 +512,7 @@ def _accent(command: str) -> tuple[str, str]:
 
 _FRACTIONS = {c: _fraction(c) for c in _FRACTION_COMMANDS}
 _ACCENTS = {c: _accent(c) for c in _ACCENT_COMMANDS}
+_TEXT_ELEMENTS = {c: (C.CONVERSION_MAP[c][0], _attrs(C.CONVERSION_MAP[c][1])) for c in _TEXTS}
 
 
 def _symbol(token: str) -> str:
@@ -559,27 +580,37 @@ def _plain(token: str) -> str:
     return html
 
 
-def _matrix(command: str, children: list[str | Node]) -> str:
+# What only one token writes, where walker._walk's tokens count: `\\` ends a matrix row, and
+# an environment that starts with `[` or with a group of only l, c, r and | (or an empty one)
+# has a column specification (tests/markup/test_mathml.py checks no other token writes these).
+_NEWLINE = _plain(C.DOUBLEBACKSLASH)
+_OPEN_BRACKET = _plain("[")
+_COLUMNS = re.compile(
+    "<mrow(?: />|>(?:" + "|".join(re.escape(_plain(c)) for c in "lcr|") + ")+</mrow>)"
+)
+_PRIME = _plain(C.PRIME)
+
+
+def _matrix(command: str, nodes: list[str]) -> str:
     """converter._convert_matrix without column alignment, lines or numbers."""
     rows: list[list[str]] = []
     cell: list[str] | None = None
-    for node in children:
+    for node in nodes:
         if not rows:
             rows.append([])
         if cell is None:
             cell = []
             rows[-1].append("")
-        kind = _token(node)
-        if kind == "&":
+        if node == _CELL:
             rows[-1][-1] = "".join(cell)
             cell = []
             rows[-1].append("")
-        elif kind == C.DOUBLEBACKSLASH:
+        elif node == _NEWLINE:
             rows[-1][-1] = "".join(cell)
             cell = []
             rows.append([""])
         else:
-            cell.append(_html(node))
+            cell.append(node)
     if cell is not None:
         if not cell:
             rows.pop()  # an empty last cell removes its whole row
@@ -605,8 +636,8 @@ def fast_mathml(latex: str, display: bool) -> str | None:
     if not ENABLED:
         return None
     try:
-        body = _join(_Walker(tokens(latex)).walk(None, 0, display))
+        body = "".join(_walk(iter(tokens(latex)), None, 0, display))
     except Unsupported:
         return None
     mode = "block" if display else "inline"
-    return f'<math display="{mode}">{_element("mrow", "", body)}</math>'
+    return f'<math display="{mode}"><mrow>{body}</mrow></math>'
