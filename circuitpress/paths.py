@@ -72,31 +72,52 @@ def walk_files(root: Path, folder: Path, *, skip: tuple[str, ...] = (".",)) -> I
     leads out of the site is yielded itself, never walked: `site_file` then names the link once
     (walking `static/lib -> /usr/lib` would read a whole system folder only to refuse it).
     """
-    yield from _walk(root, folder, skip, frozenset(), root.resolve())
+    for path, _ in walk_site_files(root, folder, skip=skip):
+        yield path
+
+
+def walk_site_files(
+    root: Path, folder: Path, *, skip: tuple[str, ...] = (".",)
+) -> Iterator[tuple[Path, bool]]:
+    """`walk_files`, each path with whether it is known to lie inside the site: a file that is
+    not a link, in a folder whose real path is inside (`site_file` would only confirm it; the
+    others still need it)."""
+    yield from _walk(root, folder, skip, frozenset(), os.path.realpath(root))
 
 
 def _walk(
-    root: Path, folder: Path, skip: tuple[str, ...], above: frozenset[Path], real_root: Path
-) -> Iterator[Path]:
-    real = folder.resolve()
+    root: Path, folder: Path, skip: tuple[str, ...], above: frozenset[str], real_root: str
+) -> Iterator[tuple[Path, bool]]:
+    real = os.path.realpath(folder)
     if real in above:
         return
     try:
-        entries = sorted(folder.iterdir())
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
     except OSError as exc:
         raise UserError(
             f"cannot read the folder: {exc.strerror or exc}", file=_display(root, folder), line=1
         ) from None
+    inside = _inside(real, real_root)
     for entry in entries:
         if entry.name.startswith(skip):
             continue
-        if entry.is_dir():  # follows a link: a linked folder's files are published as its own
-            if entry.is_symlink() and not _inside(entry.resolve(), real_root):
-                yield entry
+        path = folder / entry.name
+        # The type of a plain entry comes with the listing; only links cost a system call.
+        if _is_dir(entry):  # follows a link: a linked folder's files are published as its own
+            if entry.is_symlink() and not _inside(os.path.realpath(path), real_root):
+                yield path, False
                 continue
-            yield from _walk(root, entry, skip, above | {real}, real_root)
-        else:
-            yield entry  # a file, or a broken link that site_file reports
+            yield from _walk(root, path, skip, above | {real}, real_root)
+        else:  # a file, or a broken link that site_file reports
+            yield path, inside and not entry.is_symlink()
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a link that loops: not a folder (site_file names it)
+        return False
 
 
 def _inside(real: str | Path, real_root: str | Path) -> bool:

@@ -7,7 +7,7 @@ from typing import Iterable
 
 from circuitpress.build.contexts import PageState
 from circuitpress.errors import CONTROL_HINT, UserError, control_character
-from circuitpress.paths import site_file, walk_files
+from circuitpress.paths import site_file, walk_site_files
 from circuitpress.urls import bad_slug_character
 
 
@@ -25,7 +25,11 @@ def page_sources(root: Path) -> list[Path]:
             hint="put articles in content/*.md (circuitpress new makes one)",
         )
     pages = []
-    for path in walk_files(root, content, skip=(".", "_")):
+    for path, inside in walk_site_files(root, content, skip=(".", "_")):
+        if inside:  # a plain file of a folder inside the site: site_file would only agree
+            if path.name.endswith(".md"):
+                pages.append(path)
+            continue
         if path.is_dir():  # a linked folder that leads out of the site: site_file names it
             site_file(root, path)
         if path.name.endswith(".md"):
