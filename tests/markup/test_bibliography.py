@@ -72,3 +72,25 @@ def test_a_field_without_latex_is_what_pylatexenc_makes_of_it() -> None:
     assert entry.fields["title"] == "Plain: a title, 2nd ed."
     assert entry.fields["publisher"] == "O'Reilly \u2013 Media"
     assert entry.fields["note"] == "\u201cquoted\u201d & 50%"
+
+
+def test_braces_and_accents_decode_as_pylatexenc_decodes_them() -> None:
+    # _simple_latex decodes braces and the five common accents itself; pylatexenc the rest.
+    import random
+
+    pylatexenc = bibliography._Decoding("x.bib")._transform_python_value_string
+    pieces = [*"abcXYZ019 .,:;()/-'\"`!?é\t\n", "{", "}", "{x}", "{{DNA}}", "  ", "--", "''"]
+    pieces += ['\\"o', '\\"{o}', '{\\"o}', "\\'E", "\\`a", "\\^w", "\\~n", '\\"q', "\\'{}", "\\i"]
+    pieces += ["\\c{c}", "\\=a", '\\" o', "~", "$", "\\&", "-{}-", "`{}`", "\\'", "^"]
+    rng = random.Random(3)
+    simple = 0
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        ours = bibliography._simple_latex(text)
+        if ours is None:
+            continue
+        simple += 1
+        theirs, error = pylatexenc(text)
+        assert not error and ours == theirs, repr(text)
+    assert simple > 800
+    assert bibliography._simple_latex('G{\\"o}del and {T}ransformer') == "Gödel and Transformer"
