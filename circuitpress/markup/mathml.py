@@ -17,6 +17,7 @@ of symbols and commands are imported, the converter's three small ones copied (s
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import Iterator
 
 import latex2mathml
@@ -112,35 +113,35 @@ _FAST = re.compile(
     r"|\d+(?:\.\d+)?"
     r"|\.\d*"
 )
+# (Three searches: one pattern of them all would have no first character to look for.)
 _RARE = re.compile(
-    r"%"
-    r"|\\(?:verb|_|(?:begin|end)\s|operatorname[^}]*\s|[cdt]?frac\s*[.\d]"
+    r"\\(?:verb|_|(?:begin|end)\s|operatorname[^}]*\s|[cdt]?frac\s*[.\d]"
     r"|cla|color|emph|fbox|hbox|href|llap|mbox|rlap|style|tag|text|underbar)"
-    r"|\d\s*(?:in|mm|cm|pt|em|ex|pc|bp|dd|cc|sp|mu)"
 )
-_MATH_FONT = re.compile(
-    r"\\math(?!ring|bin|close|inner|op|open|ord|punct|rel|strut)[a-z]+{[a-zA-Z]}"
+_DIMENSION = re.compile(r"\d\s*(?:in|mm|cm|pt|em|ex|pc|bp|dd|cc|sp|mu)")
+# A `\math…` command, or font on a letter: tokenize() writes the symbol of those that have one.
+_MATH = re.compile(
+    r"\\math(?:(?!ring|bin|close|inner|op|open|ord|punct|rel|strut)[a-z]+{[a-zA-Z]}|[a-zA-Z]*)"
 )
-# tokenize()'s substitution: each `\math…` command, and font on a letter, with a symbol.
 _MATH_SYMBOLS = {
     name: f"&#x{code};"
     for name, code in SYMBOLS.items()
-    if name.startswith(C.MATH)
-    and name.split("{")[0] not in C.MATH_NON_FONT_COMMANDS
-    and (_MATH_FONT.fullmatch(name) or re.fullmatch(r"\\[a-zA-Z]+", name))
+    if _MATH.fullmatch(name) and name.split("{")[0] not in C.MATH_NON_FONT_COMMANDS
 }
 
 
 def tokens(latex: str) -> list[str]:
     """tokenizer.tokenize(latex) as a list; Unsupported for `\verb` and dimensions."""
-    if _RARE.search(latex) is None:
-        found = _FAST.findall(latex)
-        if C.MATH not in latex:
-            return found
-        symbols = _MATH_SYMBOLS
-        if all(font in symbols for font in _MATH_FONT.findall(latex)):
-            return [symbols.get(token, token) for token in found]
-    return _tokens(latex)
+    if "%" in latex or _RARE.search(latex) or _DIMENSION.search(latex):
+        return _tokens(latex)
+    found = _FAST.findall(latex)
+    if C.MATH in latex:
+        for name in _MATH.findall(latex):
+            symbol = _MATH_SYMBOLS.get(name)
+            if symbol is None or name not in found:  # no symbol, or no token (`\\mathbf`)
+                return _tokens(latex)
+            found[found.index(name)] = symbol
+    return found
 
 
 def _tokens(latex: str) -> list[str]:
@@ -293,11 +294,13 @@ _CELL = "&"  # an environment's node where a cell ends (the MathML of a node sta
 # node of a walk what a sub- or superscript after it needs.
 
 
-def _walk(it: Iterator[str], terminator: str | None, limit: int, block: bool) -> list[str]:
+def _walk(
+    it: Iterator[str], terminator: str | None, limit: int, block: bool, read: tuple[str, ...] = ()
+) -> list[str]:
     """walker._walk over the tokens of `it` (shared with the nested walks, as latex2mathml's
     iterator is): the MathML of each node up to `terminator`, which must come (`\\right` adds
     its fence), or of the `limit` nodes of an argument, which must all come. An environment's
-    nodes include _CELL where a cell ends."""
+    nodes include _CELL where a cell ends. `read`: tokens already read from `it`, to walk first."""
     out: list[str] = []
     append = out.append
     plain = _SYMBOL_HTML
@@ -307,7 +310,7 @@ def _walk(it: Iterator[str], terminator: str | None, limit: int, block: bool) ->
     last = ""
     parts = ("", "")
     limits = False
-    for token in it:
+    for token in chain(read, it) if read else it:  # the nested walks read `it`
         html = plain.get(token)
         if html is None:  # a plain symbol is never a terminator
             if token == terminator:
@@ -322,10 +325,7 @@ def _walk(it: Iterator[str], terminator: str | None, limit: int, block: bool) ->
                 argument = next(it, "")
                 script = plain.get(argument)
                 if script is None:
-                    if argument == "{":
-                        script = _group(_walk(it, "}", 0, False))
-                    else:
-                        script = _primary(it, argument, False)
+                    script = _braces(it) if argument == "{" else _primary(it, argument, False)
                 if last in _SCRIPTED:  # x_1^2
                     base, other = parts
                     inner = base + script + other if token == C.SUBSCRIPT else base + other + script
@@ -359,7 +359,7 @@ def _walk(it: Iterator[str], terminator: str | None, limit: int, block: bool) ->
                     last = C.SUPERSCRIPT
                 continue
             if token == "{":
-                html = _group(_walk(it, "}", 0, False))
+                html = _braces(it)
             elif token == "&" and not limit and terminator and terminator.startswith(C.END):
                 html = _CELL
             else:
@@ -373,8 +373,20 @@ def _walk(it: Iterator[str], terminator: str | None, limit: int, block: bool) ->
     return out
 
 
-def _group(nodes: list[str]) -> str:
-    inner = "".join(nodes)
+def _braces(it: Iterator[str]) -> str:
+    """The MathML of a {group}, its `{` read (`_{2}` needs no walk)."""
+    token = next(it, "")
+    html = _SYMBOL_HTML.get(token)
+    if html is not None:
+        after = next(it, "")
+        if after == "}":
+            return f"<mrow>{html}</mrow>"
+        read: tuple[str, ...] = (token, after)
+    elif token == "}":
+        return "<mrow />"
+    else:
+        read = (token,)
+    inner = "".join(_walk(it, "}", 0, False, read))
     return f"<mrow>{inner}</mrow>" if inner else "<mrow />"
 
 
@@ -383,7 +395,7 @@ def _primary(it: Iterator[str], token: str, block: bool) -> str:
     (the caller looked in _SYMBOL_HTML) nor a sub- or superscript: what walker._walk makes of
     it with a limit of 1, and so a command's argument."""
     if token == "{":
-        return _group(_walk(it, "}", 0, False))
+        return _braces(it)
     fraction = _FRACTIONS.get(token)
     if fraction is not None:
         return fraction[0] + "".join(_walk(it, None, 2, False)) + fraction[1]
