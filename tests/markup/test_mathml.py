@@ -9,6 +9,7 @@ import latex2mathml
 import pytest
 from latex2mathml import commands as C
 from latex2mathml.converter import convert
+from latex2mathml.symbols_parser import SYMBOLS
 from latex2mathml.tokenizer import PATTERN, tokenize
 
 from circuitpress.markup import mathml
@@ -53,6 +54,7 @@ COMMON = [
     r"\operatorname*{argmax}_x f \operatorname{softmax}(z)_i",
     r"x_{a_{b_{c}}}^{d^{e}} {}^{14}C {} x^{}",
     r"\mathbf{x}^\top \mathbf{W}",
+    r"f \prime",
 ]
 
 
@@ -290,13 +292,77 @@ def test_the_tokenizer_is_latex2mathmls() -> None:
     pieces = [*ATOMS, *DELIMITERS, *UNARY, *BINARY, "{", "}", "_1", "^23", "-2pt", "2 em", " "]
     pieces += [r"\frac 1 2", r"\dfrac.5", r"\text {a}", r"\begin {pmatrix}", r"\end{pmatrix}"]
     pieces += [r"\mathchoice{a}", r"\mathdollar", r"\_1", "\\", "%", "%x", r"\textbfx", "\\\n"]
+    pieces += [r"\mathbb{a}", r"\mathbf{1}", r"\mathring{a}", r"\operatorname*{a}", "1.5", "x_12"]
+    fast = 0
     for _ in range(3000):
         latex = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        expected = list(tokenize(latex))
+        for tokens in (mathml.tokens, mathml._tokens):  # the fast path where it applies, the loop
+            try:
+                got = tokens(latex)
+            except mathml.Unsupported:
+                continue
+            assert got == expected, latex
+        fast += _takes_the_fast_path(latex)
+    assert fast > 500
+
+
+def _takes_the_fast_path(latex: str) -> bool:
+    rare = "%" in latex or mathml._RARE.search(latex) or mathml._DIMENSION.search(latex)
+    return not rare and all(name in mathml._MATH_SYMBOLS for name in mathml._MATH.findall(latex))
+
+
+# Each needs what tokens() does beyond findall: the pattern alone would tokenize it wrongly.
+BEYOND_FINDALL = [
+    "x % c",
+    r"\verb|x|",
+    r"\_12",
+    r"\begin {matrix}",
+    "\\end\n{matrix}",
+    r"\operatorname{soft max}",
+    r"\operatorname {ab}",
+    r"\text{a}",
+    r"\textbf {a b}",
+    r"\frac12",
+    r"\dfrac 12",
+    "2pt",
+    "-2 pt",
+    r"\mathbf{W}",
+    r"\mathbb{a}",
+    r"\mathchoice{a}",
+    r"\mathdollar",
+    r"\\\mathbf{W} \mathbf{W}",
+]
+
+
+@pytest.mark.parametrize("latex", BEYOND_FINDALL)
+def test_what_findall_alone_gets_wrong_is_tokenized_as_tokenize_does(latex: str) -> None:
+    expected = list(tokenize(latex))
+    assert mathml._FAST.findall(latex) != expected
+    try:
+        got = mathml.tokens(latex)
+    except mathml.Unsupported:
+        assert latex.startswith(r"\verb") or "pt" in latex
+        return
+    assert got == expected
+
+
+def test_only_one_token_writes_what_the_walk_reads_as_structure() -> None:
+    # \\ ends a matrix row, [ and a group of l, c, r and | start a column specification: the
+    # walk knows them by their MathML, which no other token may write.
+    special = {
+        mathml._NEWLINE: C.DOUBLEBACKSLASH,
+        mathml._OPEN_BRACKET: "[",
+        **{mathml._leaf(c): c for c in "lcr|"},
+    }
+    names = {*SYMBOLS, *mathml._named_commands(), *map(chr, range(32, 127))}
+    for name in names:
         try:
-            got = mathml.tokens(latex)
+            html = mathml._leaf(name)
         except mathml.Unsupported:
             continue
-        assert got == list(tokenize(latex)), latex
+        assert special.get(html, name) == name, name
+        assert not html.startswith("<mrow"), name
 
 
 def test_the_converter_tables_it_copies_are_latex2mathmls() -> None:
@@ -328,7 +394,7 @@ def test_the_brace_check_reports_what_a_depth_count_reports() -> None:
     rng = random.Random(5)
     for _ in range(5000):
         source = "".join(
-            rng.choice(["{", "}", "\\{", "\\}", "\\\\", "\\", "a", " "])
+            rng.choice(["{", "}", "\\{", "\\}", "\\\\", "\\", "a", " ", "é", "\n"])
             for _ in range(rng.randint(0, 12))
         )
         try:
