@@ -1,4 +1,4 @@
-"""The LaTeX most articles write, to exactly the MathML latex2mathml writes for it, ~10x faster.
+"""The LaTeX most articles write, to exactly the MathML latex2mathml writes for it, ~20x faster.
 
 latex2mathml tokenizes, builds a tree of nodes, builds an ElementTree from it and serializes
 that: ~0.3 ms for a short equation, which made math most of a build's time. This module follows
@@ -90,17 +90,16 @@ PATTERN_SHA256 = "27cadabc40572705936869603419e816513cd834d8ba33b685fe1ec1049c1a
 _UNITS = ("in", "mm", "cm", "pt", "em", "ex", "pc", "bp", "dd", "cc", "sp", "mu")
 
 
-# Most equations need nothing of tokenize() but its pattern. _FAST is _TOKEN for the strings
-# in which _RARE finds nothing, and its findall list is then the tokens, with at most one
-# substitution (a `\math…` command or font on a letter that has a symbol, as tokenize() does).
-# Where it differs from _TOKEN, _RARE is why: it finds the start of everything else that
-# tokenize() changes or splits (comments, `\verb`, `\_`, text-like commands, `\frac12`,
-# dimensions, and the spaces that `\begin {…}` and `\operatorname{a b}` lose). So `_1` is two
-# matches (the digit by a lookbehind that only `\_1` would fool), every single-character token
-# is one class tried first (the other alternatives start with `\`, a digit or `.` once
-# dimensions are gone), and a command followed by neither `{` nor `*` is matched before the
-# long alternatives, none of which can match it. Something _RARE finds that is no token (the
-# `text` of `\\text`) only costs the loop of _tokens().
+# Most equations need nothing of tokenize() but its pattern. Where tokens() finds none of what
+# tokenize() changes or splits (a `%`; `\verb`, `\_`, text-like commands, `\frac12` and the
+# spaces that `\begin {…}` and `\operatorname{a b}` lose, for _RARE; dimensions), _FAST's
+# findall list is the tokens, but for the symbol of a `\math…` command or font on a letter.
+# Where _FAST differs from _TOKEN, that search is why: `_1` is two matches (the digit by a
+# lookbehind that only `\_1` would fool), every single-character token is one class tried
+# first (the other alternatives start with `\`, a digit or `.` once dimensions are gone), and a
+# command followed by neither `{` nor `*` is matched before the long alternatives, none of
+# which can match it. What the search finds that is no token (`\\text`, a line break and
+# "text") only costs the loop of _tokens().
 _FAST = re.compile(
     r"[^\\\s\d.]"
     r"|\\(?:[a-zA-Z]++(?![{*])"
@@ -113,7 +112,7 @@ _FAST = re.compile(
     r"|\d+(?:\.\d+)?"
     r"|\.\d*"
 )
-# (Three searches: one pattern of them all would have no first character to look for.)
+# (Searches of their own: one pattern with the others would have no first character to look for.)
 _RARE = re.compile(
     r"\\(?:verb|_|(?:begin|end)\s|operatorname[^}]*\s|[cdt]?frac\s*[.\d]"
     r"|cla|color|emph|fbox|hbox|href|llap|mbox|rlap|style|tag|text|underbar)"
@@ -280,8 +279,10 @@ def _named_commands() -> frozenset[str]:
 _SPECIAL = _named_commands() - _PLAIN_COMMANDS
 _STRUCTURAL = frozenset(("}", "&", C.RIGHT, C.MIDDLE))
 _RAW_DELIMITERS = frozenset("()[]|/.")
-# Tokens that are never a node on their own (_plain would write some of them).
-_NOT_NODES = frozenset((*_STRUCTURAL, C.SUBSCRIPT, C.SUPERSCRIPT, C.APOSTROPHE, "{", ""))
+# Tokens that are never a node on their own (_plain would write some of them), and "": what
+# the walk reads where no token is left (tokenize() writes it only for `\text{}`, and the text
+# is read with its command).
+_NOT_NODES = frozenset((*_STRUCTURAL, C.SUBSCRIPT, C.SUPERSCRIPT, C.APOSTROPHE, ""))
 _SCRIPTED = frozenset((C.SUBSCRIPT, C.SUPERSCRIPT))  # the `last` of a sub- or superscript
 _LARGE = frozenset((C.SUMMATION, C.PRODUCT))  # what takes its scripts as limits in a block
 _NO_BASE = frozenset(("&", C.DOUBLEBACKSLASH))  # the `last` nodes that take no script
