@@ -32,13 +32,23 @@ _SKIP_DIRS = {"_site", ".circuitpress", ".git", "__pycache__", "node_modules"}
 @lru_cache(maxsize=1)
 def code_signature() -> str:
     """Hash of the installed circuitpress package and its built-in themes: code, templates,
-    assets and scaffold (the zoo's weights are fingerprinted per model instead)."""
+    assets and scaffold (the zoo's weights are fingerprinted per model instead), by each file's
+    name, size and modification time. Installing or editing circuitpress rewrites its files;
+    reading and hashing all 1.1 MB of them took 12 ms of every build, no-op builds included."""
     digest = hashlib.sha256()
     for root in (Path(circuitpress.__file__).parent, builtin_themes()):
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".safetensors":
-                digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
-                digest.update(path.read_bytes())
+        top = str(root)
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            rel = os.path.relpath(dirpath, top).replace(os.sep, "/")
+            for name in sorted(filenames):
+                if name.endswith(".safetensors"):
+                    continue
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except OSError:
+                    continue  # a broken link is no file (as Path.is_file() said before)
+                digest.update(f"{root.name}/{rel}/{name}\0{st.st_size}:{st.st_mtime_ns}\0".encode())
     return digest.hexdigest()
 
 
