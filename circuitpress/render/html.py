@@ -257,18 +257,20 @@ class Theme:
         `groups`, every article is its own group."""
 
         def view(slug: str, meta: Any, series: str | None, part: int, parts: int) -> dict[str, Any]:
-            return {
-                "url": self.url(page_path(slug)),
-                "title": meta.title,
-                "description": meta.description or "",
-                "date": long_date(meta.published),
-                "iso_date": meta.published.isoformat() if meta.published else "",
-                "authors": [a.name for a in meta.authors],
-                "draft": bool(meta.draft),
-                "series": series,
-                "part": part,
-                "parts": parts,
-            }
+            return View(
+                {
+                    "url": self.url(page_path(slug)),
+                    "title": meta.title,
+                    "description": meta.description or "",
+                    "date": long_date(meta.published),
+                    "iso_date": meta.published.isoformat() if meta.published else "",
+                    "authors": [a.name for a in meta.authors],
+                    "draft": bool(meta.draft),
+                    "series": series,
+                    "part": part,
+                    "parts": parts,
+                }
+            )
 
         if groups is None:
             groups = [(None, [page]) for page in pages]
@@ -284,15 +286,15 @@ class Theme:
                     views.get(slug) or view(slug, meta, None, 1, 1) for slug, meta in pages
                 ],
                 "groups": [
-                    {"series": name, "articles": [views[slug] for slug, _ in members]}
+                    View(series=name, articles=[views[slug] for slug, _ in members])
                     for name, members in groups
                 ],
                 "canonical_url": self.absolute_url("") or self.url(""),
                 # The atlas (structure/atlas.py) is reachable from the front page.
-                "atlas": {
-                    "url": self.url("atlas/"),
-                    "layers": [f"{a.model}/{a.layer}" for a in self.config.atlas],
-                }
+                "atlas": View(
+                    url=self.url("atlas/"),
+                    layers=[f"{a.model}/{a.layer}" for a in self.config.atlas],
+                )
                 if self.config.atlas
                 else None,
             },
@@ -382,48 +384,55 @@ class Theme:
         license_name = meta.license or site.license
         names = [a.name for a in authors]
         top = min((e.level for e in rendered.toc), default=0)  # TOC depth relative to its top level
-        return {
-            "authors": authors,
-            "has_affiliations": any(a.all_affiliations() for a in authors),
-            # Google Scholar's citation_author_institution, after each citation_author.
-            "scholar_institutions": [
-                [", ".join(p for p in (f.department, f.name) if p) for f in a.all_affiliations()]
-                for a in authors
-            ],
-            "keywords": list(
-                dict.fromkeys([*getattr(meta, "keywords", ()), *getattr(meta, "tags", ())])
-            ),
-            "published": long_date(published),
-            "published_iso": published.isoformat() if published else "",
-            "updated": long_date(meta.updated),
-            "updated_iso": meta.updated.isoformat() if meta.updated else "",
-            "scholar_date": published.strftime("%Y/%m/%d") if published else "",
-            "scholar_authors": [scholar_name(n) for n in names],
-            "doi": meta.doi or "",
-            "doi_url": f"https://doi.org/{meta.doi}" if meta.doi else "",
-            "absolute_url": self.absolute_url(path),
-            "image": self._image(str(image)) if image else None,
-            "license": license_name,
-            "license_url": LICENSE_URLS.get(license_name.strip().lower()) if license_name else None,
-            "updates": [(long_date(d), d.isoformat(), text) for d, text in meta.updates],
-            "repository": site.repository,
-            "citation": citation_text(meta.title, names, site.title, published, meta.doi),
-            "toc": [
-                {"level": e.level, "depth": e.level - top, "id": e.id, "html": Markup(e.html)}
-                for e in rendered.toc
-            ]
-            if (meta.extra or {}).get("toc") is not False  # front matter `toc: false`
-            else [],
-            "footnotes": [
-                {"id": f.id, "number": f.number, "html": _with_backrefs(f.html, list(f.backrefs))}
-                for f in rendered.footnotes
-            ],
-            "references": [
-                {"id": r.id, "key": r.key, "number": r.number, "html": Markup(r.html)}
-                for r in rendered.references
-            ],
-            "bibtex": rendered.bibtex or "",
-        }
+        return View(
+            {
+                "authors": authors,
+                "has_affiliations": any(a.all_affiliations() for a in authors),
+                # Google Scholar's citation_author_institution, after each citation_author.
+                "scholar_institutions": [
+                    [
+                        ", ".join(p for p in (f.department, f.name) if p)
+                        for f in a.all_affiliations()
+                    ]
+                    for a in authors
+                ],
+                "keywords": list(
+                    dict.fromkeys([*getattr(meta, "keywords", ()), *getattr(meta, "tags", ())])
+                ),
+                "published": long_date(published),
+                "published_iso": published.isoformat() if published else "",
+                "updated": long_date(meta.updated),
+                "updated_iso": meta.updated.isoformat() if meta.updated else "",
+                "scholar_date": published.strftime("%Y/%m/%d") if published else "",
+                "scholar_authors": [scholar_name(n) for n in names],
+                "doi": meta.doi or "",
+                "doi_url": f"https://doi.org/{meta.doi}" if meta.doi else "",
+                "absolute_url": self.absolute_url(path),
+                "image": self._image(str(image)) if image else None,
+                "license": license_name,
+                "license_url": LICENSE_URLS.get(license_name.strip().lower())
+                if license_name
+                else None,
+                "updates": [(long_date(d), d.isoformat(), text) for d, text in meta.updates],
+                "repository": site.repository,
+                "citation": citation_text(meta.title, names, site.title, published, meta.doi),
+                "toc": [
+                    View(level=e.level, depth=e.level - top, id=e.id, html=Markup(e.html))
+                    for e in rendered.toc
+                ]
+                if (meta.extra or {}).get("toc") is not False  # front matter `toc: false`
+                else [],
+                "footnotes": [
+                    View(id=f.id, number=f.number, html=_with_backrefs(f.html, list(f.backrefs)))
+                    for f in rendered.footnotes
+                ],
+                "references": [
+                    View(id=r.id, key=r.key, number=r.number, html=Markup(r.html))
+                    for r in rendered.references
+                ],
+                "bibtex": rendered.bibtex or "",
+            }
+        )
 
     def _image(self, image: str) -> str:
         url = self.url(image)
@@ -432,17 +441,19 @@ class Theme:
     def _series(self, meta: Any, nav: dict[str, Any] | None) -> dict[str, Any] | None:
         if not nav or not (nav.get("prev") or nav.get("next")):
             return None
-        out: dict[str, Any] = {
-            "name": meta.series or "",
-            "index": nav.get("index"),
-            "count": nav.get("count"),
-        }
+        out: dict[str, Any] = View(
+            {
+                "name": meta.series or "",
+                "index": nav.get("index"),
+                "count": nav.get("count"),
+            }
+        )
         for side in ("prev", "next"):
             item = nav.get(side)
             if item:
                 # The build may pass URLs (already under the base path) or bare site paths.
                 link = item["url"] if item["url"].startswith("/") else self.url(item["url"])
-                out[side] = {"title": item["title"], "url": link}
+                out[side] = View(title=item["title"], url=link)
             else:
                 out[side] = None
         return out
@@ -474,6 +485,21 @@ class _Undefined(jinja2.StrictUndefined):
     # jinja2 types StrictUndefined.__bool__ as raising (-> Never); here it returns False.
     def __bool__(self) -> bool:  # type: ignore[override]
         return False
+
+
+class View(dict[str, Any]):
+    """A dict that templates read as `x.key` at the cost of an attribute. Jinja's `x.key` tries
+    the attribute first and only then the item: for a plain dict every one raised and caught an
+    AttributeError (~100 a page, a tenth of rendering one). Items, `x["key"]` and the dict's own
+    methods resolve exactly as they do for a dict."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class SiteView:

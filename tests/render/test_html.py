@@ -347,3 +347,23 @@ def test_no_licence_is_printed_for_a_site_that_chose_none(tmp_path):
     assert "licensed under" not in html and "cp-reuse" not in html
     html = render(tmp_path, FrontMatter(license="CC-BY-SA 4.0"))
     assert 'rel="license">CC-BY-SA 4.0</a>' in html
+
+
+def test_a_view_reads_in_templates_as_the_dict_it_replaced() -> None:
+    import jinja2
+
+    from circuitpress.render.html import View
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True)
+    source = (
+        "{{ a.title }}|{{ a['title'] }}|{{ a.items() | list | length }}|"
+        "{{ a.missing is defined }}|{{ a.get('title') }}|{{ a.nested.id }}"
+    )
+    template = env.from_string(source)
+    plain = {"title": "<T>", "nested": {"id": 3}}
+    view = View(title="<T>", nested=View(id=3))
+    expected = "&lt;T&gt;|&lt;T&gt;|2|False|&lt;T&gt;|3"
+    assert template.render(a=view) == template.render(a=plain) == expected
+    assert view == plain and isinstance(view, dict)
+    with pytest.raises(AttributeError):
+        view.missing  # noqa: B018 - the attribute protocol Jinja relies on
