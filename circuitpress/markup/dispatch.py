@@ -4,16 +4,18 @@ At every block start, and at every inline position where plain text stops, markd
 each of its rules in order until one matches. Nearly every rule looks at one character first
 and returns False when it is not its own (a heading needs `#`, a link `[`), so most of those
 calls are spent for nothing: with circuitpress's plugins, ~15 block rules are tried per
-paragraph and ~10 inline rules per `$` or `{`. These loops are markdown-it's own, except that
-the rules tried at a position are those whose first character it is, in markdown-it's order,
-plus every rule this module does not know, which is always tried (the loops are those of
-markdown-it-py 4.x, pinned in pyproject.toml). The tokens are the same
-(tests/markup/test_dispatch.py compares both parsers on fixtures and generated Markdown); a
-prose build parses ~15% faster.
+paragraph and ~10 inline rules per `$` or `{`. These loops are markdown-it's own (those of
+markdown-it-py 4.x, pinned in pyproject.toml), except that the rules tried at a position are
+those whose first character it is, in markdown-it's order, plus every rule this module does not
+know, which is always tried. The tokens are the same (tests/markup/test_dispatch.py compares
+both parsers on fixtures and generated Markdown); so is the env, except that markdown-it's
+footnote rule, tried at every position, also files an empty footnote table where no `[` is.
+A prose build parses ~15% faster.
 
-Only the first-character tests below are assumed, each read from the rule's source: a rule
-is named by its function's module and qualified name, so a plugin's rule of the same name is
-unknown here, hence always tried.
+A rule is known by its code object, not its name: a plugin's rule of the same name, or another
+rule made by the same factory, is a different function here, hence always tried. The one
+factory whose rules differ in their first character, markdown-it's `make_fence_rule`, is read
+for its markers. Each first-character test below was read from the rule's source.
 """
 
 from __future__ import annotations
@@ -22,56 +24,96 @@ import types
 from typing import Any, Callable, Sequence
 
 from markdown_it import MarkdownIt
-from markdown_it.rules_block import StateBlock
-from markdown_it.rules_inline import StateInline
-
-# The characters each known rule can start with (after the line's indentation, for blocks).
-BLOCK_FIRST: dict[tuple[str, str], str] = {
-    ("mdit_py_plugins.front_matter.index", "_front_matter_rule"): "-",
-    ("mdit_py_plugins.dollarmath.index", "math_block_dollar.<locals>._math_block_dollar"): "$",
-    ("mdit_py_plugins.attrs.index", "_attr_block_rule"): "{",
-    ("mdit_py_plugins.colon_fence", "_rule"): ":",
-    ("markdown_it.rules_block.fence", "make_fence_rule.<locals>._fence_rule"): "~`",
-    ("markdown_it.rules_block.blockquote", "blockquote"): ">",
-    ("markdown_it.rules_block.hr", "hr"): "*-_",
-    ("markdown_it.rules_block.list", "list_block"): "*-+0123456789",
-    ("mdit_py_plugins.footnote.index", "footnote_def"): "[",
-    ("markdown_it.rules_block.reference", "reference"): "[",
-    ("markdown_it.rules_block.html_block", "html_block"): "<",
-    ("markdown_it.rules_block.heading", "heading"): "#",
-}
-INLINE_FIRST: dict[tuple[str, str], str] = {
-    ("markdown_it.rules_inline.newline", "newline"): "\n",
-    ("mdit_py_plugins.dollarmath.index", "math_inline_dollar.<locals>._math_inline_dollar"): "$",
-    ("markdown_it.rules_inline.escape", "escape"): "\\",
-    ("mdit_py_plugins.myst_role.index", "myst_role"): "{",
-    ("markdown_it.rules_inline.backticks", "backtick"): "`",
-    ("markdown_it.rules_inline.strikethrough", "tokenize"): "~",
-    ("markdown_it.rules_inline.emphasis", "tokenize"): "*_",
-    ("markdown_it.rules_inline.link", "link"): "[",
-    ("markdown_it.rules_inline.image", "image"): "!",
-    ("mdit_py_plugins.footnote.index", "footnote_inline"): "^",
-    ("mdit_py_plugins.footnote.index", "footnote_ref"): "[",
-    ("markdown_it.rules_inline.autolink", "autolink"): "<",
-    ("markdown_it.rules_inline.html_inline", "html_inline"): "<",
-    ("markdown_it.rules_inline.entity", "entity"): "&",
-    ("mdit_py_plugins.attrs.index", "_attr_inline_rule"): "{",
-}
+from markdown_it.rules_block import (
+    StateBlock,
+    blockquote,
+    fence,
+    heading,
+    hr,
+    html_block,
+    list_block,
+    reference,
+)
+from markdown_it.rules_inline import (
+    StateInline,
+    autolink,
+    backtick,
+    emphasis,
+    entity,
+    escape,
+    html_inline,
+    image,
+    link,
+    newline,
+    strikethrough,
+)
+from mdit_py_plugins.attrs.index import _attr_block_rule, _attr_inline_rule
+from mdit_py_plugins.colon_fence import _rule as colon_fence_rule
+from mdit_py_plugins.dollarmath.index import math_block_dollar, math_inline_dollar
+from mdit_py_plugins.footnote.index import footnote_def, footnote_inline, footnote_ref
+from mdit_py_plugins.myst_role.index import myst_role
 
 Rule = Callable[..., bool]
 
 
-def _identity(rule: Rule) -> tuple[str, str]:
-    """(module, qualified name) of a rule; a functools.partial is named by what it wraps."""
-    fn = getattr(rule, "func", rule)
-    return getattr(fn, "__module__", ""), getattr(fn, "__qualname__", "")
+def _code(rule: Any) -> types.CodeType | None:
+    """The code object of a rule; a functools.partial is known by what it wraps."""
+    return getattr(getattr(rule, "func", rule), "__code__", None)
+
+
+# The characters each known rule can start with (after the line's indentation, for blocks).
+BLOCK_FIRST: dict[types.CodeType | None, str] = {
+    _code(math_block_dollar()): "$",
+    _code(_attr_block_rule): "{",
+    _code(colon_fence_rule): ":",
+    _code(blockquote): ">",
+    _code(hr): "*-_",
+    _code(list_block): "*-+0123456789",
+    _code(footnote_def): "[",
+    _code(reference): "[",
+    _code(html_block): "<",
+    _code(heading): "#",
+}
+INLINE_FIRST: dict[types.CodeType | None, str] = {
+    _code(newline): "\n",
+    _code(math_inline_dollar()): "$",
+    _code(escape): "\\",
+    _code(footnote_inline): "^",
+    _code(footnote_ref): "[",
+    _code(backtick): "`",
+    _code(strikethrough.tokenize): "~",
+    _code(emphasis.tokenize): "*_",
+    _code(link): "[",
+    _code(image): "!",
+    _code(autolink): "<",
+    _code(html_inline): "<",
+    _code(entity): "&",
+    _code(_attr_inline_rule): "{",
+    _code(myst_role): "{",
+}
+_FENCE = _code(fence)  # made by make_fence_rule: it starts with one of its markers
+
+
+def first_characters(rule: Rule, table: dict[types.CodeType | None, str]) -> str | None:
+    """The characters `rule` can start with, or None: unknown, tried everywhere."""
+    code = _code(rule)
+    if code is None:
+        return None
+    if code is _FENCE and table is BLOCK_FIRST:
+        fn = getattr(rule, "func", rule)
+        cells = dict(zip(code.co_freevars, fn.__closure__ or (), strict=True))
+        markers = cells["markers"].cell_contents if "markers" in cells else None
+        if isinstance(markers, tuple) and all(isinstance(m, str) and len(m) == 1 for m in markers):
+            return "".join(markers)
+        return None
+    return table.get(code)
 
 
 class _Table:
     """Per first character, the rules worth trying, for one chain of a ruler; rebuilt when the
     ruler recompiles the chain (a rule enabled or disabled after set-up)."""
 
-    def __init__(self, first: dict[tuple[str, str], str]) -> None:
+    def __init__(self, first: dict[types.CodeType | None, str]) -> None:
         self.first = first
         self.source: list[Rule] | None = None
         self.by_char: dict[str, list[Rule]] = {}
@@ -79,7 +121,7 @@ class _Table:
 
     def rules(self, chain: list[Rule]) -> tuple[dict[str, list[Rule]], list[Rule]]:
         if chain is not self.source:
-            starts = [self.first.get(_identity(rule)) for rule in chain]
+            starts = [first_characters(rule, self.first) for rule in chain]
             chars = {c for s in starts if s for c in s}
             self.by_char = {
                 c: [r for r, s in zip(chain, starts, strict=True) if s is None or c in s]

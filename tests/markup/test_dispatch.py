@@ -70,19 +70,48 @@ def test_every_rule_of_circuitpress_parser_is_known() -> None:
     """A rule this module does not know is always tried (correct, only slower): every rule
     circuitpress itself installs is known, so none is slow by accident."""
     md = create_parser(front_matter=True)
-    always_tried = {
-        "table",
-        "code",
-        "lheading",
-        "deflist",
-        "paragraph",
-    }  # rules that look past the first character
+    # Rules that look past the line's first character (front matter: the page's first one).
+    always_tried = {"front_matter", "table", "code", "lheading", "deflist", "paragraph"}
     for rule in md.block.ruler.__rules__:
-        known = dispatch._identity(rule.fn) in dispatch.BLOCK_FIRST
-        assert known or rule.name in always_tried, rule.name
+        known = dispatch.first_characters(rule.fn, dispatch.BLOCK_FIRST) is not None
+        assert known != (rule.name in always_tried), rule.name
     for rule in md.inline.ruler.__rules__:
-        known = dispatch._identity(rule.fn) in dispatch.INLINE_FIRST
-        assert known or rule.name in {"text", "linkify"}, rule.name
+        known = dispatch.first_characters(rule.fn, dispatch.INLINE_FIRST) is not None
+        assert known != (rule.name in {"text", "linkify"}), rule.name
+
+
+def test_a_plugins_rule_is_tried_everywhere_unless_it_is_the_known_function() -> None:
+    """Known by code object, not by name: another fence made by markdown-it's factory starts
+    with its own markers; a different function named like a known rule is unknown."""
+    from markdown_it.rules_block.fence import make_fence_rule
+
+    plus = make_fence_rule(markers=("+",))
+    assert dispatch.first_characters(plus, dispatch.BLOCK_FIRST) == "+"
+
+    def heading(state: Any, start: int, end: int, silent: bool) -> bool:  # same name
+        return False
+
+    assert dispatch.first_characters(heading, dispatch.BLOCK_FIRST) is None
+    text = "+++ x\nbody\n+++\n"
+    _same_with(
+        text,
+        lambda: _with_plus(create_parser(front_matter=False)),
+        lambda: _with_plus(_stock(False)),
+    )
+
+
+def _with_plus(md: MarkdownIt) -> MarkdownIt:
+    from markdown_it.rules_block.fence import make_fence_rule
+
+    md.block.ruler.before("paragraph", "plus_fence", make_fence_rule(markers=("+",)))
+    return md
+
+
+def _same_with(text: str, ours_factory: Any, theirs_factory: Any) -> None:
+    ours, theirs = ours_factory(), theirs_factory()
+    a, b = ours.parse(text, {}), theirs.parse(text, {})
+    assert _shape(a) == _shape(b)
+    assert any(t.type == "fence" and t.markup == "+++" for t in a)
 
 
 @pytest.mark.parametrize(
@@ -162,11 +191,12 @@ _PIECES = [
 ]
 
 
-def test_same_tokens_on_generated_markdown() -> None:
+@pytest.mark.parametrize("front_matter", [False, True])
+def test_same_tokens_on_generated_markdown(front_matter: bool) -> None:
     rng = random.Random(7)
     for _ in range(3000):
         text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 24)))
-        _same(text)
+        _same(text, front_matter=front_matter)
 
 
 def test_a_rule_enabled_after_set_up_is_used() -> None:
@@ -175,3 +205,17 @@ def test_a_rule_enabled_after_set_up_is_used() -> None:
     assert "<s>" not in md.render("~~gone~~")
     md.enable("strikethrough")
     assert "<s>gone</s>" in md.render("~~gone~~")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- a--\n  ---\n",  # front matter is read from the page's first character, not the line's
+        "> ---\n> x\n",
+        "1. ---\n   x\n   ---\n",
+        "  - [^1]: x\n",
+    ],
+)
+def test_same_tokens_where_a_rule_reads_past_the_lines_first_character(text: str) -> None:
+    _same(text, front_matter=True)
+    _same(text, front_matter=False)
