@@ -52,11 +52,18 @@ def site_file(root: Path, path: Path, *, shown: str | None = None, used: str | N
                 line=1,
                 hint=_hint("fix or remove the link", used, base=None),
             ) from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise UserError(
+                f"is a broken link: {real} does not exist",
+                file=shown,
+                line=1,
+                hint=_hint("fix or remove the link", used, base=None),
+            ) from None
         raise UserError(
-            f"is a broken link: {real} does not exist",
+            f"cannot be read: {exc.strerror or exc}",
             file=shown,
             line=1,
-            hint=_hint("fix or remove the link", used, base=None),
+            hint=_hint("check its name and permissions", used, base=None),
         ) from None
     return Path(real)
 

@@ -326,3 +326,17 @@ def test_hidden_folders_of_static_are_published_and_links_out_warn_once(prose_si
     assert not (site / "_site" / "static" / "lib").exists()
     warnings = [line for line in lines if "static/lib" in line]
     assert len(warnings) == 1 and "outside the site folder" in warnings[0], output
+
+
+def test_a_file_that_cannot_be_read_is_not_called_a_broken_link(tmp_path):
+    """site_file names the OS's reason when a path exists but cannot be examined."""
+    from circuitpress.errors import UserError
+    from circuitpress.paths import site_file
+
+    with pytest.raises(UserError) as err:
+        site_file(tmp_path, tmp_path / ("n" * 300 + ".md"), used="content/a.md:3")
+    assert "cannot be read: File name too long" in str(err.value.message)
+    assert "broken link" not in str(err.value.message) and "content/a.md:3" in str(err.value.hint)
+    with pytest.raises(UserError) as err:
+        site_file(tmp_path, tmp_path / "gone.png")
+    assert "is a broken link" in err.value.message

@@ -32,12 +32,15 @@ _SKIP_DIRS = {"_site", ".circuitpress", ".git", "__pycache__", "node_modules"}
 @lru_cache(maxsize=1)
 def code_signature() -> str:
     """Hash of the installed circuitpress package and its built-in themes: code, templates,
-    assets and scaffold (the zoo's weights are fingerprinted per model instead), by each file's
-    name, size and modification time. Installing or editing circuitpress rewrites its files;
-    reading and hashing all 1.1 MB of them took 12 ms of every build, no-op builds included."""
-    digest = hashlib.sha256()
+    assets and scaffold (the zoo's weights are fingerprinted per model instead), by where they
+    are and each file's name, size, modification and change times and inode, not its bytes
+    (reading and hashing all 1.1 MB took 12 ms of every build, no-op builds included). Editing
+    or installing a file changes its change time even where a copy keeps the modification time
+    (`cp -p`, `rsync -a`) or a store fixes it (Nix sets every mtime to 1)."""
+    digest = hashlib.sha256(f"{circuitpress.__version__}\0".encode())
     for root in (Path(circuitpress.__file__).parent, builtin_themes()):
         top = str(root)
+        digest.update(f"{os.path.realpath(top)}\0".encode())
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             rel = os.path.relpath(dirpath, top).replace(os.sep, "/")
@@ -48,7 +51,8 @@ def code_signature() -> str:
                     st = os.stat(os.path.join(dirpath, name))
                 except OSError:
                     continue  # a broken link is no file (as Path.is_file() said before)
-                digest.update(f"{root.name}/{rel}/{name}\0{st.st_size}:{st.st_mtime_ns}\0".encode())
+                times = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+                digest.update(f"{root.name}/{rel}/{name}\0{times}\0".encode())
     return digest.hexdigest()
 
 

@@ -134,7 +134,13 @@ class FeatureDirective(Directive):
                 negative=bool(o.get("negative", False)),
                 diversity=int(o.get("diversity", 1)),
                 lr=float(o.get("lr", FeatureVisRequest.lr)),
-                objective=str(o.get("objective", FeatureVisRequest.objective)),
+                # A neuron maximises its own value whatever the objective: one request (and
+                # one cache entry) for both spellings.
+                objective=(
+                    FeatureVisRequest.objective
+                    if ref.position is not None
+                    else str(o.get("objective", FeatureVisRequest.objective))
+                ),
             )
             for ref in refs
         ]
@@ -188,8 +194,10 @@ class FeatureDirective(Directive):
         if len(requests) > 1:
             what += "s"
         extra = f", {first.diversity} diverse images each" if first.diversity > 1 else ""
-        if first.objective == "mean":
-            extra += ", maximising the plain mean"
+        if any(r.objective == "mean" for r in requests):
+            extra += (
+                ", minimising the plain mean" if first.negative else ", maximising the plain mean"
+            )
         return f"{units} · {what}, {first.steps} steps, seed {first.seed}{extra}"
 
     def _single(self, call: DirectiveCall, request: FeatureVisRequest, ctx: RenderContext) -> str:

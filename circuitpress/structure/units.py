@@ -178,9 +178,10 @@ def _order(ref: UnitRef) -> tuple[str, str, int]:
 
 def unit_figure_aliases(requests: Iterable[Request]) -> dict[Request, Request]:
     """The standard feature visualizations of units the author already visualised, each
-    mapped to the author's figure (the first positive single image of that channel, in page
-    order) or its negative and diverse variants: a unit page and the unit's chips then show
-    the article's image, at the article's steps, computed once."""
+    mapped to the author's figure (the first single image of that channel that is not
+    negative, in page order, whatever its objective) or its negative and diverse variants: a
+    unit page and the unit's chips then show the article's image, at the article's steps,
+    computed once."""
     aliases: dict[Request, Request] = {}
     for request in requests:
         if not isinstance(request, FeatureVisRequest):

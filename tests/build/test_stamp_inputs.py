@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from circuitpress.build.stamp import input_stamp
 
 
@@ -95,3 +97,42 @@ def test_the_output_manifest_is_os_walks(tmp_path: Path) -> None:
     assert list(got) == list(_manifest_by_walk(out))  # the same order, too
     assert "CNAME/index.html" in got and ".nojekyll" not in got and ".git/HEAD" not in got
     assert manifest_of(tmp_path / "missing") == {}
+
+
+def test_circuitpress_code_counts_even_when_a_copy_keeps_size_and_mtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """code_signature reads file metadata, not bytes: an edit that keeps the size and puts
+    the modification time back (as `cp -p` or `rsync -a` would) still changes it."""
+    import os
+    import types
+
+    from circuitpress.build import stamp as stamp_module
+
+    package, themes = tmp_path / "circuitpress", tmp_path / "themes"
+    package.mkdir()
+    themes.mkdir()
+    code = package / "engine.py"
+    code.write_text("X = 1\n")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "engine.pyc").write_bytes(b"compiled")
+    stand_in = types.SimpleNamespace(__file__=str(package / "__init__.py"), __version__="0")
+    monkeypatch.setattr(stamp_module, "circuitpress", stand_in)
+    monkeypatch.setattr(stamp_module, "builtin_themes", lambda: themes)
+
+    def signature() -> str:
+        stamp_module.code_signature.cache_clear()
+        return stamp_module.code_signature()
+
+    try:
+        before = signature()
+        assert signature() == before  # nothing changed
+        (package / "__pycache__" / "engine.pyc").write_bytes(b"recompiled")
+        assert signature() == before  # bytecode is not code
+        kept = os.stat(code)
+        time.sleep(0.01)
+        code.write_text("X = 2\n")  # same size
+        os.utime(code, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+        assert signature() != before
+    finally:
+        stamp_module.code_signature.cache_clear()

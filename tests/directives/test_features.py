@@ -175,6 +175,13 @@ def test_objective_option_plans_lucents_plain_mean(markup: Markup) -> None:
     assert aliases and all(figure.objective == "mean" for figure in aliases.values())
     with pytest.raises(ValueError, match="unknown feature-vis objective 'max'"):
         FeatureVisRequest(ref, objective="max")
+    # Minimised, it says so; a neuron maximises its own value whatever the objective: the
+    # request (and its cache entry) is the default one, and the caption claims no plain mean.
+    html, _, _ = build(markup, ":::{feature} conv2:7\n:objective: mean\n:negative: true\n:::\n")
+    assert "minimising the plain mean" in html
+    html, planner, _ = build(markup, ":::{feature} conv2:7@1,1\n:objective: mean\n:::\n")
+    (neuron,) = planner.requests
+    assert neuron.objective == "positive" and "plain mean" not in html
 
 
 def test_examples_figure(markup: Markup) -> None:
