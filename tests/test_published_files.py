@@ -340,3 +340,26 @@ def test_a_file_that_cannot_be_read_is_not_called_a_broken_link(tmp_path):
     with pytest.raises(UserError) as err:
         site_file(tmp_path, tmp_path / "gone.png")
     assert "is a broken link" in err.value.message
+
+
+def test_an_image_many_pages_show_is_looked_up_once_per_build(prose_site, monkeypatch):
+    """The pages' plan contexts share what site_image found for the build; a page whose image
+    is missing still gets its own located error."""
+    from circuitpress.build.pipeline import build_site
+    from circuitpress.errors import UserError
+    from circuitpress.markup import page as page_module
+
+    page = "---\ntitle: P{n}\n---\n\n:::{{figure}} shared.png\nA caption.\n:::\n"
+    files = {f"content/p{n}.md": page.format(n=n) for n in range(4)}
+    root = prose_site({**files, "static/shared.png": "png"})
+    calls = []
+    real = page_module.site_image
+    monkeypatch.setattr(page_module, "site_image", lambda *a, **k: calls.append(a) or real(*a, **k))
+    build_site(root)
+    assert len(calls) == 1
+    (root / "content" / "p9.md").write_text(page.format(n=9).replace("shared", "missing"))
+    with pytest.raises(UserError) as err:
+        build_site(root)
+    assert err.value.file == "content/p9.md"
+    assert "image 'missing.png' not found" in err.value.message
+    assert len(calls) == 3  # one for the build before, two for this one: shared.png, missing.png

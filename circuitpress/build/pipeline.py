@@ -87,6 +87,7 @@ class SiteBuild:
         owner = self.root if self.options.write else None
         self.writer = SiteWriter(self.out, root=owner, shown=shown)
         self.claims: list[tuple[str, Output]] = []  # (output path, its source), see render()
+        self.site_images: dict[tuple[str, str], tuple[str, Path]] = {}  # see PagePlanner
         signature = input_signature(self.config)
         if self.memo.tools is None or self.memo.signature != signature:
             from circuitpress.extensions import default_registry
@@ -159,7 +160,9 @@ class SiteBuild:
             def plan(
                 meta: FrontMatter, file: str = file, holder: dict[str, PagePlanner] = holder
             ) -> PagePlanner:
-                holder["p"] = PagePlanner(file=file, default_model=self.default_model(meta))
+                holder["p"] = PagePlanner(
+                    file=file, default_model=self.default_model(meta), site_images=self.site_images
+                )
                 return holder["p"]
 
             page = self.markup.parse(file, source, plan)

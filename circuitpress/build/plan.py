@@ -10,6 +10,7 @@ lazily, so a build whose results are all cached never imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from circuitpress.analysis.progress import GroupPlan, GroupRecord, Progress
@@ -41,6 +42,8 @@ class PagePlanner:
     )  # model, layer, file, line
     requests: list[Request] = field(default_factory=list)
     mentions: list[Mention] = field(default_factory=list)
+    # The build's images found so far, shared by its pages: (name, page folder) -> where.
+    site_images: dict[tuple[str, str], tuple[str, Path]] = field(default_factory=dict)
 
     def ref(self, text: str, line: int) -> UnitRef:
         try:

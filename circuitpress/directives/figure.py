@@ -64,7 +64,11 @@ class Figure(Directive):
                 hint="use one of " + ", ".join(sorted(IMAGE_TYPES)),
             )
         root = ctx.site_root
-        kind, path = site_image(root, target, call.file, used=f"{call.file}:{call.line}")
+        used = f"{call.file}:{call.line}"
+        # The page's context remembers what it found for the build (markup.page); any other
+        # PlanContext looks each time.
+        find = getattr(ctx, "site_image", None)
+        kind, path = find(target, used) if find else site_image(root, target, call.file, used=used)
         if kind == "static":
             call.data["src"] = ("static", path.as_posix())
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from circuitpress.markup.frontmatter import FrontMatter
 from circuitpress.markup.parser import create_parser
 from circuitpress.markup.resolve import Resolver
 from circuitpress.markup.state import ENV_KEY, PageEnv
-from circuitpress.paths import is_file, is_link, site_file
+from circuitpress.paths import is_file, is_link, site_file, site_image
 from circuitpress.requests import Request, UnitRef
 
 PlanFactory = Callable[[FrontMatter], PlanRecorder]
@@ -82,6 +83,18 @@ class PagePlanContext:
         self.inner, self.site_root = inner, site_root
         self.file: str = inner.file
         self.default_model: str | None = inner.default_model
+        found = getattr(inner, "site_images", None)
+        self._images: dict[tuple[str, str], tuple[str, Path]] = {} if found is None else found
+
+    def site_image(self, target: str, used: str) -> tuple[str, Path]:
+        """`paths.site_image` for this page. What it found is remembered for the whole build
+        (by the name and the page's folder): a site of hundreds of pages shows the same few
+        images, and each look follows every link of the path (a dozen system calls)."""
+        key = (target, posixpath.dirname(self.file))
+        found = self._images.get(key)
+        if found is None:
+            found = self._images[key] = site_image(self.site_root, target, self.file, used=used)
+        return found
 
     def ref(self, text: str, line: int) -> UnitRef:
         return self.inner.ref(text, line)
