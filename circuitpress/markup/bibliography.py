@@ -69,6 +69,7 @@ _LATEX = re.compile(r"[\\{}$%&~#^_]|--|``|''|!`|\?`")
 # character by character, ~0.3 ms for one author list; anything else still goes to it.
 _ACCENT = re.compile(r"\\([\"'`^~])(?:\{([A-Za-z])\}|([A-Za-z]))")
 _COMBINING = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303"}
+_MAX_SIMPLE_DEPTH = 32  # braces nest 1-3 deep in real .bib files; pylatexenc copes to ~250
 _NOT_SIMPLE = re.compile(r"[\\$%&~#^_]|--|``|''|!`|\?`")
 
 
@@ -83,6 +84,8 @@ def _simple_latex(value: str) -> str | None:
     for char in text:
         if char == "{":
             depth += 1
+            if depth > _MAX_SIMPLE_DEPTH:
+                return None  # pylatexenc decides (deep enough, it runs out of recursion)
         elif char == "}":
             depth -= 1
             if depth < 0:

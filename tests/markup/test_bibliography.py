@@ -94,3 +94,6 @@ def test_braces_and_accents_decode_as_pylatexenc_decodes_them() -> None:
         assert not error and ours == theirs, repr(text)
     assert simple > 800
     assert bibliography._simple_latex('G{\\"o}del and {T}ransformer') == "Gödel and Transformer"
+    # Nested deeper than any real field: pylatexenc decides (and past ~250 it cannot).
+    assert bibliography._simple_latex("{" * 32 + "a" + "}" * 32) == "a"
+    assert bibliography._simple_latex("{" * 33 + "a" + "}" * 33) is None
