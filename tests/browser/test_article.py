@@ -3,16 +3,14 @@ off."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
-import threading
 from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
 
 from circuitpress.cli import cli
+from tests.conftest import serve_folder
 
 pytestmark = pytest.mark.browser
 
@@ -45,11 +43,6 @@ Features are the unit of study {cite}`olah2020zoom`, and curves matter.[^c]
 """
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The built site behind http://127.0.0.1:PORT/sub/ (its base path), served from a thread."""
@@ -62,15 +55,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert result.exit_code == 0, result.output
     root = site / "www"
     shutil.copytree(site / "_site", root / "sub")
-    handler = functools.partial(_Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/sub/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(root) as url:
+        yield url + "sub/"
 
 
 def test_hovering_a_citation_shows_its_reference(served, browser):

@@ -3,9 +3,6 @@ by click and by keyboard, and with JS off every node is still a plain link."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 
 from circuitpress.directives.circuits import CircuitDirective
 from circuitpress.requests import ExamplesRequest, Result, TopConnectionsRequest, UnitRef
+from tests.conftest import serve_folder
 
 from .circuit_stubs import Ctx, make_call
 
@@ -58,11 +56,6 @@ def circuit_html() -> str:
     return d.render(call, ctx)
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("circuit")
@@ -82,14 +75,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         (folder / "index.html").write_text(
             f"<!doctype html><title>{layer}:{c}</title><h1>unit {layer}:{c}</h1>"
         )
-    handler = functools.partial(_Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
+    with serve_folder(root) as url:
+        yield url
 
 
 def test_hovering_an_edge_shows_its_kernel(browser, served) -> None:  # type: ignore[no-untyped-def]

@@ -3,9 +3,6 @@ JS off (the values are in the HTML, shading is inline)."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from circuitpress.cli import cli
+from tests.conftest import serve_folder
 from tests.lm.conftest import CONFIG
 
 pytestmark = pytest.mark.browser
@@ -38,11 +36,6 @@ title: Patterns
 """
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[str]:
     site = tmp_path_factory.mktemp("lmb") / "site"
@@ -51,14 +44,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterat
     (site / "content" / "p.md").write_text(PAGE)
     result = CliRunner().invoke(cli, ["build", str(site), "--quiet", "--jobs", "1"])
     assert result.exit_code == 0, result.output
-    handler = functools.partial(_Quiet, directory=str(site / "_site"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(site / "_site") as url:
+        yield url
 
 
 def test_hovering_a_query_token_marks_where_it_attends(served, browser):

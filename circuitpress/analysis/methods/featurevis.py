@@ -530,9 +530,8 @@ def visualize(
 ) -> dict[FeatureVisRequest, Result]:
     """Optimise every request's image(s) in one batch. All requests share size and lr; steps,
     seeds, signs, diversity and objectives may differ (an image is taken at its own step
-    count). `size`
-    is the image side for requests of the model's own size (`size` 0); the engine passes the
-    model's.
+    count). `size` is the image side for requests of the model's own size (`size` 0); the
+    engine passes the model's.
 
     `module` is the model, `layer` the name of the submodule whose output the units index
     (as in `module.named_modules()`); `normalize` maps 0..1 images to the model's input;
