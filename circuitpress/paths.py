@@ -44,26 +44,14 @@ def site_file(root: Path, path: Path, *, shown: str | None = None, used: str | N
     try:
         os.stat(real)
     except OSError as exc:
-        shown = shown or _display(root, path)
         if exc.errno == errno.ELOOP:
-            raise UserError(
-                "is a symbolic link that points back to itself",
-                file=shown,
-                line=1,
-                hint=_hint("fix or remove the link", used, base=None),
-            ) from None
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise UserError(
-                f"is a broken link: {real} does not exist",
-                file=shown,
-                line=1,
-                hint=_hint("fix or remove the link", used, base=None),
-            ) from None
+            message, fix = "is a symbolic link that points back to itself", "fix or remove the link"
+        elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            message, fix = f"is a broken link: {real} does not exist", "fix or remove the link"
+        else:
+            message, fix = f"cannot be read: {exc.strerror or exc}", "check its name and access"
         raise UserError(
-            f"cannot be read: {exc.strerror or exc}",
-            file=shown,
-            line=1,
-            hint=_hint("check its name and permissions", used, base=None),
+            message, file=shown or _display(root, path), line=1, hint=_hint(fix, used, base=None)
         ) from None
     return Path(real)
 

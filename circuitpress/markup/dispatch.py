@@ -99,7 +99,7 @@ def first_characters(rule: Rule, table: dict[types.CodeType | None, str]) -> str
     code = _code(rule)
     if code is None:
         return None
-    if code is _FENCE and table is BLOCK_FIRST:
+    if code is _FENCE:  # (a block rule: never in an inline chain)
         fn = getattr(rule, "func", rule)
         cells = dict(zip(code.co_freevars, fn.__closure__ or (), strict=True))
         markers = cells["markers"].cell_contents if "markers" in cells else None
