@@ -38,9 +38,11 @@ def page_sources(root: Path) -> list[Path]:
     return sorted(pages)
 
 
-def read_source(path: Path, file: str) -> tuple[bytes, str]:
-    """The page's bytes and text; not UTF-8 or a control character is a located error."""
-    raw = path.read_bytes()
+def read_source(path: Path, file: str, raw: bytes | None = None) -> tuple[bytes, str]:
+    """The page's bytes (`raw` where they were read already) and text; not UTF-8 or a control
+    character is a located error."""
+    if raw is None:
+        raw = path.read_bytes()
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -8,6 +8,7 @@ survive while the config, bibliographies and theme overrides are unchanged.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -55,9 +56,8 @@ def input_signature(config: SiteConfig) -> str:
 
     root = config.root
     parts: list[bytes | str] = [__version__, config.path.read_bytes()]
-    for path in sorted(root.rglob("*.bib")):
-        if not {"_site", ".circuitpress"} & set(path.relative_to(root).parts):
-            parts += [path.relative_to(root).as_posix(), _bytes(path)]
+    for path in _bib_files(root):
+        parts += [path.relative_to(root).as_posix(), _bytes(path)]
     overrides = root / "themes"
     if overrides.is_dir():
         # The build's own walk: linked override folders count (rglob does not follow them).
@@ -67,6 +67,20 @@ def input_signature(config: SiteConfig) -> str:
     if static.is_dir():  # {figure} checks that its image exists
         parts += sorted(p.relative_to(static).as_posix() for p in static.rglob("*"))
     return content_hash(*parts)
+
+
+def _bib_files(root: Path) -> list[Path]:
+    """Every .bib of the site, as `rglob` finds them (links to folders not followed), but
+    never looking inside `_site/`, `.circuitpress/` or `.git/`, which hold no input: walking a
+    300-page output only to leave out what it found cost 6 ms of every build."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _NOT_INPUTS]
+        found += [Path(dirpath, name) for name in filenames if name.endswith(".bib")]
+    return sorted(found)
+
+
+_NOT_INPUTS = {"_site", ".circuitpress", ".git"}
 
 
 def _bytes(path: Path) -> bytes:

@@ -52,9 +52,15 @@ class SiteBuild:
     """One build of a site folder."""
 
     def __init__(
-        self, root: str | Path, options: BuildOptions | None = None, memo: BuildMemo | None = None
+        self,
+        root: str | Path,
+        options: BuildOptions | None = None,
+        memo: BuildMemo | None = None,
+        pages: dict[str, bytes] | None = None,
     ):
         self.options = options or BuildOptions()
+        # Pages the up-to-date check has read (stamp.input_stamp), by path: not read again.
+        self.page_bytes = pages or {}
         self.memo = memo or BuildMemo()
         self.config: SiteConfig = load_config(root)
         self.root = self.config.root
@@ -149,7 +155,7 @@ class SiteBuild:
     def parse_page(self, path: Path, file: str) -> PageState | None:
         """One page, parsed (or from the memo); None for a draft left out."""
         check_page_name(file)
-        raw, source = read_source(path, file)
+        raw, source = read_source(path, file, self.page_bytes.pop(str(path), None))
         digest = content_hash(raw)
         memo = self.memo.parsed.get(file)
         if memo is not None and memo[0] == digest:
@@ -566,7 +572,8 @@ def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildRe
     start = time.perf_counter()
     config = load_config(root)
     out = (options.out or config.root / "_site").resolve()
-    signature = _stamp(config, out, options) if options.write else None
+    pages: dict[str, bytes] = {}
+    signature = _stamp(config, out, options, pages) if options.write else None
     if signature is not None:
         previous = stamp.up_to_date(config.root, out, signature)
         if previous is not None:
@@ -580,7 +587,7 @@ def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildRe
             )
             report.seconds = time.perf_counter() - start
             return report
-    report = SiteBuild(root, options).run()
+    report = SiteBuild(root, options, pages=pages).run()
     if signature is not None:
         stamp.record(
             config.root,
@@ -596,7 +603,9 @@ def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildRe
     return report
 
 
-def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
+def _stamp(
+    config: SiteConfig, out: Path, options: BuildOptions, pages: dict[str, bytes]
+) -> str | None:
     from circuitpress.build import stamp
 
     fingerprints: list[str] = []
@@ -616,7 +625,7 @@ def _stamp(config: SiteConfig, out: Path, options: BuildOptions) -> str | None:
             return None  # the build itself reports it, where a page uses the model
     settings = {"strict": options.strict, "drafts": options.drafts, "device": options.device}
     # Where the analysis runs changes no result a page shows: not part of the stamp.
-    return stamp.input_stamp(config.root, out, settings, fingerprints)
+    return stamp.input_stamp(config.root, out, settings, fingerprints, pages)
 
 
 def _threads(option: int | None, configured: int) -> int | None:

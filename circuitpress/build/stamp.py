@@ -56,8 +56,16 @@ def code_signature() -> str:
     return digest.hexdigest()
 
 
-def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: Iterable[str]) -> str:
-    """Everything a build's output depends on, as one hash."""
+def input_stamp(
+    root: Path,
+    out: Path,
+    options: dict[str, Any],
+    fingerprints: Iterable[str],
+    pages: dict[str, bytes] | None = None,
+) -> str:
+    """Everything a build's output depends on, as one hash. The bytes of each page read
+    (`content/**.md`) are kept in `pages` by path, where given: the build then parses exactly
+    what the stamp hashed, and reads no page twice."""
     digest = hashlib.sha256()
 
     def add(*parts: str | bytes) -> None:
@@ -105,7 +113,10 @@ def input_stamp(root: Path, out: Path, options: dict[str, Any], fingerprints: It
                     add(f"{st.st_size}:{st.st_mtime_ns}")
                 elif top in ("themes", "content") or _suffix(name) in _READ:
                     with open(path, "rb") as fh:
-                        add(fh.read())
+                        data = fh.read()
+                    add(data)
+                    if pages is not None and top == "content" and name.endswith(".md"):
+                        pages[path] = data
             except OSError:
                 add("unreadable")  # a broken link: the build reports it where it is used
     return digest.hexdigest()

@@ -136,3 +136,31 @@ def test_circuitpress_code_counts_even_when_a_copy_keeps_size_and_mtime(
         assert signature() != before
     finally:
         stamp_module.code_signature.cache_clear()
+
+
+def test_a_build_reads_each_page_once_and_parses_what_the_stamp_hashed(
+    prose_site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The up-to-date check reads every page to hash it; the build parses those bytes, so a
+    page is never read twice and the stamp always describes the text that was built."""
+    import builtins
+
+    from circuitpress.build.pipeline import build_site
+
+    site = prose_site(
+        {f"content/p{i}.md": f"---\ntitle: Page {i}\n---\n\nText {i}.\n" for i in range(3)}
+    )
+    reads: list[str] = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(file).endswith(".md"):
+            reads.append(Path(file).name)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr("io.open", counting_open)
+    build_site(site)
+    assert {"p0.md", "p1.md", "p2.md"} <= set(reads)
+    assert len(reads) == len(set(reads)), reads
+    assert "Text 1." in (site / "_site" / "p1" / "index.html").read_text()
