@@ -98,6 +98,16 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 CONTROL_HINT = "often a '\\b' that a script or an escape turned into a backspace: delete it"
 
 
+# The ASCII ones, for bytes.translate: deleting them leaves an ASCII text as long as it was
+# exactly when it holds none. That check is 6x faster than the search, which tests each
+# character against the class (7 of a 300-page build's 1,000 ms went to it).
+_ASCII_CONTROL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
 def control_character(text: str) -> re.Match[str] | None:
     """The first control character in `text` that no page or feed may contain, if any."""
+    if text.isascii():  # (a flag of the string: no scan)
+        raw = text.encode("ascii")
+        if len(raw.translate(None, _ASCII_CONTROL)) == len(raw):
+            return None
     return _CONTROL.search(text)

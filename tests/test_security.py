@@ -336,3 +336,21 @@ def test_nothing_in_the_package_unpickles():
                 continue
             offenders.append(f"{path.relative_to(PACKAGE)}: {match.group(0)}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_every_control_character_is_found_in_ascii_and_other_text(where: str) -> None:
+    """control_character's quick check of ASCII text finds exactly what the full search does,
+    at the same place, for every character of the first two Unicode blocks and the two
+    non-characters."""
+    import re
+
+    from circuitpress.errors import control_character
+
+    full = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+    for code in [*range(0x180), 0xFFFE, 0xFFFF]:
+        for text in ("plain words\n\tand tabs", "curly ’quotes’ and é"):
+            i = {"start": 0, "middle": len(text) // 2, "end": len(text)}[where]
+            probe = text[:i] + chr(code) + text[i:]
+            found, expected = control_character(probe), full.search(probe)
+            assert (found and found.start()) == (expected and expected.start()), hex(code)
