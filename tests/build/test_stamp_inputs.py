@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -158,9 +159,46 @@ def test_a_build_reads_each_page_once_and_parses_what_the_stamp_hashed(
             reads.append(Path(file).name)
         return real_open(file, *args, **kwargs)
 
+    real_os_open = os.open
+
+    def counting_os_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path).endswith(".md"):
+            reads.append(Path(path).name)
+        return real_os_open(path, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "open", counting_open)
     monkeypatch.setattr("io.open", counting_open)
+    monkeypatch.setattr(os, "open", counting_os_open)
     build_site(site)
     assert {"p0.md", "p1.md", "p2.md"} <= set(reads)
     assert len(reads) == len(set(reads)), reads
     assert "Text 1." in (site / "_site" / "p1" / "index.html").read_text()
+
+
+def test_the_manifest_the_writer_notes_is_the_one_a_listing_gives(prose_site) -> None:
+    """The stamp keeps the manifest the writer noted while writing, not a listing of the
+    output; the next build's up-to-date check lists the output and compares the two, so they
+    must agree file for file: pages, copied static files, generated files, with the user's own
+    CNAME and .git carried over and left out of both."""
+    import json
+
+    from circuitpress.build.pipeline import build_site
+    from circuitpress.build.stamp import STAMP_FILE, manifest_of
+
+    site = prose_site({"content/notes/deep.md": "---\ntitle: Deep\n---\n\nText.\n"})
+    (site / "static" / "img").mkdir(parents=True)
+    (site / "static" / "img" / "a.png").write_bytes(b"\x89PNG not really")
+    first = build_site(site)
+    assert first.manifest is not None and "static/img/a.png" in first.manifest
+    out = site / "_site"
+    (out / "CNAME").write_text("example.org\n")
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/gh-pages\n")
+    (site / "content" / "prose.md").write_text(
+        (site / "content" / "prose.md").read_text() + "\nMore.\n"
+    )
+    report = build_site(site)
+    recorded = json.loads((site / STAMP_FILE).read_text())["manifest"]
+    assert report.manifest == recorded == manifest_of(out)
+    assert (out / "CNAME").exists() and "CNAME" not in recorded
+    assert build_site(site).up_to_date
