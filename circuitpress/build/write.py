@@ -237,8 +237,14 @@ class SiteWriter:
             path = f"{top}/{rel}"
             folder = path.rpartition("/")[0]
             if folder not in made:
-                os.makedirs(folder, exist_ok=True)
-                made.add(folder)
+                if folder.rpartition("/")[0] in made:
+                    os.mkdir(folder)  # (makedirs would first stat the parent, known to exist)
+                    made.add(folder)
+                else:
+                    os.makedirs(folder, exist_ok=True)
+                    while folder not in made:  # and every folder above it
+                        made.add(folder)
+                        folder = folder.rpartition("/")[0]
             return os.open(path, _CREATE, 0o666)
 
         for rel in sorted(self.files):

@@ -393,3 +393,16 @@ def test_a_manifest_less_folder_inside_the_site_folder_is_accepted_if_circuitpre
     (outside / "guide.txt").unlink()
     with pytest.raises(UserError, match="other files in it"):  # outside the site: refused
         write.check_output_folder(root, outside, "--out ../docs")
+
+
+def test_files_deep_in_new_folders_and_beside_them_are_all_written(tmp_path: Path) -> None:
+    """A file two folders down comes first (sorted), then one in the folder between: the
+    writer must know that folder exists already."""
+    root = site_folder(tmp_path)
+    writer = SiteWriter(root / "_site")
+    files = {"a/b/c.html": b"c", "a/x.html": b"x", "a/b/d/e.html": b"e", "z.html": b"z"}
+    for rel, data in files.items():
+        writer.write(rel, data)
+    writer.commit()
+    assert tree(root / "_site") == files
+    assert writer.manifest is not None and sorted(writer.manifest) == sorted(files)
