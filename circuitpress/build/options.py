@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from circuitpress.build.plan import Progress
 from circuitpress.errors import BuildWarning
@@ -50,3 +51,6 @@ class BuildReport:
     up_to_date: bool = False  # nothing had changed: the previous output was kept
     # What the build wrote, as stamp.manifest_of would list it (see SiteWriter._write_tree).
     manifest: dict[str, list[int]] | None = None
+    # The SiteBuild (build_site's): its pages live as long as the report, so that a command
+    # about to exit can leave them to the exit (commands.console.exit_now).
+    made: Any = field(default=None, repr=False, compare=False)

@@ -588,7 +588,9 @@ def build_site(root: str | Path, options: BuildOptions | None = None) -> BuildRe
             )
             report.seconds = time.perf_counter() - start
             return report
-    report = SiteBuild(root, options, pages=pages).run()
+    build = SiteBuild(root, options, pages=pages)
+    report = build.run()
+    report.made = build
     if signature is not None:
         stamp.record(
             config.root,

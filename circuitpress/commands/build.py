@@ -11,6 +11,7 @@ from circuitpress.commands.console import (
     err,
     handle_errors,
     jobs_option,
+    leave_for_exit,
     progress_bars,
     quiet_option,
     site_argument,
@@ -77,6 +78,7 @@ def build(
                 progress=progress,
             ),
         )
+    leave_for_exit(report.made)
     for warning in report.warnings:
         err("warning: " + warning.format())
     if not quiet and report.up_to_date:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from circuitpress.commands.console import err, handle_errors, quiet_option, site_argument
+from circuitpress.commands.console import (
+    err,
+    handle_errors,
+    leave_for_exit,
+    quiet_option,
+    site_argument,
+)
 
 
 @click.command(short_help="Find every mistake in the site; compute and write nothing.")
@@ -26,6 +32,7 @@ def check(site: Path, external: bool, drafts: bool, quiet: bool) -> None:
     options = BuildOptions(drafts=drafts, write=False, compute=False, collect_errors=True)
     build = SiteBuild(site, options)
     report = build.run()
+    leave_for_exit(build)
     from circuitpress.publish.linkcheck import check_links
 
     problems = sorted(build.errors, key=lambda e: (e.file or "", e.line or 0))

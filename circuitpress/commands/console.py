@@ -6,13 +6,16 @@ Exit codes: 0 ok, 1 a user error (one line `file:line: what is wrong (hint)`), 2
 
 from __future__ import annotations
 
+import atexit
 import functools
+import os
 import sys
+import threading
 import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence
 
 import click
 
@@ -40,6 +43,36 @@ jobs_option = click.option(
     default=None,
     help="CPU threads for the analysis (default: [build] jobs, 1; 0: one per core).",
 )
+
+
+# What a command made that only the end of the process needs to free (see exit_now).
+_LEFT_FOR_EXIT: list[object] = []
+
+
+def leave_for_exit(made: object) -> None:
+    """Keep `made` (a finished build: its pages, tokens and HTML) until the process ends,
+    where exit_now drops it with the process instead of freeing its objects one by one."""
+    _LEFT_FOR_EXIT.append(made)
+
+
+def exit_now(code: object) -> NoReturn:
+    """End the process with `code` (a SystemExit's) as Python's own exit would, without
+    freeing the objects left: a 300-page build's ~10^6 objects cost ~25 ms of deallocation
+    that the OS does at once. The exit functions still run (atexit: coverage, logging,
+    temporary folders), and the streams are flushed. Where other threads are alive (the
+    preview server's, an analysis's pools), Python's own exit runs instead, which joins them."""
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    status = 0 if code is None else code if isinstance(code, int) else 1
+    if not isinstance(code, int | None):
+        print(code, file=sys.stderr)  # as SystemExit("message") does
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`) or stream
+            status = status or 120  # Python's own status when it cannot flush stdout
+    os._exit(status)
 
 
 def err(message: str) -> None:
