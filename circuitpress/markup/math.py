@@ -18,6 +18,7 @@ from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from circuitpress.errors import UserError
+from circuitpress.markup.mathml import check_braces as _check_braces
 from circuitpress.markup.mathml import fast_mathml
 
 MATH_TYPES = ("math_inline", "math_inline_double", "math_block")
@@ -44,10 +45,10 @@ def is_display(token: Token) -> bool:
 def to_mathml(latex: str, display: bool) -> str:
     """MathML for LaTeX; raises ValueError with a readable reason (callers add the location)."""
     source = latex.strip()
-    _check_braces(source)
     fast = fast_mathml(source, display)
     if fast is not None:
-        return fast  # never an unknown command: those are left to latex2mathml
+        return fast  # never unbalanced braces or an unknown command: those are left to us
+    _check_braces(source)
     # Imported here: its serializer pulls in urllib and ssl, which most builds never need.
     from latex2mathml.converter import convert
 
@@ -63,29 +64,6 @@ def to_mathml(latex: str, display: bool) -> str:
         raise ValueError(f"unknown LaTeX command {unknown.group(1)}")
     # The HTML parser puts <math> in the MathML namespace itself; the attribute is noise.
     return mathml.replace(_NAMESPACE, "", 1)
-
-
-_ESCAPED = re.compile(r"\\.", re.S)
-_NOT_BRACE = re.compile(r"[^{}]+")
-_ASCII_NOT_BRACE = str.maketrans(dict.fromkeys(c for c in map(chr, range(128)) if c not in "{}"))
-
-
-def _check_braces(source: str) -> None:
-    # The braces outside `\{`-style escapes, then every matched pair removed: what is left is
-    # "}}{{", whose first "}" is where the depth first went below zero. An escape removes a
-    # brace only where a backslash comes right before it; translate() keeps the braces (and
-    # any character beyond ASCII) 2x faster than a substitution.
-    if "\\{" in source or "\\}" in source:
-        source = _ESCAPED.sub("", source)
-    braces = source.translate(_ASCII_NOT_BRACE)
-    if not braces.isascii():
-        braces = _NOT_BRACE.sub("", braces)
-    while "{}" in braces:
-        braces = braces.replace("{}", "")
-    if "}" in braces:
-        raise ValueError("unbalanced '}'")
-    if braces:
-        raise ValueError("unclosed '{'")
 
 
 def convert_token(token: Token, file: str, line: int) -> None:

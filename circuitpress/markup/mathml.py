@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from itertools import chain
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import latex2mathml
 from latex2mathml import commands as C
@@ -62,6 +62,17 @@ class Unsupported(Exception):
     """Outside the subset: latex2mathml decides."""
 
 
+_T = TypeVar("_T")
+
+
+def _remember(table: dict[str, _T], key: str, value: _T) -> _T:
+    """`value` for `key` from now on. Numbers and groups are the unbounded kinds: a table
+    stops growing where a site's are all in it several times over."""
+    if len(table) < 50_000:
+        table[key] = value
+    return value
+
+
 # -- the tokens ----------------------------------------------------------------------------------
 
 # tokenizer.PATTERN with its alternatives grouped by first character (an alternative that cannot
@@ -90,57 +101,61 @@ PATTERN_SHA256 = "27cadabc40572705936869603419e816513cd834d8ba33b685fe1ec1049c1a
 _UNITS = ("in", "mm", "cm", "pt", "em", "ex", "pc", "bp", "dd", "cc", "sp", "mu")
 
 
-# Most equations need nothing of tokenize() but its pattern. Where tokens() finds none of what
-# tokenize() changes or splits (a `%`; `\verb`, `\_`, text-like commands, `\frac12` and the
-# spaces that `\begin {…}` and `\operatorname{a b}` lose, for _RARE; dimensions), _FAST's
-# findall list is the tokens, but for the symbol of a `\math…` command or font on a letter.
-# Where _FAST differs from _TOKEN, that search is why: `_1` is two matches (the digit by a
-# lookbehind that only `\_1` would fool), every single-character token is one class tried
-# first (the other alternatives start with `\`, a digit or `.` once dimensions are gone), and a
-# command followed by neither `{` nor `*` is matched before the long alternatives, none of
-# which can match it. What the search finds that is no token (`\\text`, a line break and
-# "text") only costs the loop of _tokens().
+# Most equations need nothing of tokenize() but its pattern. _FAST's matches are the tokens
+# but where tokenize() splits or joins what they do not (a `%`; `\verb`, text commands, `\frac12`
+# and the spaces that `\begin {…}` and `\operatorname{a b}` lose), which the walk finds among
+# them (_Rare) to tokenize the string again with _tokens(), and but for four kinds of match that
+# the walk reads as tokenize() would have split or replaced them, each the first time it meets
+# one (_primary): a {group} whose braces nest at most once more is one match (half the tokens
+# of most equations are braces and what they hold, and a group's MathML depends on nothing
+# around it, so each distinct one is converted once); so is a sub- or superscript with its
+# argument where that is a group, a character or a command that no `{` or `*` follows (a match
+# and a turn of the walk fewer; the walk reads what such a command takes after it, as it would
+# after a lone `_`); a `\math…` command or font on a letter is the one token of its symbol; and
+# a dimension (`2pt`) declines. Otherwise each single-character token is one class tried first
+# (the other alternatives start with `\`, `{`, `_`, `^`, a digit or `.`), and a command that no
+# `{` or `*` follows is matched before the long alternatives, none of which can match it. Each
+# match costs ~1,000 instructions whatever it holds: most of the time of an equation is findall.
+_GROUP = r"{(?:[^{}\\]++|\\.|{(?:[^{}\\]++|\\.)*+})*+}"
 _FAST = re.compile(
-    r"[^\\\s\d.]"
+    r"[^\\\s\d.{_^]"
+    rf"|{{(?:{_GROUP[1:]})?"
+    rf"|[_^](?:{_GROUP}|[^\\\s{{}}_^&'%.]|\\[a-zA-Z]++(?![{{*]))?"
     r"|\\(?:[a-zA-Z]++(?![{*])"
     r"|[\\\[\]{}\s!,:>;|_%#$&]"
     r"|(?:begin|end){[a-zA-Z]+\*?}"
     r"|operatorname(?:withlimits|\*)?{[a-zA-Z*]+}"
     r"|math(?!ring|bin|close|inner|op|open|ord|punct|rel|strut)[a-z]+{[a-zA-Z]}"
     r"|[a-zA-Z]+)?"
-    r"|(?<=[_^])\d"
-    r"|\d+(?:\.\d+)?"
+    r"|\d+(?:\.\d+)?(?:\s*(?:in|mm|cm|pt|em|ex|pc|bp|dd|cc|sp|mu))?"
     r"|\.\d*"
 )
-# (Searches of their own: one pattern with the others would have no first character to look for.)
-_RARE = re.compile(
-    r"\\(?:verb|_|(?:begin|end)\s|operatorname[^}]*\s|[cdt]?frac\s*[.\d]"
-    r"|cla|color|emph|fbox|hbox|href|llap|mbox|rlap|style|tag|text|underbar)"
-)
-_DIMENSION = re.compile(r"\d\s*(?:in|mm|cm|pt|em|ex|pc|bp|dd|cc|sp|mu)")
-# A `\math…` command, or font on a letter: tokenize() writes the symbol of those that have one.
-_MATH = re.compile(
-    r"\\math(?:(?!ring|bin|close|inner|op|open|ord|punct|rel|strut)[a-z]+{[a-zA-Z]}|[a-zA-Z]*)"
-)
-_MATH_SYMBOLS = {
-    name: f"&#x{code};"
-    for name, code in SYMBOLS.items()
-    if _MATH.fullmatch(name) and name.split("{")[0] not in C.MATH_NON_FONT_COMMANDS
-}
+
+
+class _Rare(Exception):
+    """Where _FAST's tokens are not tokenize()'s (_RARE_COMMANDS, `\\frac12`): the string is
+    tokenized again by _tokens()."""
 
 
 def tokens(latex: str) -> list[str]:
-    """tokenizer.tokenize(latex) as a list; Unsupported for `\verb` and dimensions."""
-    if "%" in latex or _RARE.search(latex) or _DIMENSION.search(latex):
-        return _tokens(latex)
-    found = _FAST.findall(latex)
-    if C.MATH in latex:
-        for name in _MATH.findall(latex):
-            symbol = _MATH_SYMBOLS.get(name)
-            if symbol is None or name not in found:  # no symbol, or no token (`\\mathbf`)
-                return _tokens(latex)
-            found[found.index(name)] = symbol
-    return found
+    """The tokens the walk reads: _FAST's matches, or where there is a comment, _tokens()'s."""
+    if "%" in latex:
+        return _rare_tokens(latex)
+    return _FAST.findall(latex)
+
+
+def _rare_tokens(latex: str) -> list[str]:
+    """tokenizer.tokenize(latex), but for the names of text commands (_TEXT_MARK);
+    Unsupported for `\\verb`, dimensions and unbalanced braces."""
+    # What fast_mathml() converts has balanced braces, so that the caller need not check them:
+    # on _FAST's tokens the walk declines where they are not, on these it might not.
+    try:
+        check_braces(latex)
+    except ValueError:
+        raise Unsupported from None
+    if _TEXT_MARK in latex:
+        raise Unsupported
+    return _tokens(latex)
 
 
 def _tokens(latex: str) -> list[str]:
@@ -161,6 +176,8 @@ def _tokens(latex: str) -> list[str]:
             elif token.startswith(C.MATH) and token not in C.MATH_NON_FONT_COMMANDS:
                 symbol = SYMBOLS.get(token)
                 append(f"&#x{symbol};" if symbol else token)
+            elif token in _TEXTS:
+                append(_TEXT_MARK + token)
             else:
                 append(token)
         elif token[0] in "_^":
@@ -191,7 +208,9 @@ def _compound(token: str) -> list[str]:
         name = token[: 5 if token[1] == "f" else 6]
         captured = [name, *(c for c in token[len(name) :] if not c.isspace())]
     else:  # \text{…}
-        captured = [token[:brace].rstrip(), token[brace + 1 : -1]]
+        command = token[:brace].rstrip()
+        text = token[brace + 1 : -1] or _TEXT_MARK  # (the walk reads no "": see _primary)
+        captured = [_TEXT_MARK + command if command in _TEXTS else command, text]
     out = []
     for piece in captured:  # tokenize()'s own loop
         if piece.startswith("%"):
@@ -202,6 +221,28 @@ def _compound(token: str) -> list[str]:
             piece = "".join(piece.split(" "))
         out.append(piece)
     return out
+
+
+_ESCAPED = re.compile(r"\\.", re.S)
+_NOT_BRACES = bytes(b for b in range(256) if b not in b"{}")
+
+
+def check_braces(source: str) -> None:
+    """ValueError where the braces of `source` do not pair up."""
+    # The braces outside `\{`-style escapes, then every matched pair removed: what is left is
+    # "}}{{", whose first "}" is where the depth first went below zero. An escape removes a
+    # brace only where a backslash comes right before it. bytes.translate() keeps the braces
+    # 2x faster than str.translate() (UTF-8 writes no character beyond ASCII with a byte below
+    # 128).
+    if "\\{" in source or "\\}" in source:
+        source = _ESCAPED.sub("", source)
+    braces = source.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACES).decode()
+    while "{}" in braces:
+        braces = braces.replace("{}", "")
+    if "}" in braces:
+        raise ValueError("unbalanced '}'")
+    if braces:
+        raise ValueError("unclosed '{'")
 
 
 # -- the tree ------------------------------------------------------------------------------------
@@ -279,10 +320,10 @@ def _named_commands() -> frozenset[str]:
 _SPECIAL = _named_commands() - _PLAIN_COMMANDS
 _STRUCTURAL = frozenset(("}", "&", C.RIGHT, C.MIDDLE))
 _RAW_DELIMITERS = frozenset("()[]|/.")
-# Tokens that are never a node on their own (_plain would write some of them), and "": what
-# the walk reads where no token is left (tokenize() writes it only for `\text{}`, and the text
-# is read with its command).
-_NOT_NODES = frozenset((*_STRUCTURAL, C.SUBSCRIPT, C.SUPERSCRIPT, C.APOSTROPHE, ""))
+# Tokens that are never a node on their own (_plain would write some of them), "": what the
+# walk reads where no token is left, and _TEXT_MARK: what _tokens() writes for the text of
+# `\text{}` (tokenize() writes "", which the walk would read as no token left).
+_NOT_NODES = frozenset((*_STRUCTURAL, C.SUBSCRIPT, C.SUPERSCRIPT, C.APOSTROPHE, "", "\x00"))
 _SCRIPTED = frozenset((C.SUBSCRIPT, C.SUPERSCRIPT))  # the `last` of a sub- or superscript
 _LARGE = frozenset((C.SUMMATION, C.PRODUCT))  # what takes its scripts as limits in a block
 _NO_BASE = frozenset(("&", C.DOUBLEBACKSLASH))  # the `last` nodes that take no script
@@ -305,6 +346,7 @@ def _walk(
     out: list[str] = []
     append = out.append
     plain = _SYMBOL_HTML
+    scripts = _SCRIPT_HTML
     # The last node: the token it started with (a sub- or superscript's is _ or ^), and for a
     # sub- or superscript its (base, script) MathML and whether it took \limits, which a
     # second script after it keeps (the two join into one msubsup).
@@ -320,29 +362,34 @@ def _walk(
                 if token == C.RIGHT:
                     append(_fence(C.RIGHT, _delimiter(it)))
                 return out
-            if token in _SCRIPTED:
-                if not out or last == token or last in _NO_BASE:
+            kind = token[0]
+            if kind == "_" or kind == "^":  # _FAST's token holds the argument where it can
+                if not out or last == kind or last in _NO_BASE:
                     raise Unsupported  # an empty base, a double script, or a prime and then ^
-                argument = next(it, "")
-                script = plain.get(argument)
+                script = scripts.get(token)
                 if script is None:
-                    script = _braces(it) if argument == "{" else _primary(it, argument, False)
+                    argument = token[1:] or next(it, "")
+                    script = plain.get(argument)
+                    if script is None:
+                        script = _braces(it) if argument == "{" else _primary(it, argument, False)
+                    elif len(token) > 1:  # `_{2}` or `^n`, whose MathML is all its own
+                        _remember(scripts, token, script)
                 if last in _SCRIPTED:  # x_1^2
                     base, other = parts
-                    inner = base + script + other if token == C.SUBSCRIPT else base + other + script
+                    inner = base + script + other if kind == C.SUBSCRIPT else base + other + script
                     tag = "munderover" if limits else "msubsup"
                     out[-1] = f"<{tag}>{inner}</{tag}>"
                     last = C.SUBSUP
                 else:
                     base = out[-1]
                     limits = block and last in _LARGE
-                    if token == C.SUBSCRIPT:
+                    if kind == C.SUBSCRIPT:
                         tag = "munder" if limits else "msub"
                     else:
                         tag = "mover" if limits else "msup"
                     out[-1] = f"<{tag}>{base}{script}</{tag}>"
                     parts = (base, script)
-                    last = token
+                    last = kind
                 continue  # the same number of nodes: never the last of a limit
             if token == C.APOSTROPHE:
                 if not out or last == C.SUPERSCRIPT or last in _NO_BASE:
@@ -387,6 +434,8 @@ def _braces(it: Iterator[str]) -> str:
         return "<mrow />"
     else:
         read = (token,)
+    if not read[-1]:
+        raise Unsupported  # no `}`: the walk reads no "" (NoAvailableTokensError)
     inner = "".join(_walk(it, "}", 0, False, read))
     return f"<mrow>{inner}</mrow>" if inner else "<mrow />"
 
@@ -399,7 +448,21 @@ def _primary(it: Iterator[str], token: str, block: bool) -> str:
         return _braces(it)
     fraction = _FRACTIONS.get(token)
     if fraction is not None:
-        return fraction[0] + "".join(_walk(it, None, 2, False)) + fraction[1]
+        before, after, digits = fraction
+        first = next(it, "")
+        if not first:
+            raise Unsupported
+        read: tuple[str, ...] = (first,)
+        if digits and (first[0] == "." or first[0].isdecimal()):
+            # tokenize() reads `\frac12` as \frac, 1, 2 (and `\frac1 .5` as \frac, 1, ., 5)
+            if len(first) > 1:
+                raise _Rare
+            second = next(it, "")
+            if second:
+                if len(second) > 1 and (second[0] == "." or second[0].isdecimal()):
+                    raise _Rare
+                read = (first, second)
+        return before + "".join(_walk(it, None, 2, False, read)) + after
     accent = _ACCENTS.get(token)
     if accent is not None:
         return accent[0] + _argument(it) + accent[1]
@@ -414,15 +477,46 @@ def _primary(it: Iterator[str], token: str, block: bool) -> str:
         text = next(it, None)
         if text is None or "&" in text or "<" in text or ">" in text:
             raise Unsupported  # latex2mathml writes these raw
+        text = text.removeprefix(_TEXT_MARK)  # (`\text{}`, and the text of `\emph\text`)
         return _element(*text_element, text.replace(" ", "&#x000A0;"))
     if token == C.LEFT:
         fence = _fence(C.LEFT, _delimiter(it))
         return f"<mrow>{fence}{''.join(_walk(it, C.RIGHT, 0, False))}</mrow>"
     if token.startswith(C.BEGIN):
         return _environment(it, token, block)
-    if token in _NOT_NODES or token in _SPECIAL or token.startswith((C.MATH, C.END)):
+    if token.startswith(C.MATH):
+        return _font(token)
+    if token in _NOT_NODES or token in _SPECIAL or token.startswith(C.END):
+        if token in _RARE_COMMANDS:  # `\end {…}`, `\operatorname {…}`, `\text{…}` from _FAST
+            raise _Rare
         raise Unsupported
+    first = token[0]
+    if first == "{":
+        return _group(token)
+    if first == "_" or first == "^":
+        raise Unsupported  # _FAST's script token where a script cannot be (x^_1)
+    if first.isdecimal() and token[-1].isalpha():
+        raise Unsupported  # a dimension
     return _plain(token)  # Unsupported unless it is a symbol the converter knows
+
+
+def _group(token: str) -> str:
+    """The MathML of one of _FAST's {group} tokens, as _braces writes it for its tokens."""
+    it = iter(_FAST.findall(token, 1))
+    html = _braces(it)
+    if next(it, None) is not None:  # (its braces are the pattern's: never)
+        raise Unsupported
+    return _remember(_SYMBOL_HTML, token, html)
+
+
+def _font(token: str) -> str:
+    """The MathML of a `\\math…` token: tokenize() writes the symbol of those that have one."""
+    if token.partition("{")[0] in C.MATH_NON_FONT_COMMANDS:
+        raise Unsupported
+    code = SYMBOLS.get(token)
+    if not code:
+        raise Unsupported
+    return _remember(_SYMBOL_HTML, token, _plain(f"&#x{code};"))
 
 
 def _argument(it: Iterator[str]) -> str:
@@ -433,7 +527,8 @@ def _argument(it: Iterator[str]) -> str:
 
 def _delimiter(it: Iterator[str]) -> str:
     token = next(it, "")
-    if token in SYMBOLS or token in _RAW_DELIMITERS:
+    # A `\math…` token is read as tokenize() would have replaced it: never a delimiter.
+    if (token in SYMBOLS and not token.startswith(C.MATH)) or token in _RAW_DELIMITERS:
         return token
     raise Unsupported
 
@@ -442,6 +537,8 @@ def _environment(it: Iterator[str], token: str, block: bool) -> str:
     name = token[len(C.BEGIN) + 1 : -1] if token.startswith(C.BEGIN + "{") else ""
     command = _ENVIRONMENTS.get(name)
     if command is None:
+        if token == C.BEGIN:  # `\begin {…}` from _FAST
+            raise _Rare
         raise Unsupported
     nodes = _walk(it, rf"{C.END}{{{name}}}", 0, block)
     if nodes and (nodes[0] == _OPEN_BRACKET or _COLUMNS.fullmatch(nodes[0])):
@@ -499,7 +596,7 @@ def _fence(command: str, delimiter: str) -> str:
 _FENCE_HTML: dict[tuple[str, str], str] = {}  # at most two per symbol
 
 
-def _fraction(command: str) -> tuple[str, str]:
+def _fraction(command: str) -> tuple[str, str, bool]:
     """What comes before and after the two arguments of a two-argument command (never
     empty, so its mfrac is never written <mfrac />)."""
     tag, attributes = C.CONVERSION_MAP[command]
@@ -513,7 +610,8 @@ def _fraction(command: str) -> tuple[str, str]:
         size = ' minsize="2.047em" maxsize="2.047em"'
         left, right = _code(r"\lparen"), _code(r"\rparen")
         before, after = f"<mo{size}>{left}</mo>", f"<mo{size}>{right}</mo>"
-    return f"{before}<{tag}{_attrs(attributes)}>", f"</{tag}>{after}"
+    # (the flag: whether tokenize() takes digits after it apart)
+    return f"{before}<{tag}{_attrs(attributes)}>", f"</{tag}>{after}", command != C.BINOM
 
 
 def _accent(command: str) -> tuple[str, str]:
@@ -525,7 +623,13 @@ def _accent(command: str) -> tuple[str, str]:
 
 _FRACTIONS = {c: _fraction(c) for c in _FRACTION_COMMANDS}
 _ACCENTS = {c: _accent(c) for c in _ACCENT_COMMANDS}
-_TEXT_ELEMENTS = {c: (C.CONVERSION_MAP[c][0], _attrs(C.CONVERSION_MAP[c][1])) for c in _TEXTS}
+# A text command's argument is its token's text in _tokens(), but _FAST's {group} or tokens:
+# the walk takes a text command only as _tokens() writes its name.
+_TEXT_MARK = "\x00"
+_TEXT_ELEMENTS = {
+    _TEXT_MARK + c: (C.CONVERSION_MAP[c][0], _attrs(C.CONVERSION_MAP[c][1])) for c in _TEXTS
+}
+_RARE_COMMANDS = frozenset((*_TEXTS, C.BEGIN, C.END, C.OPERATORNAME, C.OPERATORNAMEWITHLIMITS))
 
 
 def _symbol(token: str) -> str:
@@ -580,16 +684,17 @@ def _leaf(token: str) -> str:
     raise Unsupported
 
 
-# The MathML of each plain symbol met so far (a few hundred in a site).
+# The MathML of each plain symbol met so far (a few hundred in a site), and of _FAST's groups
+# and `\math…` tokens, which are plain symbols to the walk.
 _SYMBOL_HTML: dict[str, str] = {}
+# The MathML of the argument of each script token whose argument is a plain symbol.
+_SCRIPT_HTML: dict[str, str] = {}
 
 
 def _plain(token: str) -> str:
     html = _SYMBOL_HTML.get(token)
     if html is None:
-        html = _leaf(token)
-        if len(_SYMBOL_HTML) < 20_000:  # distinct numbers are the only unbounded kind
-            _SYMBOL_HTML[token] = html
+        html = _remember(_SYMBOL_HTML, token, _leaf(token))
     return html
 
 
@@ -652,5 +757,10 @@ def fast_mathml(latex: str, display: bool) -> str | None:
         body = "".join(_walk(iter(tokens(latex)), None, 0, display))
     except Unsupported:
         return None
+    except _Rare:
+        try:
+            body = "".join(_walk(iter(_rare_tokens(latex)), None, 0, display))
+        except (Unsupported, _Rare):
+            return None
     mode = "block" if display else "inline"
     return f'<math display="{mode}"><mrow>{body}</mrow></math>'

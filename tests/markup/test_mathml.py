@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 
 import latex2mathml
 import pytest
@@ -55,6 +56,8 @@ COMMON = [
     r"x_{a_{b_{c}}}^{d^{e}} {}^{14}C {} x^{}",
     r"\mathbf{x}^\top \mathbf{W}",
     r"f \prime",
+    r"{\mathbf{W}_{1}} {\begin{matrix} a \end{matrix}} {a \\ b} {\{ x \}} {{x}^{2}}_{3}",
+    r"x^{\sum_{i}^{n}} \frac{a}{b}{c} \sqrt{{x}} {\mathdollar} \mathbb{a}",
 ]
 
 
@@ -92,6 +95,11 @@ DECLINED = [
     r"\not=",
     r"3pt",
     r"\displaystyle x",
+    r"{2pt}",
+    r"x^{1 em}",
+    r"\left\mathdollar x \right.",
+    r"\mathfoo{a}",
+    r"\emph\text{}",
 ]
 
 
@@ -187,8 +195,17 @@ ATOMS = [
     "&",
     "%c\n",
     "'",
+    "2pt",
+    r"\mathdollar",
+    r"\mathfoo{a}",
+    r"\frac1 .5",
+    r"\dfrac 12",
+    r"\text {a}",
+    r"\emph{x}",
+    r"\operatorname {ab}",
 ]
 DELIMITERS = ["(", ")", "[", "]", "|", r"\|", ".", r"\{", r"\}", r"\langle", r"\rangle", "/"]
+DELIMITERS += [r"\mathdollar"]
 UNARY = [
     r"\hat",
     r"\bar",
@@ -255,17 +272,19 @@ def test_generated_expressions_match_latex2mathml() -> None:
             continue
         fast += 1
         assert got == reference(latex, display), latex
+        mathml.check_braces(latex)
     assert fast > 800  # the generator mostly writes what the fast path takes
 
 
 OUTSIDE = {r"\foo", r"\limits", r"\displaystyle", r"\mathbf{Wx}", r"\gcd", "&", r"\cfrac", "cases"}
+OUTSIDE |= {"2pt", r"\mathfoo{a}", r"\mathdollar"}
 
 
 def test_generated_expressions_inside_the_subset_match_latex2mathml(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The same generator without what the fast path declines: deeper trees that it converts.
-    for name in ("ATOMS", "BINARY", "MATRICES"):
+    for name in ("ATOMS", "BINARY", "MATRICES", "DELIMITERS"):
         monkeypatch.setattr(
             __import__(__name__, fromlist=["_"]),
             name,
@@ -281,6 +300,7 @@ def test_generated_expressions_inside_the_subset_match_latex2mathml(
             continue
         fast += 1
         assert got == reference(latex, display), latex
+        mathml.check_braces(latex)
     assert fast > 1500
 
 
@@ -293,58 +313,158 @@ def test_the_tokenizer_is_latex2mathmls() -> None:
     pieces += [r"\frac 1 2", r"\dfrac.5", r"\text {a}", r"\begin {pmatrix}", r"\end{pmatrix}"]
     pieces += [r"\mathchoice{a}", r"\mathdollar", r"\_1", "\\", "%", "%x", r"\textbfx", "\\\n"]
     pieces += [r"\mathbb{a}", r"\mathbf{1}", r"\mathring{a}", r"\operatorname*{a}", "1.5", "x_12"]
+    pieces += ["{a}", "{12}", r"{\alpha_{1}}", "{{x}}", r"{\}", r"\\{", "{a\\\n}", ".5pt", "{2pt}"]
     fast = 0
     for _ in range(3000):
         latex = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
         expected = list(tokenize(latex))
-        for tokens in (mathml.tokens, mathml._tokens):  # the fast path where it applies, the loop
-            try:
-                got = tokens(latex)
-            except mathml.Unsupported:
-                continue
+        try:
+            got = _unmarked(mathml._tokens(latex))  # the loop, for any string
+        except mathml.Unsupported:
+            got = None
+        if got is not None:
             assert got == expected, latex
-        fast += _takes_the_fast_path(latex)
+        if not _takes_the_fast_path(latex):
+            continue  # the walk takes these to _tokens() (tests below)
+        fast += 1
+        if any(_DIMENSION.fullmatch(token) for token in expected):
+            assert _tokenize_or_dimension(latex) is Dimension, latex
+        else:
+            assert _tokenize_or_dimension(latex) == expected, latex
     assert fast > 500
 
 
+_DIMENSION = re.compile(r"-?\d+(?:\.\d+)?\s*(?:%s)" % "|".join(mathml._UNITS))
+
+
+# Where tokenize() splits or joins what _FAST's matches do not: a comment, and these (the walk
+# finds them among _FAST's tokens and tokenizes the string again with _tokens()).
+_RARE = re.compile(
+    r"\\(?:verb|(?:begin|end)\s|operatorname[^}]*\s|[cdt]?frac\s*[.\d]"
+    r"|cla|color|emph|fbox|hbox|href|llap|mbox|rlap|style|tag|text|underbar)"
+)
+
+
 def _takes_the_fast_path(latex: str) -> bool:
-    rare = "%" in latex or mathml._RARE.search(latex) or mathml._DIMENSION.search(latex)
-    return not rare and all(name in mathml._MATH_SYMBOLS for name in mathml._MATH.findall(latex))
+    return not ("%" in latex or _RARE.search(latex))
 
 
-# Each needs what tokens() does beyond findall: the pattern alone would tokenize it wrongly.
+def _unmarked(tokens: list[str]) -> list[str]:
+    """_tokens()'s list as tokenize() writes it: the names of text commands unmarked."""
+    return [t.removeprefix(mathml._TEXT_MARK) for t in tokens]
+
+
+class Dimension(Exception):
+    """A dimension among the tokens: the fast path declines, whichever the tokens."""
+
+
+def _as_tokenize(tokens: list[str]) -> list[str]:
+    r"""The tokens the walk reads as tokenize() writes them: _FAST's groups, scripts and `\math…`
+    tokens split or replaced as tokenize() does, and Dimension for a dimension."""
+    out = []
+    for token in tokens:
+        if token[0] == "{" and len(token) > 1:
+            out += ["{", *_as_tokenize(mathml._FAST.findall(token, 1))]
+        elif token[0] in "_^" and len(token) > 1:
+            out += [token[0], *_as_tokenize([token[1:]])]
+        elif token.startswith(C.MATH) and token not in C.MATH_NON_FONT_COMMANDS:
+            command, brace, rest = token.partition("{")
+            code = SYMBOLS.get(token) if command not in C.MATH_NON_FONT_COMMANDS else None
+            out += [f"&#x{code};"] if code else [command, "{", *rest] if brace else [token]
+        elif token.endswith(mathml._UNITS) and token.lstrip("-")[:1].isdigit():
+            raise Dimension
+        else:
+            out.append(token)
+    return out
+
+
+def _tokenize_or_dimension(latex: str) -> list[str] | type[Dimension]:
+    try:
+        return _as_tokenize(mathml.tokens(latex))
+    except Dimension:
+        return Dimension
+
+
+# Each needs _tokens(): _FAST's matches alone would tokenize it wrongly.
 BEYOND_FINDALL = [
     "x % c",
     r"\verb|x|",
-    r"\_12",
-    r"\begin {matrix}",
-    "\\end\n{matrix}",
+    r"\begin {matrix} a \end {matrix}",
+    "\\begin{matrix} a \\end\n{matrix}",
     r"\operatorname{soft max}",
     r"\operatorname {ab}",
+    r"\operatorname* {ab}_x",
     r"\text{a}",
     r"\textbf {a b}",
+    r"x^\textit{a b}_2",
+    r"\emph{\alpha}",
     r"\frac12",
     r"\dfrac 12",
-    "2pt",
-    "-2 pt",
-    r"\mathbf{W}",
-    r"\mathbb{a}",
-    r"\mathchoice{a}",
-    r"\mathdollar",
-    r"\\\mathbf{W} \mathbf{W}",
+    r"\frac1 .5",
+    r"\frac 1.5 2",
+    r"\tfrac.5 2",
 ]
 
 
 @pytest.mark.parametrize("latex", BEYOND_FINDALL)
 def test_what_findall_alone_gets_wrong_is_tokenized_as_tokenize_does(latex: str) -> None:
     expected = list(tokenize(latex))
-    assert mathml._FAST.findall(latex) != expected
+    assert _as_tokenize(mathml._FAST.findall(latex)) != expected
     try:
-        got = mathml.tokens(latex)
+        got = _unmarked(mathml._rare_tokens(latex))
     except mathml.Unsupported:
-        assert latex.startswith(r"\verb") or "pt" in latex
+        assert latex.startswith(r"\verb")
         return
     assert got == expected
+    for display in (False, True):
+        assert fast_mathml(latex, display) == reference(latex, display)
+
+
+# What _FAST's matches tokenize as tokenize() does, where _RARE finds something.
+NOT_BEYOND_FINDALL = [r"\binom12 3", r"\frac1{2}", r"\frac 1 2", r"\frac{1}2", r"\text x"]
+
+
+@pytest.mark.parametrize("latex", NOT_BEYOND_FINDALL)
+def test_what_findall_tokenizes_as_tokenize_does_is_converted_alike(latex: str) -> None:
+    assert _as_tokenize(mathml._FAST.findall(latex)) == list(tokenize(latex))
+    for display in (False, True):
+        assert fast_mathml(latex, display) == reference(latex, display)
+
+
+# What the walk reads token by token as tokenize() would have split or replaced it.
+READ_AS_TOKENIZE = [
+    ("2pt", Dimension),
+    ("-2 pt", Dimension),
+    ("x_2pt", ["x", "_", "2", "p", "t"]),
+    ("x_12^.5", ["x", "_", "1", "2", "^", ".5"]),
+    (r"\_12 x\__1", [r"\_", "12", "x", r"\_", "_", "1"]),
+    (r"x^\top_\hat{a}^*", ["x", "^", r"\top", "_", r"\hat", "{", "a", "}", "^", "*"]),
+    (r"x^\mathbf{W}_{a}", ["x", "^", "&#x1D416;", "_", "{", "a", "}"]),
+    (".5pt", [".5", "p", "t"]),
+    ("{1.5em}", Dimension),
+    (r"\mathbf{W}", ["&#x1D416;"]),
+    (r"\mathbb{a}", ["&#x1D552;"]),
+    (r"\mathfoo{a}", [r"\mathfoo", "{", "a", "}"]),
+    (r"\mathchoice{a}", [r"\mathchoice", "{", "a", "}"]),
+    (r"\mathdollar", ["&#x00024;"]),
+    (r"\\\mathbf{W} \mathbf{W}", ["\\\\", "&#x1D416;", "&#x1D416;"]),
+    (r"\\mathbf{W}", ["\\\\", *"mathbf", "{", "W", "}"]),
+    ("{a_{1}} {b}", ["{", "a", "_", "{", "1", "}", "}", "{", "b", "}"]),
+    (r"{\{} {\\{x}}", ["{", r"\{", "}", "{", "\\\\", "{", "x", "}", "}"]),
+    ("{{{x}}}", ["{", "{", "{", "x", "}", "}", "}"]),
+]
+
+
+@pytest.mark.parametrize(("latex", "expected"), READ_AS_TOKENIZE)
+def test_what_the_walk_reads_as_tokenize_would_have_split_it(
+    latex: str, expected: list[str] | type[Dimension]
+) -> None:
+    assert _tokenize_or_dimension(latex) == expected
+    if expected is Dimension:
+        assert any(_DIMENSION.fullmatch(token) for token in tokenize(latex))
+        assert fast_mathml(latex, False) is None
+    else:
+        assert expected == list(tokenize(latex))
 
 
 def test_only_one_token_writes_what_the_walk_reads_as_structure() -> None:
@@ -375,8 +495,6 @@ def test_the_converter_tables_it_copies_are_latex2mathmls() -> None:
 
 def _check_braces_by_depth(source: str) -> str | None:
     """The brace check as it was first written: one pass keeping the depth."""
-    import re
-
     depth = 0
     for m in re.finditer(r"\\.|[{}]", source, re.S):
         if m.group() == "{":
@@ -388,13 +506,62 @@ def _check_braces_by_depth(source: str) -> str | None:
     return "unclosed '{'" if depth else None
 
 
+def test_what_the_fast_path_converts_has_balanced_braces() -> None:
+    # to_mathml checks the braces only where fast_mathml declines.
+    rng = random.Random(11)
+    pieces = ["{", "}", r"\{", r"\}", "\\\\", "\\", "a", " ", " ", "x_", "^", "'", "2", "%", "\n"]
+    pieces += [r"\text{", r"\frac", r"\left(", r"\right)", r"\begin{matrix}", r"\end{matrix}", "&"]
+    pieces += [r"\mathbf{W}", r"\operatorname{a}", r"\sqrt", r"\hat", r"\verb|", "|", r"\frac12"]
+    converted = 0
+    for _ in range(20000):
+        latex = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+        got = fast_mathml(latex, False)
+        if got is None:
+            continue
+        converted += 1
+        mathml.check_braces(latex)  # ValueError where they do not pair up
+        assert got == reference(latex, False), latex
+    assert converted > 2000
+
+
+def test_what_tokenize_reads_otherwise_is_converted_as_latex2mathml_does() -> None:
+    # The walk finds these among _FAST's tokens and tokenizes the string again.
+    rng = random.Random(13)
+    pieces = [
+        r"\frac",
+        r"\dfrac",
+        r"\binom",
+        "1",
+        "2",
+        ".5",
+        "12",
+        " ",
+        " ",
+        "{",
+        "}",
+        "x",
+        "_",
+        "^",
+    ]
+    pieces += [r"\text", r"\textbf", r"\emph", r"\begin", r"\end", "{matrix}", "{pmatrix}", "&"]
+    pieces += [r"\operatorname", "*", "{ab}", "{a b}", "\\\\", "%", "\n", r"\verb", "|", r"\color"]
+    converted = 0
+    for _ in range(20000):
+        latex = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
+        got = fast_mathml(latex, False)
+        if got is not None:
+            converted += 1
+            assert got == reference(latex, False), latex
+    assert converted > 2000
+
+
 def test_the_brace_check_reports_what_a_depth_count_reports() -> None:
     from circuitpress.markup.math import _check_braces
 
     rng = random.Random(5)
     for _ in range(5000):
         source = "".join(
-            rng.choice(["{", "}", "\\{", "\\}", "\\\\", "\\", "a", " ", "é", "\n"])
+            rng.choice(["{", "}", "\\{", "\\}", "\\\\", "\\", "a", " ", "é", "\n", "\ud800", "𝑥"])
             for _ in range(rng.randint(0, 12))
         )
         try:
