@@ -11,6 +11,7 @@ and path, so they stay stable however the site is later hosted. Site paths are p
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import uuid
@@ -27,14 +28,15 @@ def escape(data: str, entities: dict[str, str] | None = None) -> str:
     """xml.sax.saxutils.escape, which is not imported for it: xml.sax.saxutils loads urllib's
     HTTP client (and ssl) to read external entities, 12 ms of every build."""
     data = data.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
-    for key, value in (entities or {}).items():
-        data = data.replace(key, value)
+    if entities:
+        for key, value in entities.items():
+            data = data.replace(key, value)
     return data
 
 
 def _attr(value: str) -> str:
     """An XML attribute value: saxutils' `escape` alone leaves '"' as is, which would end it."""
-    return escape(value, {'"': "&quot;"})
+    return escape(value).replace('"', "&quot;")
 
 
 def page_path(slug: str) -> str:
@@ -53,13 +55,47 @@ def site_url(config: SiteConfig, site_path: str) -> str:
     The site path is a path of the output folder ('a/b/', 'units/m/l/3/'), so it is
     percent-encoded: every character but ASCII letters, digits, '-', '_', '.', '~' and '/' (a
     '#', '?', '%', a space or a non-ASCII letter)."""
-    path = config.base_path + quote(site_path.lstrip("/"), safe="/")
-    match = _HOST.match(config.site.base_url.strip())
-    return match.group(1) + path if match else path
+    return _Links(config).url(site_path)
 
 
-def _is_absolute(config: SiteConfig) -> bool:
-    return bool(_HOST.match(config.site.base_url.strip()))
+class _Links:
+    """What every URL of one sitemap or feed shares, read from the config once: parsing
+    base_url again for each URL (its host, then its path) was most of their cost."""
+
+    def __init__(self, config: SiteConfig) -> None:
+        match = _HOST.match(config.site.base_url.strip())
+        self.absolute = match is not None
+        self.prefix = (match.group(1) if match else "") + config.base_path
+        self.title = config.site.title
+
+    def url(self, site_path: str) -> str:
+        path = site_path.lstrip("/")
+        # quote() leaves such a path as it is: skip its per-call set-up for the usual one.
+        return self.prefix + (path if _UNQUOTED.fullmatch(path) else quote(path, safe="/"))
+
+    def stable_id(self, site_path: str) -> str:
+        if self.absolute:
+            return self.url(site_path)
+        return "urn:uuid:" + _uuid5(f"circuitpress:{self.title}:/{site_path}")
+
+
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+
+
+def _uuid5(name: str) -> str:
+    """`str(uuid.uuid5(uuid.NAMESPACE_URL, name))` without building the UUID object (its
+    Python-level constructor was a third of a feed's cost): the SHA-1 of namespace and name,
+    its first 16 bytes with the version (5) and variant (RFC 4122) bits set, as 8-4-4-4-12
+    hex."""
+    b = bytearray(hashlib.sha1(_URL_NAMESPACE + name.encode("utf-8")).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# What quote(path, safe="/") never changes: its always-safe ASCII characters and "/".
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
 def sitemap_xml(config: SiteConfig, paths: list[str]) -> str:
@@ -68,8 +104,9 @@ def sitemap_xml(config: SiteConfig, paths: list[str]) -> str:
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
     ]
+    links = _Links(config)
     for path in sorted(set(paths)):
-        lines.append(f"  <url><loc>{escape(site_url(config, path))}</loc></url>")
+        lines.append(f"  <url><loc>{escape(links.url(path))}</loc></url>")
     lines.append("</urlset>")
     return "\n".join(lines) + "\n"
 
@@ -83,14 +120,6 @@ def _timestamp(d: date | datetime) -> str:
 
 def _entry_date(meta: Any) -> date | None:
     return meta.updated or meta.published
-
-
-def _stable_id(config: SiteConfig, site_path: str) -> str:
-    if _is_absolute(config):
-        return site_url(config, site_path)
-    return "urn:uuid:" + str(
-        uuid.uuid5(uuid.NAMESPACE_URL, f"circuitpress:{config.site.title}:/{site_path}")
-    )
 
 
 def feed_updated(entries: list[tuple[str, Any, str]]) -> str:
@@ -109,6 +138,7 @@ def _authors(names: list[str], indent: str) -> list[str]:
 def feed_xml(config: SiteConfig, entries: list[tuple[str, Any, str]]) -> str:
     """An Atom feed of articles `(slug, meta, summary_html)`, newest first (ties by slug)."""
     site = config.site
+    links = _Links(config)
     updated = feed_updated(entries)
 
     def newest_first(entry: tuple[str, Any, str]) -> tuple[int, str]:
@@ -124,10 +154,9 @@ def feed_xml(config: SiteConfig, entries: list[tuple[str, Any, str]]) -> str:
     if site.description:
         lines.append(f"  <subtitle>{escape(site.description)}</subtitle>")
     lines += [
-        f'  <link rel="self" type="application/atom+xml" '
-        f'href="{_attr(site_url(config, "feed.xml"))}"/>',
-        f'  <link rel="alternate" type="text/html" href="{_attr(site_url(config, ""))}"/>',
-        f"  <id>{escape(_stable_id(config, ''))}</id>",
+        f'  <link rel="self" type="application/atom+xml" href="{_attr(links.url("feed.xml"))}"/>',
+        f'  <link rel="alternate" type="text/html" href="{_attr(links.url(""))}"/>',
+        f"  <id>{escape(links.stable_id(''))}</id>",
         f"  <updated>{updated}</updated>",
         *_authors(site_authors, "  "),
         "  <generator>circuitpress</generator>",
@@ -138,8 +167,8 @@ def feed_xml(config: SiteConfig, entries: list[tuple[str, Any, str]]) -> str:
         lines += [
             "  <entry>",
             f"    <title>{escape(meta.title)}</title>",
-            f'    <link rel="alternate" type="text/html" href="{_attr(site_url(config, path))}"/>',
-            f"    <id>{escape(_stable_id(config, path))}</id>",
+            f'    <link rel="alternate" type="text/html" href="{_attr(links.url(path))}"/>',
+            f"    <id>{escape(links.stable_id(path))}</id>",
             f"    <updated>{_timestamp(when) if when else updated}</updated>",
         ]
         if meta.published:

@@ -3,13 +3,18 @@ host."""
 
 from __future__ import annotations
 
+import random
+import uuid
 import xml.etree.ElementTree as ET
 from datetime import date
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from theme_stand_ins import FrontMatter, make_config
 
 from circuitpress.config import Author
+from circuitpress.render import feeds
 from circuitpress.render.feeds import feed_xml, sitemap_xml
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -115,3 +120,20 @@ def test_escape_is_saxutils_escape() -> None:
         text = "".join(rng.choice("&<>\"'a ;#x") for _ in range(rng.randint(0, 10)))
         assert escape(text) == saxutils.escape(text)
         assert escape(text, {'"': "&quot;"}) == saxutils.escape(text, {'"': "&quot;"})
+
+
+def test_feed_ids_are_uuid5s() -> None:
+    rng = random.Random(5)
+    for _ in range(2000):
+        name = "".join(rng.choice("aZ9/:ü é#-") for _ in range(rng.randint(0, 40)))
+        assert feeds._uuid5(name) == str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+@pytest.mark.parametrize("base_url", ["https://e.org/s/", "/", "/sub"])
+def test_feed_urls_are_quoted_as_before(tmp_path: Path, base_url: str) -> None:
+    config = make_config(tmp_path / "site", base_url=base_url)
+    links = feeds._Links(config)
+    host = "https://e.org" if base_url.startswith("https") else ""
+    for path in ("", "a/b/", "/a", "über/", "a b/#?\n/", "x%20/", "~u_-./", "a+b/"):
+        expected = host + config.base_path + quote(path.lstrip("/"), safe="/")
+        assert links.url(path) == feeds.site_url(config, path) == expected
