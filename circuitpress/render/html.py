@@ -31,7 +31,7 @@ from circuitpress.config import SiteConfig, is_organisation
 from circuitpress.errors import UserError, choices_hint
 from circuitpress.paths import site_file, walk_files
 from circuitpress.render.feeds import feed_xml, page_path, sitemap_xml
-from circuitpress.render.jinja import Environment, escape_text
+from circuitpress.render.jinja import CompiledTemplates, Environment, escape_text
 from circuitpress.render.themes import builtin_themes
 from circuitpress.urls import LINK_HINT, is_safe_link
 
@@ -122,6 +122,8 @@ class Theme:
             # cache takes a lock and reorders a deque on each of the 7 lookups a page.
             cache_size=-1,
         )
+        # The built-in theme's templates, compiled once and kept (like .pyc), not each build.
+        self.env.bytecode_cache = CompiledTemplates.create(self.env, (BUILTIN_THEMES,))
         self._assets = self._collect_assets()
         self._versions = {p: hashlib.sha256(b).hexdigest()[:10] for p, b in self._assets}
         self.env.globals.update(self._globals())
