@@ -17,6 +17,7 @@ of symbols and commands are imported, the converter's three small ones copied (s
 from __future__ import annotations
 
 import re
+from functools import cache
 from itertools import chain
 from typing import Iterator, TypeVar
 
@@ -78,8 +79,9 @@ def _remember(table: dict[str, _T], key: str, value: _T) -> _T:
 # tokenizer.PATTERN with its alternatives grouped by first character (an alternative that cannot
 # start with a character never matches there, so the order within each group is all that
 # counts) and without capture groups: findall then returns each match as one string, 4x faster
-# than PATTERN.finditer. `\verb` is left to the command alternative, and refused below.
-_TOKEN = re.compile(
+# than PATTERN.finditer. `\verb` is left to the command alternative, and refused below. Only
+# _rare_tokens() needs it: compiled on first use (~1 ms that most builds never spend).
+_TOKEN = (
     r"[a-zA-Z]"
     r"|\\(?:[\\\[\]{}\s!,:>;|_%#$&]"
     r"|(?:begin|end)\s*{[a-zA-Z]+\*?}"
@@ -96,9 +98,15 @@ _TOKEN = re.compile(
     r"|%[^\n]+"
     r"|\S"
 )
+
 # What _TOKEN was derived from (tests/markup/test_mathml.py checks it).
 PATTERN_SHA256 = "27cadabc40572705936869603419e816513cd834d8ba33b685fe1ec1049c1a0f"
 _UNITS = ("in", "mm", "cm", "pt", "em", "ex", "pc", "bp", "dd", "cc", "sp", "mu")
+
+
+@cache
+def _token_pattern() -> re.Pattern[str]:
+    return re.compile(_TOKEN)
 
 
 # Most equations need nothing of tokenize() but its pattern. _FAST's matches are the tokens
@@ -147,10 +155,13 @@ def tokens(latex: str) -> list[str]:
 def _rare_tokens(latex: str) -> list[str]:
     """tokenizer.tokenize(latex), but for the names of text commands (_TEXT_MARK);
     Unsupported for `\\verb`, dimensions and unbalanced braces."""
-    # What fast_mathml() converts has balanced braces, so that the caller need not check them:
-    # on _FAST's tokens the walk declines where they are not, on these it might not.
+    # What fast_mathml() converts has balanced braces, so that to_mathml() need not check them:
+    # on _FAST's tokens the walk declines where they are not, on these it might not. (math.py
+    # imports this module with its first equation: no cycle.)
+    from circuitpress.markup.math import _check_braces
+
     try:
-        check_braces(latex)
+        _check_braces(latex)
     except ValueError:
         raise Unsupported from None
     if _TEXT_MARK in latex:
@@ -162,7 +173,7 @@ def _tokens(latex: str) -> list[str]:
     """tokens() for any string: tokenize()'s loop over _TOKEN's matches."""
     out: list[str] = []
     append = out.append
-    for token in _TOKEN.findall(latex):
+    for token in _token_pattern().findall(latex):
         if len(token) == 1:
             if token != "%":  # tokenize() drops a % even with nothing after it
                 append(token)  # a letter, a character, or a lone backslash
@@ -221,28 +232,6 @@ def _compound(token: str) -> list[str]:
             piece = "".join(piece.split(" "))
         out.append(piece)
     return out
-
-
-_ESCAPED = re.compile(r"\\.", re.S)
-_NOT_BRACES = bytes(b for b in range(256) if b not in b"{}")
-
-
-def check_braces(source: str) -> None:
-    """ValueError where the braces of `source` do not pair up."""
-    # The braces outside `\{`-style escapes, then every matched pair removed: what is left is
-    # "}}{{", whose first "}" is where the depth first went below zero. An escape removes a
-    # brace only where a backslash comes right before it. bytes.translate() keeps the braces
-    # 2x faster than str.translate() (UTF-8 writes no character beyond ASCII with a byte below
-    # 128).
-    if "\\{" in source or "\\}" in source:
-        source = _ESCAPED.sub("", source)
-    braces = source.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACES).decode()
-    while "{}" in braces:
-        braces = braces.replace("{}", "")
-    if "}" in braces:
-        raise ValueError("unbalanced '}'")
-    if braces:
-        raise ValueError("unclosed '{'")
 
 
 # -- the tree ------------------------------------------------------------------------------------
@@ -348,61 +337,63 @@ def _walk(
     plain = _SYMBOL_HTML
     scripts = _SCRIPT_HTML
     # The last node: the token it started with (a sub- or superscript's is _ or ^), and for a
-    # sub- or superscript its (base, script) MathML and whether it took \limits, which a
-    # second script after it keeps (the two join into one msubsup).
-    last = ""
-    parts = ("", "")
+    # sub- or superscript the MathML of its base and script and whether it took \limits, which
+    # a second script after it keeps (the two join into one msubsup).
+    last = base = script = ""
     limits = False
     for token in chain(read, it) if read else it:  # the nested walks read `it`
         html = plain.get(token)
         if html is None:  # a plain symbol is never a terminator
+            kind = token[0]
+            if kind == "_" or kind == "^":  # _FAST's token holds the argument where it can
+                if not out or last == kind or last in _NO_BASE:
+                    raise Unsupported  # an empty base, a double script, or a prime and then ^
+                html = scripts.get(token)
+                if html is None:
+                    argument = token[1:] or next(it, "")
+                    html = plain.get(argument)
+                    if html is None:
+                        html = _braces(it) if argument == "{" else _primary(it, argument, False)
+                    elif len(token) > 1:  # `_{2}` or `^n`, whose MathML is all its own
+                        _remember(scripts, token, html)
+                if last == "_" or last == "^":  # x_1^2
+                    inner = base + html + script if kind == "_" else base + script + html
+                    if limits:
+                        out[-1] = f"<munderover>{inner}</munderover>"
+                    else:
+                        out[-1] = f"<msubsup>{inner}</msubsup>"
+                    last = C.SUBSUP
+                    continue
+                base = out[-1]
+                script = html
+                limits = block and last in _LARGE
+                if kind == "_":
+                    out[-1] = (
+                        f"<munder>{base}{html}</munder>" if limits else f"<msub>{base}{html}</msub>"
+                    )
+                else:
+                    out[-1] = (
+                        f"<mover>{base}{html}</mover>" if limits else f"<msup>{base}{html}</msup>"
+                    )
+                last = kind
+                continue  # the same number of nodes: never the last of a limit
             if token == terminator:
                 if limit:  # an argument that closes its parent: latex2mathml's odd corner
                     raise Unsupported
                 if token == C.RIGHT:
                     append(_fence(C.RIGHT, _delimiter(it)))
                 return out
-            kind = token[0]
-            if kind == "_" or kind == "^":  # _FAST's token holds the argument where it can
-                if not out or last == kind or last in _NO_BASE:
-                    raise Unsupported  # an empty base, a double script, or a prime and then ^
-                script = scripts.get(token)
-                if script is None:
-                    argument = token[1:] or next(it, "")
-                    script = plain.get(argument)
-                    if script is None:
-                        script = _braces(it) if argument == "{" else _primary(it, argument, False)
-                    elif len(token) > 1:  # `_{2}` or `^n`, whose MathML is all its own
-                        _remember(scripts, token, script)
-                if last in _SCRIPTED:  # x_1^2
-                    base, other = parts
-                    inner = base + script + other if kind == C.SUBSCRIPT else base + other + script
-                    tag = "munderover" if limits else "msubsup"
-                    out[-1] = f"<{tag}>{inner}</{tag}>"
-                    last = C.SUBSUP
-                else:
-                    base = out[-1]
-                    limits = block and last in _LARGE
-                    if kind == C.SUBSCRIPT:
-                        tag = "munder" if limits else "msub"
-                    else:
-                        tag = "mover" if limits else "msup"
-                    out[-1] = f"<{tag}>{base}{script}</{tag}>"
-                    parts = (base, script)
-                    last = kind
-                continue  # the same number of nodes: never the last of a limit
             if token == C.APOSTROPHE:
                 if not out or last == C.SUPERSCRIPT or last in _NO_BASE:
                     raise Unsupported  # '' and x^a' are latex2mathml's prime upgrades or errors
                 if last == C.SUBSCRIPT:  # x_1'
-                    base, script = parts
                     tag = "munderover" if limits else "msubsup"
                     out[-1] = f"<{tag}>{base}{script}{_PRIME}</{tag}>"
                     last = C.SUBSUP
                 else:
                     base = out[-1]
                     out[-1] = f"<msup>{base}{_PRIME}</msup>"
-                    parts = (base, _PRIME)
+                    script = _PRIME
                     limits = False
                     last = C.SUPERSCRIPT
                 continue

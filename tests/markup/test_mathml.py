@@ -14,7 +14,7 @@ from latex2mathml.symbols_parser import SYMBOLS
 from latex2mathml.tokenizer import PATTERN, tokenize
 
 from circuitpress.markup import mathml
-from circuitpress.markup.math import to_mathml
+from circuitpress.markup.math import _check_braces, to_mathml
 from circuitpress.markup.mathml import fast_mathml
 
 NAMESPACE = ' xmlns="http://www.w3.org/1998/Math/MathML"'
@@ -272,7 +272,7 @@ def test_generated_expressions_match_latex2mathml() -> None:
             continue
         fast += 1
         assert got == reference(latex, display), latex
-        mathml.check_braces(latex)
+        _check_braces(latex)
     assert fast > 800  # the generator mostly writes what the fast path takes
 
 
@@ -300,7 +300,7 @@ def test_generated_expressions_inside_the_subset_match_latex2mathml(
             continue
         fast += 1
         assert got == reference(latex, display), latex
-        mathml.check_braces(latex)
+        _check_braces(latex)
     assert fast > 1500
 
 
@@ -519,7 +519,7 @@ def test_what_the_fast_path_converts_has_balanced_braces() -> None:
         if got is None:
             continue
         converted += 1
-        mathml.check_braces(latex)  # ValueError where they do not pair up
+        _check_braces(latex)  # ValueError where they do not pair up
         assert got == reference(latex, False), latex
     assert converted > 2000
 
@@ -556,8 +556,6 @@ def test_what_tokenize_reads_otherwise_is_converted_as_latex2mathml_does() -> No
 
 
 def test_the_brace_check_reports_what_a_depth_count_reports() -> None:
-    from circuitpress.markup.math import _check_braces
-
     rng = random.Random(5)
     for _ in range(5000):
         source = "".join(
