@@ -171,7 +171,7 @@ class SiteBuild:
                 )
                 return holder["p"]
 
-            page = self.markup.parse(file, source, plan)
+            page = self.markup.parse(file, source, plan, source_hash=digest)  # (raw's SHA-256)
             planner = holder.get("p") or PagePlanner(file=file, default_model=None)
             self.memo.parsed[file] = (digest, page, planner)
             self.memo.parses += 1

@@ -140,8 +140,11 @@ class Markup:
         # id(entry) -> (entry, its HTML); holding the entry keeps its id from being reused.
         self._references: dict[int, tuple[BibEntry, str]] = {}
 
-    def parse(self, file: str, source: str, plan: PlanFactory) -> ParsedPage:
-        """Front matter, tokens and directive calls; calls every plan(). Raises UserError."""
+    def parse(
+        self, file: str, source: str, plan: PlanFactory, source_hash: str | None = None
+    ) -> ParsedPage:
+        """Front matter, tokens and directive calls; calls every plan(). Raises UserError.
+        `source_hash`, where the caller has it, is the SHA-256 of the source's UTF-8 bytes."""
         page = PageEnv(file=file, registry=self.registry, body_md=self.body_md)
         env: dict[str, Any] = {ENV_KEY: page}
         # Windows editors may start a file with an invisible byte-order mark; front matter
@@ -160,7 +163,7 @@ class Markup:
             tokens=tokens,
             env=env,
             calls=page.calls,
-            source_hash=hashlib.sha256(source.encode("utf-8")).hexdigest(),
+            source_hash=source_hash or hashlib.sha256(source.encode("utf-8")).hexdigest(),
         )
 
     def render(self, page: ParsedPage, services: RenderServices) -> RenderedPage:

@@ -186,3 +186,20 @@ def test_updates_front_matter() -> None:
         (datetime.date(2020, 6, 1), "First fix"),
         (datetime.date(2021, 5, 1), "Fixed Figure 2"),
     )
+
+
+def test_a_build_gives_each_page_the_hash_of_its_own_bytes(prose_site) -> None:
+    """The build hands Markup.parse the SHA-256 it computed of the page's bytes, which must be
+    the one Markup.parse computes itself from the text."""
+    import hashlib
+
+    from circuitpress.build.memo import BuildMemo
+    from circuitpress.build.options import BuildOptions
+    from circuitpress.build.pipeline import SiteBuild
+
+    site = prose_site({"content/notes.md": "---\ntitle: Curly ’quotes’\n---\n\nUn café.\n"})
+    memo = BuildMemo()
+    SiteBuild(site, BuildOptions(write=False), memo=memo).run()
+    for file, (_, page, _) in memo.parsed.items():
+        expected = hashlib.sha256((site / file).read_bytes()).hexdigest()
+        assert page.source_hash == expected
