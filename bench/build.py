@@ -449,6 +449,7 @@ def main() -> None:
         "XDG_CACHE_HOME": str(root / "user-cache"),
     }
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["XDG_CACHE_HOME"] = env["XDG_CACHE_HOME"]  # in_process_rebuild's too
     from importlib.metadata import version
 
     import sphinx

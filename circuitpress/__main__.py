@@ -1,3 +1,3 @@
-from circuitpress.cli import main
+from circuitpress.cli import run
 
-main()
+run()

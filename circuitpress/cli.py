@@ -23,14 +23,21 @@ for command in (new.new, build.build, serve.serve, publish.publish, check.check,
 
 
 def main() -> None:
+    """The command line, ending with the SystemExit of its status, for a caller in this
+    process (a wrapper, runpy, a test)."""
+    cli(prog_name="circuitpress")
+
+
+def run() -> None:
+    """The `circuitpress` program and `python -m circuitpress`: main(), then the end of the
+    process (commands.console.exit_now)."""
     try:
-        cli(prog_name="circuitpress")
+        main()
         code: object = 0
     except SystemExit as exc:  # click ends every command with one, in standalone mode
         code = exc.code
-    # The process ends here. Python's shutdown runs one more cyclic collection over every
-    # object left (the markup, theme and directive modules a build loaded) only to free
-    # memory the OS takes back anyway: 0.06 of a 300-page build's 1.4 CPU s. Frozen
-    # objects are left out of it (reference counting still frees what it can).
+    # Python's shutdown would run one more cyclic collection over every object left (the
+    # markup, theme and directive modules a build loaded) only to free memory the OS takes
+    # back anyway: frozen, they are left out of it, should Python's own exit run.
     gc.freeze()
     exit_now(code)

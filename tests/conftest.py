@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import signal
+import tempfile
 import textwrap
 import threading
 from contextlib import contextmanager
@@ -12,6 +14,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+
+# What circuitpress keeps per user (the theme's compiled templates, render/jinja.py) goes to a
+# folder of this test run, never the real ~/.cache: set before any test, inherited by the
+# processes tests start.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="circuitpress-tests-cache-")
 
 # Browser tests run in Debian's Chromium (never a downloaded build), headless, offline.
 CHROMIUM = "/usr/bin/chromium"

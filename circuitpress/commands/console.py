@@ -64,10 +64,12 @@ def exit_now(code: object) -> NoReturn:
     if threading.active_count() > 1:
         raise SystemExit(code)
     status = 0 if code is None else code if isinstance(code, int) else 1
-    if not isinstance(code, int | None):
+    if not isinstance(code, int | None) and sys.stderr is not None:
         print(code, file=sys.stderr)  # as SystemExit("message") does
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed (`>&-`): Python sets None
+            continue
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (`| head`) or stream

@@ -24,6 +24,7 @@ import marshal
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 from types import CodeType
 from typing import Any, MutableMapping
@@ -152,6 +153,7 @@ class CompiledTemplates(jinja2.BytecodeCache):
 
     def __init__(self, folder: Path, salt: str, roots: tuple[str, ...]) -> None:
         self.folder, self.salt, self.roots = folder, salt, roots
+        self.pruned = False  # files of other versions removed (once, on the first write)
 
     @classmethod
     def create(cls, env: jinja2.Environment, roots: tuple[Path, ...]) -> CompiledTemplates | None:
@@ -180,7 +182,7 @@ class CompiledTemplates(jinja2.BytecodeCache):
             env.lstrip_blocks,
             env.newline_sequence,
             env.keep_trailing_newline,
-            env.autoescape,
+            _stable(env.autoescape),  # select_autoescape()'s function has an address
             env.optimized,
             env.finalize is None,
             env.is_async,
@@ -217,6 +219,46 @@ class CompiledTemplates(jinja2.BytecodeCache):
         if bucket.key and bucket.code is not None and not sys.dont_write_bytecode:
             data = self._header(bucket) + marshal.dumps(bucket.code)
             _write_private(self.folder, bucket.key, data)
+            if not self.pruned:
+                self.pruned = True
+                _prune_private(self.folder, time.time() - KEPT_SECONDS)
+
+
+# A kept file is never written again while it is valid, so its age says nothing of its use:
+# what was written more than 30 days ago is removed when a build next writes one (another
+# Jinja, Python or circuitpress leaves files no build reads again), and a template still in
+# use is compiled once more, ~3 ms.
+KEPT_SECONDS = 30 * 24 * 3600
+
+
+def _stable(value: Any) -> Any:
+    """`value`, or for a function its name: its repr holds an address, new in each process."""
+    return f"{value.__module__}.{value.__qualname__}" if callable(value) else value
+
+
+def _prune_private(folder: Path, before: float) -> None:
+    """Remove the kept files of `folder` (a private one, see _open_private_dir) last written
+    before `before`."""
+    fd = _open_private_dir(folder, create=False)
+    if fd is None:
+        return
+    try:
+        with os.scandir(fd) as entries:
+            old = [
+                e.name
+                for e in entries
+                if e.is_file(follow_symlinks=False)
+                and e.stat(follow_symlinks=False).st_mtime < before
+            ]
+        for name in old:
+            try:
+                os.unlink(name, dir_fd=fd)
+            except OSError:
+                pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @functools.cache

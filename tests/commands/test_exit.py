@@ -15,8 +15,8 @@ RUN = """
 import atexit, sys
 atexit.register(lambda: print("exit functions ran", file=sys.stderr))
 sys.argv = ["circuitpress", *sys.argv[1:]]
-from circuitpress.cli import main
-main()
+from circuitpress.cli import run
+run()
 """
 
 
@@ -70,3 +70,35 @@ exit_now(4)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 4
     assert out.stdout.strip() == "thread finished"
+
+
+def test_main_raises_systemexit_for_a_caller_in_the_process() -> None:
+    """Only run() (the program, `python -m`) ends the process; main() ends with the status as
+    a SystemExit that an embedding caller can catch."""
+    import pytest as _pytest
+
+    from circuitpress.cli import main
+
+    argv = sys.argv
+    sys.argv = ["circuitpress", "--version"]
+    try:
+        with _pytest.raises(SystemExit) as exit_info:
+            main()
+    finally:
+        sys.argv = argv
+    assert exit_info.value.code == 0
+
+
+def test_a_closed_stdout_or_stderr_still_exits_with_the_commands_status() -> None:
+    """Started with descriptor 1 or 2 closed, Python sets sys.stdout or sys.stderr to None:
+    the exit skips it (Python's own exit gives 0 here too)."""
+    import os
+
+    for fd in (1, 2):
+        out = subprocess.run(
+            [sys.executable, "-c", RUN, "--version"],
+            capture_output=True,
+            timeout=60,
+            preexec_fn=lambda fd=fd: os.close(fd),  # after the pipes are set up
+        )
+        assert out.returncode == 0, (fd, out.stdout, out.stderr)

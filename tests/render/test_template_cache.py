@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jinja2
@@ -156,3 +158,50 @@ def test_only_the_builtin_themes_are_kept() -> None:
     assert cache.get_bucket(env, "page.html", builtin, "x").key
     assert not cache.get_bucket(env, "page.html", "/site/themes/distill/page.html", "x").key
     assert not cache.get_bucket(env, "page.html", f"{BUILTIN_THEMES}-other/page.html", "x").key
+
+
+@posix_only
+def test_a_function_deciding_autoescape_keeps_the_cache_the_same_across_processes(
+    tmp_path: Path, cache_home: Path
+) -> None:
+    """select_autoescape() returns a function whose repr holds an address: the cache's name
+    for the settings must not, or each process would write files no process reads again."""
+    folder = tmp_path / "theme"
+    folder.mkdir()
+    (folder / "t.html").write_text("{{ x }}")
+    code = (
+        "import jinja2; from circuitpress.render import jinja; "
+        f"env = jinja.Environment(loader=jinja2.FileSystemLoader({str(folder)!r}), "
+        "autoescape=jinja2.select_autoescape()); "
+        f"env.bytecode_cache = jinja.CompiledTemplates.create(env, ({str(tmp_path)!r},)); "
+        "print(env.get_template('t.html').render(x='<x>'))"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home.parent.parent)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout == "&lt;x&gt;\n", out.stderr
+    assert len(list(cache_home.iterdir())) == 1
+
+
+@posix_only
+def test_files_written_long_ago_are_removed_when_one_is_next_written(
+    tmp_path: Path, cache_home: Path, compiles: list[str]
+) -> None:
+    """Another Jinja, Python or circuitpress leaves files no build reads again: the first
+    write of a process removes those older than 30 days, and nothing newer."""
+    site = tmp_path / "site"
+    first = page(Theme(make_config(site)))
+    kept = sorted(cache_home.iterdir())
+    stale, recent = cache_home / ("0" * 64), cache_home / ("1" * 64)
+    for path, days in ((stale, 40), (recent, 10)):
+        path.write_bytes(b"circuitpress template\0another version\0")
+        path.chmod(0o600)
+        when = time.time() - days * 24 * 3600
+        os.utime(path, (when, when))
+    kept[0].unlink()  # the next build compiles one template again, and writes it
+    compiles.clear()
+    assert page(Theme(make_config(site))) == first
+    assert len(compiles) == 1
+    assert not stale.exists() and recent.exists()
+    assert sorted(cache_home.iterdir()) == sorted([*kept, recent])
