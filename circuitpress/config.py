@@ -155,6 +155,12 @@ class SiteConfig:
         """The URL path the site lives under, always starting and ending with '/'."""
         return base_path_of(self.site.base_url)
 
+    @property
+    def host(self) -> str | None:
+        """`scheme://host[:port]` of base_url when it names one (feeds, Open Graph and Scholar
+        need full URLs), else None."""
+        return host_of(self.site.base_url)
+
     def display_path(self) -> str:
         return CONFIG_NAME
 
@@ -164,6 +170,15 @@ def base_path_of(base_url: str) -> str:
     path = re.sub(r"^[a-z][a-z0-9+.-]*://[^/]*", "", base_url.strip(), flags=re.I)
     path = "/" + path.strip("/")
     return path if path == "/" else path + "/"
+
+
+@lru_cache(maxsize=64)
+def host_of(base_url: str) -> str | None:
+    match = _HOST.match(base_url.strip())
+    return match.group(1) if match else None
+
+
+_HOST = re.compile(r"^([a-z][a-z0-9+.-]*://[^/]+)", re.I)
 
 
 def _line_of(text: str, table: str | None, key: str | None) -> int:

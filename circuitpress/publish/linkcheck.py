@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Iterable, Iterator
 from urllib.parse import unquote, urljoin, urlsplit
 
+from circuitpress.config import host_of
 from circuitpress.errors import BuildWarning
 
 if TYPE_CHECKING:
@@ -348,8 +349,8 @@ def _normalise(rel: str) -> str | None:
 
 
 def _origin(base_url: str) -> str | None:
-    match = re.match(r"^([a-z][a-z0-9+.-]*://[^/]+)", base_url.strip(), flags=re.IGNORECASE)
-    return match.group(1).lower() if match else None
+    host = host_of(base_url)
+    return host.lower() if host else None
 
 
 def _near_path(rel: str, existing: Iterable[str]) -> str | None:

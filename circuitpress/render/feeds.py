@@ -21,8 +21,6 @@ from urllib.parse import quote
 
 from circuitpress.config import SiteConfig
 
-_HOST = re.compile(r"^([a-z][a-z0-9+.-]*://[^/]+)", re.I)
-
 
 def escape(data: str, entities: dict[str, str] | None = None) -> str:
     """xml.sax.saxutils.escape, which is not imported for it: xml.sax.saxutils loads urllib's
@@ -63,9 +61,9 @@ class _Links:
     base_url again for each URL (its host, then its path) was most of their cost."""
 
     def __init__(self, config: SiteConfig) -> None:
-        match = _HOST.match(config.site.base_url.strip())
-        self.absolute = match is not None
-        self.prefix = (match.group(1) if match else "") + config.base_path
+        host = config.host
+        self.absolute = host is not None
+        self.prefix = (host or "") + config.base_path
         self.title = config.site.title
 
     def url(self, site_path: str) -> str:

@@ -93,10 +93,6 @@ class Theme:
 
     def __init__(self, config: SiteConfig) -> None:
         self.config = config
-        # Read by every url() (a few a page): `config.base_path` parses base_url on each read.
-        self._base_path = config.base_path
-        host = _HOST.match(config.site.base_url.strip())
-        self._host = host.group(1) if host else None
         self.name = config.build.theme
         self.layers = self._layers()  # highest priority first
         self._check_links()
@@ -220,14 +216,15 @@ class Theme:
         """
         if _EXTERNAL.match(site_path):
             return site_path
-        return self._base_path + site_path.lstrip("/")
+        return self.config.base_path + site_path.lstrip("/")
 
     def absolute_url(self, site_path: str) -> str | None:
         """Full URL when base_url names a host (Open Graph, Scholar, feeds need one), else None."""
-        if self._host is None:
+        host = self.config.host
+        if host is None:
             return None
         url = self.url(site_path)
-        return url if "://" in url else self._host + url
+        return url if "://" in url else host + url
 
     def asset(self, path: str) -> str:
         """URL of a theme asset ('css/distill.css'), with a content hash so caches never go
@@ -467,7 +464,6 @@ class Theme:
 
 
 _EXTERNAL = re.compile(r"^([a-z][a-z0-9+.-]*:|//|#)", re.I)
-_HOST = re.compile(r"^([a-z][a-z0-9+.-]*://[^/]+)", re.I)
 
 
 class _SiteTemplates(jinja2.FileSystemLoader):
